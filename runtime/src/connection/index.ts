@@ -1,0 +1,31 @@
+/**
+ * Byte-level ZeroMQ facades, the successors of Python dividere's `connection` module:
+ * frames in, frames out, no protobuf.
+ * @module
+ */
+export { type Endpoint, type ResolvedEndpoint, resolveEndpoint } from "./endpoint.js";
+export type { SocketEvent, SocketEventMap, SocketEvents } from "./events.js";
+export type { RoutingOptions, SocketOptions } from "./options.js";
+export { PortManager, type AcquireOptions } from "./port-manager.js";
+export { Proxy, type ProxyEndpoints } from "./proxy.js";
+export {
+  Publisher,
+  Subscriber,
+  type PublisherOptions,
+  type SubscriberOptions,
+  type Topic,
+  type WaitForSubscribersOptions,
+} from "./pubsub.js";
+export type { RecvOptions } from "./receiver.js";
+export { Request, Response, type RequestOptions } from "./reqrep.js";
+export { Dealer, Router, type RouterOptions } from "./routing.js";
+export { Pair, Pull, Push } from "./pipeline.js";
+export {
+  DuplexSocket,
+  ReadableSocket,
+  Socket,
+  WritableSocket,
+  type Frame,
+  type Frames,
+  type SocketEndpoints,
+} from "./socket.js";

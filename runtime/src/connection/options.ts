@@ -1,0 +1,76 @@
+/**
+ * ZeroMQ options every socket takes; names follow zeromq.js, which follows libzmq.
+ * Unset options keep ZeroMQ's defaults, except `linger` (see below).
+ */
+export interface SocketOptions {
+  /** A name for debug logs (`NODE_DEBUG=dividere`); defaults to the socket kind and endpoint. */
+  name?: string;
+  /**
+   * How long (ms) messages still queued at `close()` may take to leave. Default 500: short, so a
+   * process never hangs on an unreachable peer, long enough for a last message to a live one.
+   */
+  linger?: number;
+  /** Outgoing messages queued per peer before the socket blocks or drops (ZMQ_SNDHWM; default 1000). */
+  sendHighWaterMark?: number;
+  /** Incoming messages queued per peer before ZeroMQ stops reading (ZMQ_RCVHWM; default 1000). */
+  receiveHighWaterMark?: number;
+  /**
+   * Hard transport limit in bytes (ZMQ_MAXMSGSIZE): a peer sending a larger message is
+   * disconnected before the message is read. Default: no limit.
+   */
+  maxMessageSize?: number;
+  /** Send ZMTP heartbeats (PING) every this many ms (ZMQ_HEARTBEAT_IVL). */
+  heartbeatInterval?: number;
+  /** Drop a connection whose peer has not answered a heartbeat within this many ms (ZMQ_HEARTBEAT_TIMEOUT). */
+  heartbeatTimeout?: number;
+  /** Ask the peer to drop the connection after this many ms without traffic (ZMQ_HEARTBEAT_TTL). */
+  heartbeatTimeToLive?: number;
+  /** First reconnect delay in ms (ZMQ_RECONNECT_IVL; default 100). */
+  reconnectInterval?: number;
+  /** Upper bound of the exponential reconnect delay in ms (ZMQ_RECONNECT_IVL_MAX; default 0 = no backoff). */
+  reconnectMaxInterval?: number;
+  /** Give up a TCP connect attempt after this many ms (ZMQ_CONNECT_TIMEOUT). */
+  connectTimeout?: number;
+  /** Queue outgoing messages only to completed connections (ZMQ_IMMEDIATE). */
+  immediate?: boolean;
+  /** A blocked send fails with `TIMEOUT` after this many ms (ZMQ_SNDTIMEO; default: wait). */
+  sendTimeout?: number;
+}
+
+/** Options of sockets that take part in routing: Request, Dealer, Router. */
+export interface RoutingOptions extends SocketOptions {
+  /** The identity a Router peer sees for this socket (ZMQ_ROUTING_ID). Default: chosen by the peer. */
+  routingId?: string;
+}
+
+/** The zeromq.js option keys {@link SocketOptions} passes through. */
+const NATIVE_KEYS = [
+  "linger",
+  "sendHighWaterMark",
+  "receiveHighWaterMark",
+  "maxMessageSize",
+  "heartbeatInterval",
+  "heartbeatTimeout",
+  "heartbeatTimeToLive",
+  "reconnectInterval",
+  "reconnectMaxInterval",
+  "connectTimeout",
+  "immediate",
+  "sendTimeout",
+  "routingId",
+] as const;
+
+export const DEFAULT_LINGER_MS = 500;
+
+/** The zeromq.js constructor options for `options`, plus the socket-kind specific `extra` ones. */
+export function nativeOptions(options: SocketOptions, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const native: Record<string, unknown> = { linger: DEFAULT_LINGER_MS };
+  for (const key of NATIVE_KEYS) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined) native[key] = value;
+  }
+  for (const [key, value] of Object.entries(extra)) {
+    if (value !== undefined) native[key] = value;
+  }
+  return native;
+}

@@ -1,0 +1,97 @@
+/**
+ * What went wrong, as a stable string a program can switch on.
+ *
+ * - `CLOSED`: the socket was closed (before or during the call).
+ * - `TIMEOUT`: nothing arrived, or nothing could be sent, within the time allowed.
+ * - `CANCELLED`: the caller's `AbortSignal` fired.
+ * - `INVALID_ARGUMENT`: a bad endpoint, option or message type was passed in.
+ * - `BIND_FAILED`: an endpoint could not be bound (in use, bad interface, no permission).
+ * - `WRONG_STATE`: a Request/Response socket was used out of its send/receive alternation.
+ * - `UNROUTABLE`: a Router could not deliver to the given identity.
+ * - `NOT_AN_ENVELOPE`: received bytes are not a dividere envelope (garbage, truncated, wrong frame count).
+ * - `UNKNOWN_TYPE`: an envelope names a message type that is not among the socket's types.
+ * - `CORRUPT_PAYLOAD`: the envelope is fine but the message inside does not parse as its type.
+ * - `OVERSIZED`: a received message is larger than the socket's `maxEnvelopeSize`.
+ * - `ZMQ`: any other error from ZeroMQ; `cause` holds the original.
+ */
+export type ErrorCode =
+  | "CLOSED"
+  | "TIMEOUT"
+  | "CANCELLED"
+  | "INVALID_ARGUMENT"
+  | "BIND_FAILED"
+  | "WRONG_STATE"
+  | "UNROUTABLE"
+  | "NOT_AN_ENVELOPE"
+  | "UNKNOWN_TYPE"
+  | "CORRUPT_PAYLOAD"
+  | "OVERSIZED"
+  | "ZMQ";
+
+/**
+ * The one error class of dividere. `code` says what happened; the message says
+ * what to do about it.
+ *
+ * ```ts
+ * try { await sub.recv({ timeoutMs: 500 }); }
+ * catch (e) { if (e instanceof DividereError && e.code === "TIMEOUT") retry(); else throw e; }
+ * ```
+ */
+export class DividereError extends Error {
+  override readonly name = "DividereError";
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** True when `error` is a {@link DividereError}, optionally with the given code. */
+  static is(error: unknown, code?: ErrorCode): error is DividereError {
+    return error instanceof DividereError && (code === undefined || error.code === code);
+  }
+}
+
+interface NativeError {
+  code?: string;
+  message?: string;
+}
+
+/**
+ * Turns an error thrown by zeromq.js into a {@link DividereError} that names the
+ * socket and says what to do. `where` describes the socket, e.g. `dealer tcp://127.0.0.1:5555`.
+ */
+export function fromNative(error: unknown, where: string, operation: string): DividereError {
+  if (error instanceof DividereError) return error;
+  const native = (error ?? {}) as NativeError;
+  const detail = `${native.message ?? String(error)}${native.code ? ` (${native.code})` : ""}`;
+  switch (native.code) {
+    case "EFSM":
+      return new DividereError(
+        "WRONG_STATE",
+        `${where}: ${operation} is not allowed now: request/reply sockets alternate send and receive. ` +
+          `Receive the pending reply first, or use a Dealer/Router pair for overlapping requests.`,
+        { cause: error },
+      );
+    case "EHOSTUNREACH":
+      return new DividereError(
+        "UNROUTABLE",
+        `${where}: no connected peer has the routing identity this message is addressed to.`,
+        { cause: error },
+      );
+    case "EAGAIN":
+      return new DividereError(
+        "TIMEOUT",
+        `${where}: ${operation} timed out: the peer is not reading or not connected (high-water mark reached).`,
+        { cause: error },
+      );
+    case "EBADF":
+    case "ENOTSOCK":
+    case "ETERM":
+      return new DividereError("CLOSED", `${where}: ${operation} failed: the socket is closed.`, { cause: error });
+    default:
+      return new DividereError("ZMQ", `${where}: ${operation} failed: ${detail}`, { cause: error });
+  }
+}
