@@ -1,0 +1,99 @@
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import type { Endpoint } from "../connection/endpoint.js";
+import * as connection from "../connection/pubsub.js";
+import { EnvelopeCodec } from "../envelope/codec.js";
+import type { MessageOf, SchemaOf, Types } from "../envelope/types.js";
+import { type MessagingOptions, MessagingSocket, ReceivingSocket, singleFrame } from "./socket.js";
+
+/** A message type given by schema or by full name. */
+export type TypeRef<T extends Types> = SchemaOf<T> | string;
+
+export interface PublisherOptions<T extends Types> extends MessagingOptions<T> {
+  /** Block sends at the high-water mark instead of dropping messages for slow subscribers. */
+  noDrop?: boolean;
+  /** Keep only the newest message per subscriber. */
+  conflate?: boolean;
+}
+
+/**
+ * Publishes protobuf messages in envelopes, as Python dividere's `messaging.Publisher`.
+ *
+ * ```ts
+ * await using pub = new messaging.Publisher("tcp://*:5555", { types: [SaidSchema, JoinedSchema] });
+ * await pub.waitForSubscribers({ type: SaidSchema, timeoutMs: 2000 });
+ * await pub.send(create(SaidSchema, { room: "general", text: "hi" }));
+ * await pub.send(JoinedSchema, { room: "general", user: "ada" });
+ * ```
+ */
+export class Publisher<const T extends Types> extends MessagingSocket<T> {
+  declare protected readonly connection: connection.Publisher;
+
+  constructor(endpoint: Endpoint, options: PublisherOptions<T>) {
+    const codec = new EnvelopeCodec(options.types);
+    super(codec, new connection.Publisher(endpoint, options));
+  }
+
+  /** Publishes a message; its schema is found from `$typeName` among `types`. */
+  send(message: MessageOf<T>): Promise<void>;
+  /** Publishes a message built from `init`. */
+  send<S extends SchemaOf<T>>(schema: S, init: MessageInitShape<S>): Promise<void>;
+  send(first: MessageOf<T> | DescMessage, init?: unknown): Promise<void> {
+    return this.sendMessage([], first, init);
+  }
+
+  /** How many subscriptions receive messages of `type` (without a type: all subscriptions). */
+  subscriberCount(type?: TypeRef<T>): number {
+    return this.connection.subscriberCount(type === undefined ? undefined : this.codec.topic(type));
+  }
+
+  /**
+   * Resolves once `count` (default 1) subscriptions receive messages of `type` (without a
+   * type: any subscription); rejects with `TIMEOUT` after `timeoutMs`. The cure for the late
+   * joiner: publish after this resolves, and the subscriber gets the message.
+   */
+  waitForSubscribers(options: { type?: TypeRef<T>; count?: number; timeoutMs?: number } = {}): Promise<void> {
+    const { type, ...rest } = options;
+    return this.connection.waitForSubscribers({ ...rest, topic: type === undefined ? undefined : this.codec.topic(type) });
+  }
+}
+
+export interface SubscriberOptions<T extends Types> extends MessagingOptions<T> {
+  /** The types to receive, by schema or full name; absent or empty: every message. */
+  topics?: readonly NoInfer<TypeRef<T>>[];
+  /** Keep only the newest message. */
+  conflate?: boolean;
+}
+
+/**
+ * Receives protobuf messages by type, as Python dividere's `messaging.Subscriber`. A type
+ * subscription matches exactly that type, never another whose name starts the same way.
+ *
+ * ```ts
+ * await using sub = new messaging.Subscriber("tcp://localhost:5555", { types: [SaidSchema, JoinedSchema], topics: [SaidSchema] });
+ * for await (const msg of sub) console.log(msg.text); // msg: Said | Joined
+ * ```
+ */
+export class Subscriber<const T extends Types> extends ReceivingSocket<T, MessageOf<T>> {
+  declare protected readonly connection: connection.Subscriber;
+
+  constructor(endpoint: Endpoint, options: SubscriberOptions<T>) {
+    const codec = new EnvelopeCodec(options.types);
+    const topics = (options.topics ?? []).map((type) => codec.topic(type));
+    super(codec, new connection.Subscriber(endpoint, { ...options, topics }), options);
+  }
+
+  /** Starts receiving messages of these types. */
+  subscribe(...types: TypeRef<T>[]): void {
+    this.connection.subscribe(...types.map((type) => this.codec.topic(type)));
+  }
+
+  /** Stops receiving messages of these types (what an earlier `subscribe` asked for). */
+  unsubscribe(...types: TypeRef<T>[]): void {
+    this.connection.unsubscribe(...types.map((type) => this.codec.topic(type)));
+  }
+
+  protected accept(frames: Buffer[]): MessageOf<T> {
+    return this.decode(singleFrame(frames));
+  }
+}
+
