@@ -1,0 +1,46 @@
+import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** A bind endpoint on a fresh address of each transport; connect with `server.endpoint`. */
+export const transports = {
+  tcp: () => ({ bind: "tcp://127.0.0.1:0" }),
+  ipc: () => ({ bind: `ipc://${join(tmpdir(), `dividere-test-${randomUUID()}.sock`)}` }),
+  inproc: () => ({ bind: `inproc://dividere-test-${randomUUID()}` }),
+} as const;
+
+export type TransportName = keyof typeof transports;
+export const transportNames = Object.keys(transports) as TransportName[];
+
+/** The connect endpoint of a bound socket. */
+export function connectTo(server: { endpoint: string }): { connect: string } {
+  return { connect: server.endpoint };
+}
+
+/** Resolves when `emitter` emits `event`, or rejects after `timeoutMs`. */
+export function nextEvent<T = unknown>(
+  emitter: { once(event: string, listener: (value: T) => void): unknown; off(event: string, listener: (value: T) => void): unknown },
+  event: string,
+  timeoutMs = 5000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const listener = (value: T) => {
+      clearTimeout(timer);
+      resolve(value);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`no "${event}" event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    emitter.once(event, listener);
+  });
+}
+
+/** Polls `condition` every few ms until it holds, failing after `timeoutMs`. */
+export async function eventually(condition: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
