@@ -1,0 +1,28 @@
+/**
+ * Python dividere's examples/simplePubSub.py in TypeScript: a publisher and a subscriber,
+ * one message across.
+ */
+import { create, equals, toJsonString } from "@bufbuild/protobuf";
+import { connection, messaging } from "@dividere/runtime";
+import { Msg01Schema } from "./gen/clientMsgs_pb.js";
+
+export async function simplePubSub(): Promise<void> {
+  const port = await connection.PortManager.acquire();
+  await using pub = new messaging.Publisher(`tcp://*:${port}`, { types: [Msg01Schema] });
+  await using sub = new messaging.Subscriber(`tcp://localhost:${port}`, { types: [Msg01Schema] });
+  console.log(`  publisher  bound to      tcp://*:${port}`);
+  console.log(`  subscriber connected to  tcp://localhost:${port}`);
+
+  // Python sleeps two seconds against the late joiner; here the publisher sees the subscription.
+  await pub.waitForSubscribers({ timeoutMs: 5000 });
+  console.log(`  publisher  sees ${pub.subscriberCount()} subscriber`);
+
+  const msg = create(Msg01Schema, { field1: "abcd" });
+  await pub.send(msg);
+  console.log(`  sent       ${msg.$typeName} ${toJsonString(Msg01Schema, msg)}`);
+
+  const received = await sub.recv({ timeoutMs: 5000 });
+  console.log(`  received   ${received.$typeName} ${toJsonString(Msg01Schema, received)}`);
+  if (!equals(Msg01Schema, received, msg)) throw new Error("the received message differs from the one sent");
+  console.log("  ok: the received message equals the one sent");
+}
