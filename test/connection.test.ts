@@ -372,6 +372,13 @@ describe("Publisher subscriptions", () => {
     expect(got.sort()).toEqual(["news from first", "news from second"]);
   });
 
+  test("closing the Publisher rejects a pending waitForSubscribers with CLOSED", async () => {
+    const pub = new connection.Publisher(transports.inproc());
+    const waiting = pub.waitForSubscribers({ timeoutMs: 60_000 });
+    await pub.close();
+    await expect(waiting).rejects.toMatchObject({ code: "CLOSED" });
+  });
+
   test("waitForSubscribers times out with a hint", async () => {
     await using pub = new connection.Publisher(transports.inproc());
     await expect(pub.waitForSubscribers({ timeoutMs: 20 })).rejects.toMatchObject({

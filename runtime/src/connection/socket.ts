@@ -36,6 +36,7 @@ export abstract class Socket {
 
   /** @internal */
   readonly [native]: zmq.Socket;
+  #closed = false;
   #closing: Promise<void> | undefined;
   #sender: Sender<Frames> | undefined;
   #receiver: Receiver<Buffer[]> | undefined;
@@ -101,7 +102,7 @@ export abstract class Socket {
 
   /** True once `close()` was called. */
   get closed(): boolean {
-    return this.#closing !== undefined;
+    return this.#closed;
   }
 
   /**
@@ -109,6 +110,7 @@ export abstract class Socket {
    * queued get up to `linger` ms to reach ZeroMQ. Safe to call more than once.
    */
   close(): Promise<void> {
+    this.#closed = true;
     this.#closing ??= this.#close();
     return this.#closing;
   }

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""A Python dividere peer, written here from the wire spec (test/interop, ../shared/interop/README.md).
+
+Every message travels as one ZeroMQ frame holding a msgEnvelope: msgName = the message's full
+name, msg = google.protobuf.Any packing it. Python dividere itself encodes exactly so; its
+decoder needs a newer python protobuf than Debian 12 ships, so this peer decodes by the spec.
+
+Usage (one JSON object per stdout line; the first line says where it is):
+  peer.py pub           bind an XPUB on an ephemeral port, wait for a subscription, publish a script
+  peer.py sub ENDPOINT COUNT TYPE...   subscribe to TYPEs (by envelope prefix), print COUNT messages
+  peer.py rep COUNT     bind a REP, answer COUNT testMsg01 requests with field1 reversed, field2 + 1
+  peer.py req ENDPOINT WORD...         send one testMsg01 request per WORD, print each reply
+
+The generated modules MsgLib_pb2 and TestMsg_pb2 must be on PYTHONPATH.
+"""
+import json
+import sys
+
+import zmq
+from google.protobuf import json_format
+
+import MsgLib_pb2
+import TestMsg_pb2
+
+TYPES = {}
+for module in (MsgLib_pb2, TestMsg_pb2):
+    for name, descriptor in module.DESCRIPTOR.message_types_by_name.items():
+        TYPES[descriptor.full_name] = getattr(module, name)
+
+TIMEOUT_MS = 10000
+
+
+def encode(msg):
+    envelope = MsgLib_pb2.msgEnvelope()
+    envelope.msgName = msg.DESCRIPTOR.full_name
+    envelope.msg.Pack(msg)
+    return envelope.SerializeToString()
+
+
+def decode(frame):
+    envelope = MsgLib_pb2.msgEnvelope()
+    envelope.ParseFromString(frame)
+    msg = TYPES[envelope.msgName]()
+    if not envelope.msg.Unpack(msg):
+        raise ValueError("type_url %s does not match msgName %s" % (envelope.msg.type_url, envelope.msgName))
+    return msg
+
+
+def varint(value):
+    out = b""
+    while value >= 0x80:
+        out += bytes([(value & 0x7F) | 0x80])
+        value >>= 7
+    return out + bytes([value])
+
+
+def topic(name):
+    """The envelope's own prefix: 0A varint(len(name)) name (not Python dividere's constant 0A 08)."""
+    encoded = name.encode()
+    return b"\x0a" + varint(len(encoded)) + encoded
+
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def show(msg):
+    return {"type": msg.DESCRIPTOR.full_name, "json": json_format.MessageToDict(msg)}
+
+
+def receive(sock):
+    if not sock.poll(TIMEOUT_MS):
+        emit(error="nothing received within %d ms" % TIMEOUT_MS)
+        sys.exit(2)
+    return sock.recv()
+
+
+def publish(ctx):
+    sock = ctx.socket(zmq.XPUB)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    emit(endpoint="tcp://127.0.0.1:%d" % port)
+    receive(sock)  # a subscription: the subscriber is listening now
+    for i in range(3):
+        sock.send(encode(TestMsg_pb2.testMsg01(field1="from python %d" % i, field2=i)))
+        sock.send(encode(TestMsg_pb2.testDtMsg14(field1="not subscribed %d" % i)))
+    sock.send(encode(MsgLib_pb2.Heartbeat(id="python-peer")))
+    sock.send(encode(TestMsg_pb2.testNestedMsg02()))
+    sock.send(encode(TestMsg_pb2.testDtMsg04(field1=-1099511627778)))
+    emit(done=True)
+    sock.close(linger=1000)
+
+
+def subscribe(ctx, endpoint, count, names):
+    sock = ctx.socket(zmq.SUB)
+    sock.connect(endpoint)
+    for name in names:
+        sock.setsockopt(zmq.SUBSCRIBE, topic(name))
+    emit(subscribed=names)
+    for _ in range(count):
+        emit(**show(decode(receive(sock))))
+    sock.close(linger=0)
+
+
+def respond(ctx, count):
+    sock = ctx.socket(zmq.REP)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    emit(endpoint="tcp://127.0.0.1:%d" % port)
+    for _ in range(count):
+        request = decode(receive(sock))
+        emit(**show(request))
+        sock.send(encode(TestMsg_pb2.testMsg01(field1=request.field1[::-1], field2=request.field2 + 1)))
+    sock.close(linger=1000)
+
+
+def request(ctx, endpoint, words):
+    sock = ctx.socket(zmq.REQ)
+    sock.connect(endpoint)
+    for i, word in enumerate(words):
+        sock.send(encode(TestMsg_pb2.testMsg01(field1=word, field2=i)))
+        emit(**show(decode(receive(sock))))
+    sock.close(linger=0)
+
+
+def main(argv):
+    ctx = zmq.Context()
+    mode = argv[1]
+    if mode == "pub":
+        publish(ctx)
+    elif mode == "sub":
+        subscribe(ctx, argv[2], int(argv[3]), argv[4:])
+    elif mode == "rep":
+        respond(ctx, int(argv[2]))
+    elif mode == "req":
+        request(ctx, argv[2], argv[3:])
+    else:
+        raise SystemExit("unknown mode %s" % mode)
+    ctx.term()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
