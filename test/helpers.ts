@@ -47,9 +47,9 @@ export async function eventually(condition: () => boolean, timeoutMs = 5000, wha
 }
 
 /** Runs a Node script and resolves with its exit code and output, or rejects if it outlives `limitMs`. */
-export function runNode(script: string, limitMs: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+export function runNode(script: string, limitMs: number, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "pipe"], env });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

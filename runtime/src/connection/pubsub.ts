@@ -106,8 +106,8 @@ export class Publisher extends WritableSocket {
       try {
         [frame] = await this.receiveOnce();
       } catch (error) {
-        if (!this.closed) debug("%s cannot read subscriptions: %s", this.name, error);
-        continue;
+        if (!this.closed) debug("%s stopped reading subscriptions: %s", this.name, error);
+        return;
       }
       if (!frame || frame.length === 0 || (frame[0] !== 0 && frame[0] !== 1)) continue;
       const key = frame.toString("latin1", 1);

@@ -23,10 +23,7 @@ export class Sender<F> {
 
   send(frames: F): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
-    const push = () => {
-      if (this.#closed) throw this.#closed;
-      return this.#push(frames);
-    };
+    const push = () => this.#push(frames);
     // With nothing in flight, hand the frames to ZeroMQ at once; otherwise queue behind the last send.
     const sent = this.#pending === 0 ? invoke(push) : this.#tail.then(push);
     this.#pending++;
@@ -48,7 +45,10 @@ export class Sender<F> {
     clearTimeout(timer);
   }
 
-  /** Rejects every later send (and queued ones not yet handed over) with `error`. */
+  /**
+   * Rejects every later send with `error`. Sends already queued still go out in turn (see
+   * `drain`); once the socket is closed under them, they fail as the socket's send fails.
+   */
   close(error: DividereError): void {
     this.#closed ??= error;
   }
