@@ -12,6 +12,8 @@
  * - `UNKNOWN_TYPE`: an envelope names a message type that is not among the socket's types.
  * - `CORRUPT_PAYLOAD`: the envelope is fine but the message inside does not parse as its type.
  * - `OVERSIZED`: a received message is larger than the socket's `maxEnvelopeSize`.
+ * - `HANDLER_FAILED`: a reactor's handler (or its `idle` hook) threw; `cause` holds what it threw.
+ * - `UNHANDLED`: a reactor received a message no handler takes, or a handler left a request unanswered.
  * - `ZMQ`: any other error from ZeroMQ; `cause` holds the original.
  */
 export type ErrorCode =
@@ -26,6 +28,8 @@ export type ErrorCode =
   | "UNKNOWN_TYPE"
   | "CORRUPT_PAYLOAD"
   | "OVERSIZED"
+  | "HANDLER_FAILED"
+  | "UNHANDLED"
   | "ZMQ";
 
 /**

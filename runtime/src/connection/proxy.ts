@@ -3,19 +3,26 @@ import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
 import type { Endpoint } from "./endpoint.js";
 import type { SocketOptions } from "./options.js";
+import { Pull, Push } from "./pipeline.js";
 import { Dealer, Router } from "./routing.js";
-import { native } from "./socket.js";
+import { type Socket, native } from "./socket.js";
 
 export interface ProxyEndpoints {
-  /** Where clients (Request, Dealer) connect: a Router. */
+  /** Where clients connect: a Router (Requests, Dealers), or a Pull (Pushes) for a pipeline. */
   frontend: Endpoint;
-  /** Where servers (Response, Dealer workers) connect: a Dealer. */
+  /** Where servers connect: a Dealer (Responses, Routers, Dealers), or a Push (Pulls) for a pipeline. */
   backend: Endpoint;
+  /**
+   * `"request-reply"` (default): a Router/Dealer queue; replies find their way back.
+   * `"pipeline"`: a Pull/Push streamer; messages are shared among the connected Pulls.
+   */
+  pattern?: "request-reply" | "pipeline";
 }
 
 /**
- * A router/dealer queue device: requests from many clients are shared among many servers
- * and the replies find their way back. The forwarding loop runs in ZeroMQ's own thread.
+ * A queue device: requests from many clients are shared among many servers and the replies
+ * find their way back (or, as a pipeline, messages from many Pushes are shared among many
+ * Pulls). The forwarding loop runs in ZeroMQ's own thread.
  *
  * ```ts
  * await using proxy = new connection.Proxy({ frontend: "tcp://*:5559", backend: "tcp://*:5560" });
@@ -23,18 +30,20 @@ export interface ProxyEndpoints {
  * ```
  */
 export class Proxy {
-  /** The client-facing socket. */
-  readonly frontend: Router;
-  /** The server-facing socket. */
-  readonly backend: Dealer;
+  /** The client-facing socket: a Router, or a Pull for a pipeline. */
+  readonly frontend: Socket;
+  /** The server-facing socket: a Dealer, or a Push for a pipeline. */
+  readonly backend: Socket;
   #running: Promise<void> | undefined;
   #proxy: zmq.Proxy | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(endpoints: ProxyEndpoints, options: SocketOptions = {}) {
-    this.frontend = new Router(endpoints.frontend, { ...options, name: options.name && `${options.name} frontend` });
+    const pipeline = endpoints.pattern === "pipeline";
+    const named = (side: string) => ({ ...options, name: options.name && `${options.name} ${side}` });
+    this.frontend = pipeline ? new Pull(endpoints.frontend, named("frontend")) : new Router(endpoints.frontend, named("frontend"));
     try {
-      this.backend = new Dealer(endpoints.backend, { ...options, name: options.name && `${options.name} backend` });
+      this.backend = pipeline ? new Push(endpoints.backend, named("backend")) : new Dealer(endpoints.backend, named("backend"));
     } catch (error) {
       void this.frontend.close();
       throw error;
@@ -50,7 +59,7 @@ export class Proxy {
   start(): void {
     if (this.#stopping) throw new DividereError("CLOSED", "this proxy was stopped; create a new one");
     if (this.#running) return;
-    this.#proxy = new zmq.Proxy(this.frontend[native] as zmq.Router, this.backend[native] as zmq.Dealer);
+    this.#proxy = new zmq.Proxy(this.frontend[native], this.backend[native]);
     this.#running = this.#proxy.run().catch((error: unknown) => {
       debug("proxy %s -> %s ended: %s", this.frontend.endpoint, this.backend.endpoint, error);
     });

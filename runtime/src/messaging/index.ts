@@ -5,6 +5,7 @@
  */
 export { Publisher, Subscriber, type PublisherOptions, type SubscriberOptions, type TypeRef } from "./pubsub.js";
 export { Request, Response, type RequestOptions } from "./reqrep.js";
+export { Pull, Push } from "./pipeline.js";
 export { Dealer, Router, type DealerOptions, type RouterOptions } from "./routing.js";
 export {
   DEFAULT_MAX_ENVELOPE_SIZE,

@@ -105,6 +105,19 @@ export class Response<const T extends Types> extends ReceivingSocket<T, MessageO
     );
   }
 
+  /** True between receiving a request and sending (or abandoning) its reply. */
+  get pendingReply(): boolean {
+    return this.#replyTo !== undefined;
+  }
+
+  /**
+   * Gives up answering the request just received, so the next `recv()` may follow: the
+   * requester gets no reply and times out. (A ZeroMQ REP socket cannot do this; this one can.)
+   */
+  abandon(): void {
+    this.#replyTo = undefined;
+  }
+
   /** Answers the last request received; its schema is found from `$typeName` among `types`. */
   send(message: MessageOf<T>): Promise<void>;
   /** Answers the last request received with a message built from `init`. */

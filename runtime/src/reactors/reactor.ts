@@ -1,0 +1,173 @@
+import type { Message } from "@bufbuild/protobuf";
+import { DividereError } from "../errors.js";
+import { debug } from "../log.js";
+import type { Routed } from "../messaging/socket.js";
+import { Response } from "../messaging/reqrep.js";
+import { Dealer, Router } from "../messaging/routing.js";
+import { type MessageContext, ReceivedContext, type ReactorSocket } from "./context.js";
+import { type Dispatch, mergeDispatch } from "./dispatch.js";
+
+export interface ReactorOptions {
+  /** Called every `idleIntervalMs` while the reactor runs, never twice at once (Python's `idle()`). */
+  idle?: () => void | Promise<void>;
+  /** How often `idle` runs, in ms; default 1000. */
+  idleIntervalMs?: number;
+  /**
+   * Messages handled at the same time per socket; default 1: one after the other, in arrival
+   * order. A Response always handles one at a time (it must reply before the next request).
+   */
+  concurrency?: number;
+  /**
+   * Where failures go: a handler that threw (`HANDLER_FAILED`), a message no handler takes or
+   * a request left unanswered (`UNHANDLED`). Default: a line on stderr. The loop goes on.
+   */
+  onError?: (error: DividereError, ctx: MessageContext | undefined) => void;
+}
+
+/** Counters of a reactor. */
+export interface ReactorStats {
+  /** Messages a handler took and finished without throwing. */
+  handled: number;
+  /** Messages no handler takes. */
+  unhandled: number;
+  /** Messages whose handler threw. */
+  failed: number;
+}
+
+function reportToStderr(error: DividereError): void {
+  console.error(`dividere reactor: ${error.message}`);
+}
+
+/**
+ * One event loop serving any number of messaging sockets (Subscriber, Response, Router,
+ * Dealer, Pull): each message is decoded by its socket and handed to the handler of its type,
+ * with the socket it came on. The successor of Python dividere's `MtMsgReactor`. It starts at
+ * once, and owns its sockets: `stop()` closes them.
+ *
+ * ```ts
+ * const reactor = new Reactor([new ChatSubscriber("tcp://localhost:5555")], chatDispatch(moderator));
+ * await reactor.stop();
+ * ```
+ */
+export class Reactor {
+  /** Counters: handled, unhandled and failed messages. */
+  readonly stats: ReactorStats = { handled: 0, unhandled: 0, failed: 0 };
+  readonly #sockets: readonly ReactorSocket[];
+  readonly #dispatch: Dispatch;
+  readonly #options: ReactorOptions;
+  readonly #abort = new AbortController();
+  readonly #loops: Promise<void>[];
+  readonly #idleTimer: NodeJS.Timeout | undefined;
+  #idling: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(sockets: ReactorSocket | readonly ReactorSocket[], dispatch: Dispatch | readonly Dispatch[], options: ReactorOptions = {}) {
+    this.#sockets = Array.isArray(sockets) ? [...(sockets as readonly ReactorSocket[])] : [sockets as ReactorSocket];
+    this.#dispatch = Array.isArray(dispatch) ? mergeDispatch(dispatch as readonly Dispatch[]) : (dispatch as Dispatch);
+    this.#options = options;
+    const concurrency = options.concurrency ?? 1;
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+      throw new DividereError("INVALID_ARGUMENT", `concurrency must be a whole number of at least 1, got ${concurrency}`);
+    }
+    this.#loops = this.#sockets.map((socket) => this.#serve(socket, socket instanceof Response ? 1 : concurrency));
+    if (options.idle) {
+      const idle = options.idle;
+      this.#idleTimer = setInterval(() => {
+        this.#idling ??= this.#runIdle(idle).finally(() => (this.#idling = undefined));
+      }, options.idleIntervalMs ?? 1000);
+    }
+    debug("reactor started on %s", this.#sockets.map((socket) => socket.name).join(", "));
+  }
+
+  /** True until `stop()` is called. */
+  get running(): boolean {
+    return this.#stopping === undefined;
+  }
+
+  /**
+   * Stops receiving, waits for the handlers in flight to finish, then closes the sockets.
+   * Messages not yet received stay unread. Safe to call more than once.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#abort.abort();
+      clearInterval(this.#idleTimer);
+      await Promise.all(this.#loops);
+      await this.#idling;
+      await Promise.all(this.#sockets.map((socket) => socket.close()));
+      debug("reactor stopped: %j", this.stats);
+    })();
+    return this.#stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  async #serve(socket: ReactorSocket, concurrency: number): Promise<void> {
+    const signal = this.#abort.signal;
+    const inFlight = new Set<Promise<void>>();
+    for (;;) {
+      let received: Message | Routed<Message>;
+      try {
+        received = await (socket.recv as (options: { signal: AbortSignal }) => Promise<Message | Routed<Message>>)({ signal });
+      } catch (error) {
+        if (DividereError.is(error, "CANCELLED") || DividereError.is(error, "CLOSED")) break;
+        this.#report(new DividereError("ZMQ", `${socket.name}: receive failed: ${(error as Error).message}`, { cause: error }), undefined);
+        continue;
+      }
+      const task = this.#handle(socket, received).finally(() => inFlight.delete(task));
+      inFlight.add(task);
+      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  }
+
+  async #handle(socket: ReactorSocket, received: Message | Routed<Message>): Promise<void> {
+    const routed = socket instanceof Router || socket instanceof Dealer;
+    const message = routed ? (received as Routed<Message>).message : (received as Message);
+    const ctx = new ReceivedContext(socket, routed ? (received as Routed<Message>).route : [], this.#abort.signal);
+    const handler = this.#dispatch.handlers.get(message.$typeName);
+    if (!handler) {
+      this.stats.unhandled++;
+      this.#report(new DividereError("UNHANDLED", `${socket.name}: no handler for ${message.$typeName}`), ctx);
+    } else {
+      try {
+        await handler(message, ctx);
+        this.stats.handled++;
+      } catch (error) {
+        this.stats.failed++;
+        this.#report(
+          new DividereError("HANDLER_FAILED", `${socket.name}: the handler of ${message.$typeName} threw: ${(error as Error)?.message ?? error}`, {
+            cause: error,
+          }),
+          ctx,
+        );
+      }
+    }
+    if (socket instanceof Response && socket.pendingReply) {
+      socket.abandon();
+      this.#report(
+        new DividereError("UNHANDLED", `${socket.name}: the ${message.$typeName} request got no reply; call ctx.reply() in its handler`),
+        ctx,
+      );
+    }
+  }
+
+  async #runIdle(idle: () => void | Promise<void>): Promise<void> {
+    try {
+      await idle();
+    } catch (error) {
+      this.#report(new DividereError("HANDLER_FAILED", `idle() threw: ${(error as Error)?.message ?? error}`, { cause: error }), undefined);
+    }
+  }
+
+  #report(error: DividereError, ctx: MessageContext | undefined): void {
+    debug("reactor: %s", error.message);
+    try {
+      (this.#options.onError ?? reportToStderr)(error, ctx);
+    } catch (thrown) {
+      debug("reactor: onError threw: %s", thrown);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import type { Endpoint } from "../connection/endpoint.js";
+import type { ErrorCode } from "../errors.js";
+import type { ReactorStats } from "./reactor.js";
+
+/** The messaging sockets a worker thread can build for its reactor. */
+export type WorkerSocketKind = "Subscriber" | "Response" | "Router" | "Dealer" | "Pull";
+
+/** One socket each worker thread opens: its kind, where, and its (structured-clonable) options. */
+export interface WorkerSocketSpec {
+  kind: WorkerSocketKind;
+  endpoint: Endpoint;
+  /** Socket options other than `types` (e.g. `topics` as type names, high-water marks). */
+  options?: Record<string, unknown>;
+}
+
+/** What the parent sends a worker thread when it starts. */
+export interface WorkerStart {
+  module: string;
+  sockets: WorkerSocketSpec[];
+  data: unknown;
+  threadIndex: number;
+  idleIntervalMs: number | undefined;
+  concurrency: number | undefined;
+}
+
+/** What a worker thread tells its parent. */
+export type WorkerReport =
+  | { type: "ready" }
+  | { type: "error"; code: ErrorCode; message: string }
+  | { type: "failed"; message: string }
+  | { type: "stopped"; stats: ReactorStats };
+
+/** What the parent tells a worker thread. */
+export type WorkerCommand = { type: "stop" };
