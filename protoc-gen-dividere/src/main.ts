@@ -1,0 +1,4 @@
+import { runNodeJs } from "@bufbuild/protoplugin";
+import { protocGenDividere } from "./plugin.js";
+
+runNodeJs(protocGenDividere);
