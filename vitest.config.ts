@@ -10,8 +10,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 20_000,
-    // Suites use real sockets on ephemeral ports and real child processes; two cores, two workers.
     pool: "forks",
-    maxWorkers: 2,
+    // One file at a time: suites start child processes and worker threads of their own, and the
+    // WorkerReactor test measures a speed-up that needs both cores to itself.
+    fileParallelism: false,
   },
 });

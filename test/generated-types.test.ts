@@ -1,0 +1,87 @@
+/**
+ * What the generated code lets through the compiler, and what it does not. These are checked by
+ * `npm run typecheck` (tsc --strict); an `@ts-expect-error` that finds no error fails it.
+ */
+import { create } from "@bufbuild/protobuf";
+import { describe, expectTypeOf, test } from "vitest";
+import type { MessageContext } from "@dividere/runtime";
+import * as a from "./gen/test/difficult/a_dividere.js";
+import * as b from "./gen/test/difficult/b_dividere.js";
+import type { Said as SaidA } from "./gen/test/difficult/a_pb.js";
+import type { Said as SaidB } from "./gen/test/difficult/b_pb.js";
+import { Msg01Schema } from "./gen/test/clientMsgs_pb.js";
+import {
+  type ChatHandlers,
+  type ChatMessage,
+  ChatPublisher,
+  ChatSubscriber,
+  JoinedTopic,
+  SaidTopic,
+  chatTypes,
+} from "./gen/test/chat/v1/chat_dividere.js";
+import { type HistoryReply, type HistoryRequest, type Joined, type Said, SaidSchema } from "./gen/test/chat/v1/chat_pb.js";
+
+describe("generated code, at the type level", () => {
+  test("topic constants are the full names, as literal types", () => {
+    expectTypeOf<typeof SaidTopic>().toEqualTypeOf<"chat.v1.Said">();
+    expectTypeOf<typeof JoinedTopic>().toEqualTypeOf<"chat.v1.Joined">();
+    expectTypeOf<(typeof chatTypes)[0]>().toEqualTypeOf<typeof SaidSchema>();
+  });
+
+  test("the subscriber yields a $typeName union that a switch narrows", () => {
+    expectTypeOf<ChatMessage>().toEqualTypeOf<Said | Joined | HistoryRequest | HistoryReply>();
+    expectTypeOf<ReturnType<ChatSubscriber["recv"]>>().toEqualTypeOf<Promise<ChatMessage>>();
+    const describeMessage = (msg: ChatMessage): string => {
+      switch (msg.$typeName) {
+        case "chat.v1.Said":
+          expectTypeOf(msg).toEqualTypeOf<Said>();
+          return msg.text;
+        case "chat.v1.Joined":
+          return msg.user;
+        default:
+          return msg.$typeName;
+      }
+    };
+    expectTypeOf(describeMessage).returns.toBeString();
+  });
+
+  test("the publisher takes its file's messages and init shapes, and nothing else", () => {
+    expectTypeOf<ChatPublisher["sendSaid"]>().toBeCallableWith({ room: "r", text: "t" });
+    expectTypeOf<ChatPublisher["sendSaid"]>().toBeCallableWith(create(SaidSchema));
+    expectTypeOf<ChatPublisher["send"]>().toBeCallableWith(create(SaidSchema, { text: "t" }));
+    // @ts-expect-error: a message of another file
+    expectTypeOf<ChatPublisher["send"]>().toBeCallableWith(create(Msg01Schema));
+    // @ts-expect-error: a schema of another file
+    expectTypeOf<ChatPublisher["send"]>().toBeCallableWith(Msg01Schema, { field1: "x" });
+  });
+
+  test("a handlers object missing a handler does not compile; a complete one does", () => {
+    const complete: ChatHandlers = {
+      handleSaid(msg, ctx) {
+        expectTypeOf(msg).toEqualTypeOf<Said>();
+        expectTypeOf(ctx).toEqualTypeOf<MessageContext>();
+      },
+      handleJoined() {},
+      handleHistoryRequest: async () => {},
+      handleHistoryReply() {},
+    };
+    // @ts-expect-error: handleHistoryReply is missing
+    const incomplete: ChatHandlers = { handleSaid() {}, handleJoined() {}, handleHistoryRequest() {} };
+    expectTypeOf(complete).toEqualTypeOf(incomplete);
+  });
+
+  test("a subscriber's topics are its file's topic constants", () => {
+    type Options = ConstructorParameters<typeof ChatSubscriber>[1];
+    expectTypeOf<{ topics: ["chat.v1.Said"] }>().toMatchTypeOf<Options>();
+    // @ts-expect-error: not a topic of this file
+    expectTypeOf<{ topics: ["other.Type"] }>().toMatchTypeOf<Options>();
+  });
+
+  test("messages of the same short name in two packages stay apart", () => {
+    expectTypeOf<typeof a.SaidTopic>().toEqualTypeOf<"test.a.Said">();
+    expectTypeOf<typeof b.SaidTopic>().toEqualTypeOf<"test.b.Said">();
+    expectTypeOf<a.AMessage>().toEqualTypeOf<SaidA>();
+    expectTypeOf<b.BMessage>().not.toEqualTypeOf<SaidA>();
+    expectTypeOf<SaidB>().toMatchTypeOf<b.BMessage>();
+  });
+});

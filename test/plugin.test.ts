@@ -1,0 +1,114 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, test } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "node_modules/.bin");
+const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ""}` };
+const golden = (file: string) => readFileSync(join(root, "test/gen", file), "utf8");
+
+/** Runs `buf generate` of proto/test/chat with protoc-gen-dividere and these options; returns the output folder and exit. */
+function bufGenerate(options: string[]): { out: string; status: number | null; stderr: string } {
+  const out = mkdtempSync(join(tmpdir(), "dividere-plugin-"));
+  const template = {
+    version: "v2",
+    inputs: [{ directory: "proto", paths: ["proto/test/chat"] }],
+    plugins: [{ local: "protoc-gen-dividere", out, opt: options }],
+  };
+  const run = spawnSync(join(bin, "buf"), ["generate", "--template", JSON.stringify(template)], { cwd: root, env, encoding: "utf8" });
+  return { out, status: run.status, stderr: run.stderr };
+}
+
+describe("protoc-gen-dividere", () => {
+  test("runs from protoc --plugin, and writes what buf generate writes", () => {
+    const out = mkdtempSync(join(tmpdir(), "dividere-protoc-"));
+    execFileSync(
+      "protoc",
+      [
+        `--plugin=protoc-gen-dividere=${join(bin, "protoc-gen-dividere")}`,
+        `--dividere_out=${out}`,
+        "--dividere_opt=target=ts,import_extension=js",
+        "-Iproto",
+        "test/chat/v1/chat.proto",
+        "test/TestMsg.proto",
+      ],
+      { cwd: root, env, stdio: "pipe" },
+    );
+    for (const file of ["test/chat/v1/chat_dividere.ts", "test/TestMsg_dividere.ts"]) {
+      expect(readFileSync(join(out, file), "utf8")).toBe(golden(file));
+    }
+  });
+
+  test("a file with no messages and no services produces nothing", () => {
+    expect(existsSync(join(root, "proto/test/difficult/enums_only.proto"))).toBe(true);
+    expect(existsSync(join(root, "test/gen/test/difficult/enums_only_pb.ts"))).toBe(true);
+    expect(existsSync(join(root, "test/gen/test/difficult/enums_only_dividere.ts"))).toBe(false);
+  });
+
+  test("proto comments become TSDoc, deprecated messages @deprecated (nested ones too)", () => {
+    const names = golden("test/difficult/names_dividere.ts");
+    expect(names).toMatch(/\* Old, to be removed\.\n \*\n \* @deprecated\n \*\/\nexport const LegacyTopic/);
+    expect(names).toMatch(/\* Nested in a deprecated message: deprecated too\.\n \*\n \* @deprecated\n \*\/\nexport const Legacy_PartTopic/);
+    expect(golden("test/chat/v1/chat_dividere.ts")).toMatch(/\* Someone said something in a room\.\n \*\/\nexport const SaidTopic/);
+  });
+
+  test("a templates folder replaces the built-in template of the same name, and only that one", () => {
+    const templates = mkdtempSync(join(tmpdir(), "dividere-templates-"));
+    writeFileSync(join(templates, "publisher.hbs"), "// publishers are made by hand here, from {{proto}}\n");
+    const { out, status, stderr } = bufGenerate(["target=ts", "import_extension=js", `templates=${templates}`]);
+    expect(stderr).toBe("");
+    expect(status).toBe(0);
+    const generated = readFileSync(join(out, "test/chat/v1/chat_dividere.ts"), "utf8");
+    expect(generated).toContain("// publishers are made by hand here, from test/chat/v1/chat.proto");
+    expect(generated).not.toContain("class ChatPublisher");
+    expect(generated).toContain("export class ChatSubscriber");
+  });
+
+  describe("bad input ends with a clear message on stderr and a non-zero exit, not a stack trace", () => {
+    const cases: [string, () => string[], RegExp][] = [
+      ["an unknown option", () => ["target=ts", "colour=red"], /invalid option "colour=red": protoc-gen-dividere has no such option; it takes templates=DIR/],
+      ["a missing template folder", () => ["templates=no/such/folder"], /invalid option "templates=no\/such\/folder": no such folder/],
+      [
+        "a template that does not compile",
+        () => {
+          const folder = mkdtempSync(join(tmpdir(), "dividere-templates-"));
+          writeFileSync(join(folder, "handlers.hbs"), "{{#each messages}}\n");
+          return [`templates=${folder}`];
+        },
+        /template .*handlers\.hbs does not compile: Parse error on line 2/,
+      ],
+      [
+        "a template that fails when it renders",
+        () => {
+          const folder = mkdtempSync(join(tmpdir(), "dividere-templates-"));
+          writeFileSync(join(folder, "topics.hbs"), "{{names.nothing}}\n");
+          return [`templates=${folder}`];
+        },
+        /template .*topics\.hbs failed: "nothing" not defined in the view model/,
+      ],
+      [
+        "a templates folder without templates",
+        () => {
+          const folder = mkdtempSync(join(tmpdir(), "dividere-templates-"));
+          mkdirSync(join(folder, "sub"));
+          return [`templates=${folder}`];
+        },
+        /holds no \.hbs templates/,
+      ],
+    ];
+    test.each(cases)("%s", (_name, options, message) => {
+      const { status, stderr } = bufGenerate(options());
+      expect(status).not.toBe(0);
+      expect(stderr).toMatch(message);
+      expect(stderr).toMatch(/^protoc-gen-dividere: /m);
+      expect(stderr).not.toMatch(/^\s+at /m);
+    });
+  });
+
+  test("--version names the plugin and its version", () => {
+    expect(execFileSync(join(bin, "protoc-gen-dividere"), ["--version"], { encoding: "utf8" })).toMatch(/^protoc-gen-dividere v\d+\.\d+\.\d+\n$/);
+  });
+});
