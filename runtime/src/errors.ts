@@ -14,6 +14,9 @@
  * - `OVERSIZED`: a received message is larger than the socket's `maxEnvelopeSize`.
  * - `HANDLER_FAILED`: a reactor's handler (or its `idle` hook) threw; `cause` holds what it threw.
  * - `UNHANDLED`: a reactor received a message no handler takes, or a handler left a request unanswered.
+ * - The status codes of RPC calls, as gRPC has them: `DEADLINE_EXCEEDED`, `UNAVAILABLE`,
+ *   `UNIMPLEMENTED`, `INTERNAL`, `NOT_FOUND`, ... (see {@link RpcCode}); `CANCELLED` and
+ *   `INVALID_ARGUMENT` serve both.
  * - `ZMQ`: any other error from ZeroMQ; `cause` holds the original.
  */
 export type ErrorCode =
@@ -30,7 +33,27 @@ export type ErrorCode =
   | "OVERSIZED"
   | "HANDLER_FAILED"
   | "UNHANDLED"
-  | "ZMQ";
+  | "ZMQ"
+  | RpcCode;
+
+/** The status codes a call can end with besides OK, named as gRPC names them. */
+export type RpcCode =
+  | "CANCELLED"
+  | "UNKNOWN"
+  | "INVALID_ARGUMENT"
+  | "DEADLINE_EXCEEDED"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "PERMISSION_DENIED"
+  | "RESOURCE_EXHAUSTED"
+  | "FAILED_PRECONDITION"
+  | "ABORTED"
+  | "OUT_OF_RANGE"
+  | "UNIMPLEMENTED"
+  | "INTERNAL"
+  | "UNAVAILABLE"
+  | "DATA_LOSS"
+  | "UNAUTHENTICATED";
 
 /**
  * The one error class of dividere. `code` says what happened; the message says

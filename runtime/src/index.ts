@@ -7,6 +7,8 @@
  * - `messaging`: protobuf-typed sockets built on both.
  * - `Reactor`: one event loop handing each received message to the handler of its type;
  *   `WorkerReactor`: the same on several threads.
+ * - Services: `serve()` hosts a generated service, `RegistryServer`/`RegistryClient` are the
+ *   name service, generated clients call over `directTransport()` or `registryTransport()`.
  *
  * ```ts
  * import { messaging } from "@dividere/runtime";
@@ -18,8 +20,35 @@ export * as connection from "./connection/index.js";
 export * as envelope from "./envelope/index.js";
 export * as messaging from "./messaging/index.js";
 export * as MsgLib from "./gen/dividere/MsgLib_pb.js";
-export { DividereError, type ErrorCode } from "./errors.js";
+export * as rpcProtocol from "./gen/dividere/v1/rpc_pb.js";
+export * as registryProtocol from "./gen/dividere/v1/registry_pb.js";
+export { DividereError, type ErrorCode, type RpcCode } from "./errors.js";
 export type { Endpoint } from "./connection/endpoint.js";
+export {
+  RpcClient,
+  RpcError,
+  RpcServer,
+  defineService,
+  directTransport,
+  type CallContext,
+  type CallOptions,
+  type RpcServerStats,
+  type ServiceDefinition,
+  type Transport,
+} from "./rpc/index.js";
+export {
+  REGISTRY_PORT,
+  REGISTRY_PUBLISH_PORT,
+  RegistryClient,
+  RegistryServer,
+  ServiceHost,
+  registryTransport,
+  serve,
+  type RegistryClientOptions,
+  type RegistryServerOptions,
+  type RegistryTransportOptions,
+  type ServeOptions,
+} from "./registry/index.js";
 export {
   Reactor,
   WorkerReactor,

@@ -7,12 +7,14 @@ import { debug } from "../log.js";
 export type SocketEvent = zmq.Event;
 
 /**
- * What `socket.events` emits: every ZeroMQ monitor event under its own type, and
- * `dropped` when a messaging socket discards input it cannot use.
+ * What `socket.events` emits: every ZeroMQ monitor event under its own type, `dropped` when
+ * a messaging socket discards input it cannot use, and `subscription` on a Publisher.
  */
 export type SocketEventMap = { [K in zmq.EventType]: [zmq.EventOfType<K>] } & {
   /** Received input was discarded; the error's code says why (`NOT_AN_ENVELOPE`, `UNKNOWN_TYPE`, ...). */
   dropped: [DividereError];
+  /** A Publisher's subscriber subscribed to `topic` (or unsubscribed, or left). */
+  subscription: [{ subscribed: boolean; topic: Buffer }];
 };
 
 /** The typed emitter behind `socket.events`. */

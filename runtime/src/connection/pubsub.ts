@@ -116,6 +116,7 @@ export class Publisher extends WritableSocket {
       else this.#subscriptions.delete(key);
       debug("%s %s %j", this.name, frame[0] === 1 ? "subscribe" : "unsubscribe", key);
       for (const check of [...this.#changed]) check();
+      this.events.emit("subscription", { subscribed: frame[0] === 1, topic: frame.subarray(1) });
     }
   }
 }

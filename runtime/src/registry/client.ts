@@ -1,0 +1,206 @@
+import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import type { SocketOptions } from "../connection/options.js";
+import type { MessageOf } from "../envelope/types.js";
+import { DividereError } from "../errors.js";
+import { RegisterServiceSchema, ServiceLookupReqSchema, UnregisterServiceSchema } from "../gen/dividere/MsgLib_pb.js";
+import {
+  type Instance,
+  InstanceSchema,
+  LookupRequestSchema,
+  RegisterInstanceSchema,
+  UnregisterInstanceSchema,
+} from "../gen/dividere/v1/registry_pb.js";
+import { debug } from "../log.js";
+import { Subscriber } from "../messaging/pubsub.js";
+import { Request } from "../messaging/reqrep.js";
+import { REGISTRY_PORT, hostAndPort, publishEndpointOf } from "./defaults.js";
+import { registryTypes } from "./server.js";
+
+export interface RegistryClientOptions extends SocketOptions {
+  /** Where the registry answers; default `tcp://localhost:5000`. */
+  endpoint?: string;
+  /** Where the registry publishes; default: the same host, the port after `endpoint`'s. */
+  publishEndpoint?: string;
+  /**
+   * `"dividere"` (default): this project's registry, with leases and several instances per
+   * service. `"python"`: a Python dividere registry, which knows only `RegisterService`,
+   * `UnregisterService` and `ServiceLookupReq` (and stops on anything else).
+   */
+  protocol?: "dividere" | "python";
+  /** How long to wait for each answer, in ms; default 3000 (Python's registry takes about 1 s). */
+  timeoutMs?: number;
+  /** Further attempts after an unanswered request; default 2. */
+  retries?: number;
+}
+
+type Listener<A extends unknown[]> = (...args: A) => void;
+
+/**
+ * Talks to a registry: register and unregister instances, look services up, and watch the
+ * instances of services change. Requests are sent one at a time and retried when unanswered
+ * (the Lazy Pirate way).
+ *
+ * ```ts
+ * await using registry = new RegistryClient({ endpoint: "tcp://localhost:5000" });
+ * const instances = await registry.lookup("chat.v1.History");
+ * ```
+ */
+export class RegistryClient {
+  readonly endpoint: string;
+  readonly publishEndpoint: string;
+  readonly protocol: "dividere" | "python";
+  readonly #options: SocketOptions;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  #request: Request<typeof registryTypes>;
+  #queue: Promise<unknown> = Promise.resolve();
+  #watcher: { subscriber: Subscriber<typeof registryTypes>; loop: Promise<void> } | undefined;
+  readonly #changeListeners = new Set<Listener<[string, Instance[]]>>();
+  readonly #rediscoverListeners = new Set<Listener<[]>>();
+  #closed = false;
+
+  constructor(options: RegistryClientOptions = {}) {
+    const { endpoint = `tcp://localhost:${REGISTRY_PORT}`, publishEndpoint, protocol = "dividere", timeoutMs = 3000, retries = 2, ...socketOptions } = options;
+    this.endpoint = endpoint;
+    this.publishEndpoint = publishEndpoint ?? publishEndpointOf(endpoint);
+    this.protocol = protocol;
+    this.#options = { linger: 0, ...socketOptions };
+    this.#timeoutMs = timeoutMs;
+    this.#retries = retries;
+    this.#request = this.#openRequest();
+  }
+
+  /**
+   * Registers an instance, or renews its lease. With the Python protocol only `service` and the
+   * host and port of `endpoint` travel.
+   */
+  async register(instance: MessageInitShape<typeof InstanceSchema>): Promise<void> {
+    const full = create(InstanceSchema, instance);
+    const ack =
+      this.protocol === "python"
+        ? await this.#ask(RegisterServiceSchema, { serviceName: full.service, ...legacyAddress(full.endpoint) })
+        : await this.#ask(RegisterInstanceSchema, { instance: full });
+    if (ack.$typeName !== "ack" || !ack.ok) {
+      throw new DividereError("INVALID_ARGUMENT", `the registry at ${this.endpoint} refused ${full.service} at ${full.endpoint}`);
+    }
+  }
+
+  /** Removes an instance (with the Python protocol, the one at `endpoint`); `retries` overrides the client's. */
+  async unregister(service: string, instanceId: string, endpoint = "", options: { retries?: number } = {}): Promise<void> {
+    if (this.protocol === "python") await this.#ask(UnregisterServiceSchema, { serviceName: service, ...legacyAddress(endpoint) }, options.retries);
+    else await this.#ask(UnregisterInstanceSchema, { service, instanceId }, options.retries);
+  }
+
+  /** Every live instance of a service (with the Python protocol, the one the registry names, if any). */
+  async lookup(service: string): Promise<Instance[]> {
+    if (this.protocol === "python") {
+      const reply = await this.#ask(ServiceLookupReqSchema, { serviceName: service });
+      if (reply.$typeName !== "ServiceLookupRep" || reply.server === "unavailable" || reply.port === 0) return [];
+      const endpoint = `tcp://${reply.server}:${reply.port}`;
+      return [create(InstanceSchema, { service, instanceId: `${reply.server}:${reply.port}`, endpoint })];
+    }
+    const reply = await this.#ask(LookupRequestSchema, { service });
+    return reply.$typeName === "dividere.v1.LookupReply" ? reply.instances : [];
+  }
+
+  /** Calls `listener` with a service's instances whenever they change; returns the way to stop. */
+  onChange(listener: (service: string, instances: Instance[]) => void): () => void {
+    this.#watch();
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  /** Calls `listener` when the registry (re)starts and asks every service to register again. */
+  onRediscover(listener: () => void): () => void {
+    this.#watch();
+    this.#rediscoverListeners.add(listener);
+    return () => this.#rediscoverListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#queue.catch(() => undefined);
+    await this.#request.close();
+    if (this.#watcher) {
+      await this.#watcher.subscriber.close();
+      await this.#watcher.loop;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Sends one request and waits for its answer; one at a time, retried when unanswered. */
+  #ask<S extends (typeof registryTypes)[number]>(
+    schema: S,
+    init: MessageInitShape<S>,
+    retries = this.#retries,
+  ): Promise<MessageOf<typeof registryTypes>> {
+    const asked = this.#queue.then(() => this.#exchange(schema, init, retries));
+    this.#queue = asked.catch(() => undefined);
+    return asked;
+  }
+
+  async #exchange<S extends (typeof registryTypes)[number]>(
+    schema: S,
+    init: MessageInitShape<S>,
+    retries: number,
+  ): Promise<MessageOf<typeof registryTypes>> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new DividereError("CLOSED", "the registry client is closed");
+      try {
+        // With no registry to connect to, the send itself waits: its sendTimeout bounds that.
+        await this.#request.send(schema, init);
+        return await this.#request.recv({ timeoutMs: this.#timeoutMs });
+      } catch (error) {
+        if (!DividereError.is(error, "TIMEOUT")) throw error;
+        // A REQ socket that lost its reply is stuck: the Lazy Pirate way is a new socket.
+        await this.#request.close();
+        this.#request = this.#openRequest();
+        if (attempt >= retries) {
+          throw new DividereError(
+            "UNAVAILABLE",
+            `the registry at ${this.endpoint} did not answer ${schema.typeName} within ${this.#timeoutMs} ms, ${attempt + 1} times; is it running?`,
+          );
+        }
+        debug("registry client: no answer from %s, trying again", this.endpoint);
+      }
+    }
+  }
+
+  #openRequest(): Request<typeof registryTypes> {
+    return new Request(this.endpoint, {
+      ...this.#options,
+      sendTimeout: this.#timeoutMs,
+      types: registryTypes,
+      name: `registry client ${this.endpoint}`,
+    });
+  }
+
+  #watch(): void {
+    if (this.#watcher || this.#closed) return;
+    const subscriber = new Subscriber(this.publishEndpoint, {
+      ...this.#options,
+      types: registryTypes,
+      topics: ["dividere.v1.InstancesChanged", "RediscoverReq"],
+      name: `registry watch ${this.publishEndpoint}`,
+    });
+    const loop = (async () => {
+      for await (const message of subscriber) {
+        if (message.$typeName === "dividere.v1.InstancesChanged") {
+          for (const listener of this.#changeListeners) listener(message.service, message.instances);
+        } else if (message.$typeName === "RediscoverReq") {
+          for (const listener of this.#rediscoverListeners) listener();
+        }
+      }
+    })();
+    this.#watcher = { subscriber, loop };
+  }
+}
+
+function legacyAddress(endpoint: string): { server: string; port: number } {
+  const address = hostAndPort(endpoint);
+  if (!address) throw new DividereError("INVALID_ARGUMENT", `the Python registry protocol needs a tcp://host:port endpoint, got "${endpoint}"`);
+  return { server: address.host, port: address.port };
+}

@@ -1,0 +1,10 @@
+/**
+ * The name service and service hosting, the successors of Python dividere's `registry` and
+ * `service` modules.
+ * @module
+ */
+export { RegistryClient, type RegistryClientOptions } from "./client.js";
+export { REGISTRY_PORT, REGISTRY_PUBLISH_PORT } from "./defaults.js";
+export { ServiceHost, serve, type ServeOptions } from "./hosting.js";
+export { RegistryServer, registryTypes, type RegistryServerOptions } from "./server.js";
+export { registryTransport, type RegistryTransportOptions } from "./transport.js";

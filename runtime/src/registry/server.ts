@@ -1,0 +1,218 @@
+import { create } from "@bufbuild/protobuf";
+import type { Endpoint } from "../connection/endpoint.js";
+import type { SocketOptions } from "../connection/options.js";
+import type { DividereError } from "../errors.js";
+import {
+  type RegisterService,
+  RegisterServiceSchema,
+  RediscoverReqSchema,
+  ServiceLookupRepSchema,
+  type ServiceLookupReq,
+  ServiceLookupReqSchema,
+  type UnregisterService,
+  UnregisterServiceSchema,
+  ackSchema,
+} from "../gen/dividere/MsgLib_pb.js";
+import {
+  type Instance,
+  InstanceSchema,
+  InstancesChangedSchema,
+  LookupReplySchema,
+  type LookupRequest,
+  LookupRequestSchema,
+  type RegisterInstance,
+  RegisterInstanceSchema,
+  type UnregisterInstance,
+  UnregisterInstanceSchema,
+} from "../gen/dividere/v1/registry_pb.js";
+import { debug } from "../log.js";
+import { Publisher } from "../messaging/pubsub.js";
+import { Response } from "../messaging/reqrep.js";
+import type { MessageContext } from "../reactors/context.js";
+import { createDispatch } from "../reactors/dispatch.js";
+import { Reactor } from "../reactors/reactor.js";
+import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, hostAndPort } from "./defaults.js";
+import { InstanceTable } from "./table.js";
+
+/** The messages a registry speaks: Python dividere's (MsgLib) and dividere.v1's. */
+export const registryTypes = [
+  RegisterServiceSchema,
+  UnregisterServiceSchema,
+  ServiceLookupReqSchema,
+  ServiceLookupRepSchema,
+  ackSchema,
+  RediscoverReqSchema,
+  RegisterInstanceSchema,
+  UnregisterInstanceSchema,
+  LookupRequestSchema,
+  LookupReplySchema,
+  InstancesChangedSchema,
+] as const;
+
+export interface RegistryServerOptions extends SocketOptions {
+  /** Where requests come in; default `tcp://*:5000`, as Python dividere. */
+  endpoint?: Endpoint;
+  /** Where rediscovery and instance changes go out; default `tcp://*:5001`, as Python dividere. */
+  publishEndpoint?: Endpoint;
+  /** How often expired leases are swept, in ms; default 250. */
+  sweepIntervalMs?: number;
+  /** For how long after start a new subscriber is sent `RediscoverReq` again, in ms; default 5000. */
+  rediscoverWindowMs?: number;
+  /** Where failures go (a request of an unknown type, ...); default: a line on stderr. */
+  onError?: (error: DividereError) => void;
+}
+
+/**
+ * The name service: which instances of which service run where. Speaks Python dividere's
+ * registry protocol (`RegisterService`, `UnregisterService`, `ServiceLookupReq` on a
+ * request/reply port, `RediscoverReq` published at start) and, beyond it, dividere.v1's: several
+ * instances per service, leases that expire when an instance stops renewing them, lookups that
+ * return every live instance, and `InstancesChanged` published on every change (the watch).
+ *
+ * ```ts
+ * await using registry = new RegistryServer({ endpoint: "tcp://*:5000", publishEndpoint: "tcp://*:5001" });
+ * ```
+ */
+export class RegistryServer {
+  readonly #table = new InstanceTable();
+  readonly #publisher: Publisher<typeof registryTypes>;
+  readonly #reactor: Reactor;
+  readonly #sweeper: NodeJS.Timeout;
+  readonly #rediscoverUntil: number;
+  #rediscoverPending: NodeJS.Timeout | undefined;
+  readonly #endpoint: string;
+
+  constructor(options: RegistryServerOptions = {}) {
+    const { endpoint = `tcp://*:${REGISTRY_PORT}`, publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`, ...socketOptions } = options;
+    this.#publisher = new Publisher(publishEndpoint, { ...socketOptions, types: registryTypes, name: "registry publish" });
+    let requests: Response<typeof registryTypes>;
+    try {
+      requests = new Response(endpoint, { ...socketOptions, types: registryTypes, name: "registry" });
+    } catch (error) {
+      void this.#publisher.close();
+      throw error;
+    }
+    this.#endpoint = requests.endpoint;
+    this.#reactor = new Reactor(requests, createDispatch(this.#handlers(), HANDLERS), {
+      onError: options.onError ?? ((error) => console.error(`dividere registry: ${error.message}`)),
+    });
+    this.#sweeper = setInterval(() => {
+      for (const service of this.#table.sweep()) this.#changed(service, "lease expired");
+    }, options.sweepIntervalMs ?? 250);
+    // Services that knew the registry before it (re)started re-register when told; they are
+    // told when they subscribe, which takes them a moment after a restart.
+    this.#rediscoverUntil = Date.now() + (options.rediscoverWindowMs ?? 5000);
+    this.#publisher.events.on("subscription", ({ subscribed }) => {
+      if (subscribed && Date.now() < this.#rediscoverUntil) this.#rediscover();
+    });
+    this.#rediscover();
+    debug("registry answering on %s, publishing on %s", this.endpoint, this.publishEndpoint);
+  }
+
+  /** Where the registry answers requests (with the real port). */
+  get endpoint(): string {
+    return this.#endpoint;
+  }
+
+  /** Where the registry publishes (with the real port). */
+  get publishEndpoint(): string {
+    return this.#publisher.endpoint;
+  }
+
+  /** The live instances of a service. */
+  lookup(service: string): Instance[] {
+    return this.#table.list(service);
+  }
+
+  /** Every service with live instances. */
+  services(): string[] {
+    return this.#table.services();
+  }
+
+  /** Stops answering and publishing. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweeper);
+    clearTimeout(this.#rediscoverPending);
+    await this.#reactor.stop();
+    await this.#publisher.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** The answers to each kind of request, for the reactor. */
+  #handlers() {
+    const table = this.#table;
+    return {
+      RegisterService: async (request: RegisterService, ctx: MessageContext) => {
+        const instanceId = `${request.server}:${request.port}`;
+        const changed = table.upsert(
+          create(InstanceSchema, {
+            service: request.serviceName,
+            instanceId,
+            endpoint: `tcp://${request.server}:${request.port}`,
+            metadata: { protocol: "python" },
+          }),
+        );
+        if (changed) this.#changed(request.serviceName, `registered ${instanceId}`);
+        await ctx.reply(ackSchema, { ok: request.serviceName !== "" });
+      },
+      UnregisterService: async (request: UnregisterService, ctx: MessageContext) => {
+        if (table.remove(request.serviceName, `${request.server}:${request.port}`)) {
+          this.#changed(request.serviceName, `unregistered ${request.server}:${request.port}`);
+        }
+        await ctx.reply(ackSchema, { ok: true });
+      },
+      ServiceLookupReq: async (request: ServiceLookupReq, ctx: MessageContext) => {
+        const where = table.pick(request.serviceName);
+        const address = where && hostAndPort(where.endpoint);
+        await ctx.reply(ServiceLookupRepSchema, {
+          serviceName: request.serviceName,
+          server: address?.host ?? "unavailable",
+          port: address?.port ?? 0,
+        });
+      },
+      RegisterInstance: async ({ instance }: RegisterInstance, ctx: MessageContext) => {
+        if (!instance?.service || !instance.instanceId || !instance.endpoint) {
+          await ctx.reply(ackSchema, { ok: false });
+          return;
+        }
+        if (table.upsert(instance)) this.#changed(instance.service, `registered ${instance.instanceId}`);
+        await ctx.reply(ackSchema, { ok: true });
+      },
+      UnregisterInstance: async (request: UnregisterInstance, ctx: MessageContext) => {
+        if (table.remove(request.service, request.instanceId)) this.#changed(request.service, `unregistered ${request.instanceId}`);
+        await ctx.reply(ackSchema, { ok: true });
+      },
+      LookupRequest: async (request: LookupRequest, ctx: MessageContext) => {
+        await ctx.reply(LookupReplySchema, { service: request.service, instances: table.list(request.service) });
+      },
+    };
+  }
+
+  #changed(service: string, why: string): void {
+    debug("registry: %s: %s", service, why);
+    this.#publisher
+      .send(InstancesChangedSchema, { service, instances: this.#table.list(service) })
+      .catch((error: unknown) => debug("registry: cannot publish a change: %s", error));
+  }
+
+  #rediscover(): void {
+    // Subscriptions arrive in bursts when many services reconnect: one announcement per burst.
+    this.#rediscoverPending ??= setTimeout(() => {
+      this.#rediscoverPending = undefined;
+      this.#publisher.send(RediscoverReqSchema, {}).catch((error: unknown) => debug("registry: cannot publish RediscoverReq: %s", error));
+    }, 20);
+  }
+}
+
+/** Which handler takes which request type. */
+const HANDLERS = {
+  RegisterService: "RegisterService",
+  UnregisterService: "UnregisterService",
+  ServiceLookupReq: "ServiceLookupReq",
+  "dividere.v1.RegisterInstance": "RegisterInstance",
+  "dividere.v1.UnregisterInstance": "UnregisterInstance",
+  "dividere.v1.LookupRequest": "LookupRequest",
+};

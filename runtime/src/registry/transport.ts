@@ -1,0 +1,142 @@
+import type { SocketOptions } from "../connection/options.js";
+import type { Instance } from "../gen/dividere/v1/registry_pb.js";
+import { debug } from "../log.js";
+import { Channel } from "../rpc/channel.js";
+import { RpcError } from "../rpc/status.js";
+import type { Transport } from "../rpc/transport.js";
+import { RegistryClient, type RegistryClientOptions } from "./client.js";
+
+export interface RegistryTransportOptions extends SocketOptions {
+  /** How the registry is spoken to (see {@link RegistryClientOptions}). */
+  registry?: Omit<RegistryClientOptions, keyof SocketOptions>;
+  /** Look a service up again after this many ms, besides watching it; default 2000. */
+  refreshMs?: number;
+  /** How long a new connection to an instance may take before the instance is passed over, in ms; default 1000. */
+  connectTimeoutMs?: number;
+}
+
+interface Known {
+  instance: Instance;
+  channel: Channel;
+  /** Resolves true once connected; false when it did not connect in time. */
+  reachable: Promise<boolean>;
+}
+
+interface ServiceState {
+  known: Map<string, Known>;
+  turn: number;
+  lookedAt: number;
+  refreshing: Promise<void> | undefined;
+}
+
+/**
+ * A transport that finds servers by service name through the registry: it spreads calls over
+ * the live instances of a service, learns of new and departed instances (the registry's watch,
+ * and a lookup every `refreshMs`), and stops using an instance the moment its connection drops.
+ * Calls in flight on a lost instance fail with `UNAVAILABLE`, and move to another instance when
+ * their `retries` allow.
+ *
+ * ```ts
+ * const client = new HistoryClient(registryTransport("tcp://localhost:5000"));
+ * ```
+ */
+export function registryTransport(registry: string | RegistryClient, options: RegistryTransportOptions = {}): Transport {
+  return new RegistryTransport(registry, options);
+}
+
+class RegistryTransport implements Transport {
+  readonly #client: RegistryClient;
+  readonly #ownsClient: boolean;
+  readonly #services = new Map<string, ServiceState>();
+  readonly #options: RegistryTransportOptions;
+  readonly #stopWatching: () => void;
+  #closed = false;
+
+  constructor(registry: string | RegistryClient, options: RegistryTransportOptions) {
+    this.#options = options;
+    this.#ownsClient = typeof registry === "string";
+    this.#client = typeof registry === "string" ? new RegistryClient({ ...options.registry, endpoint: registry }) : registry;
+    this.#stopWatching =
+      this.#client.protocol === "dividere"
+        ? this.#client.onChange((service, instances) => {
+            const state = this.#services.get(service);
+            if (state) this.#reconcile(service, state, instances);
+          })
+        : () => undefined;
+  }
+
+  async channel(service: string, avoid: readonly Channel[]): Promise<Channel> {
+    if (this.#closed) throw new RpcError("UNAVAILABLE", "the transport is closed");
+    let state = this.#services.get(service);
+    if (!state) this.#services.set(service, (state = { known: new Map(), turn: 0, lookedAt: 0, refreshing: undefined }));
+    if (state.known.size === 0 || Date.now() - state.lookedAt > (this.#options.refreshMs ?? 2000)) await this.#refresh(service, state);
+    for (let pass = 0; pass < 2; pass++) {
+      const candidates = [...state.known.values()];
+      const fresh = candidates.filter((known) => !avoid.includes(known.channel));
+      for (const known of rotate(fresh.length > 0 ? fresh : candidates, state.turn++)) {
+        if (await known.reachable) return known.channel;
+        this.#forget(service, state, known, "it did not connect");
+      }
+      if (pass === 0) await this.#refresh(service, state);
+    }
+    throw new RpcError("UNAVAILABLE", `no reachable instance of ${service} is registered at ${this.#client.endpoint}`);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stopWatching();
+    const channels = [...this.#services.values()].flatMap((state) => [...state.known.values()].map((known) => known.channel));
+    this.#services.clear();
+    await Promise.all(channels.map((channel) => channel.close()));
+    if (this.#ownsClient) await this.#client.close();
+  }
+
+  #refresh(service: string, state: ServiceState): Promise<void> {
+    state.refreshing ??= this.#client
+      .lookup(service)
+      .then(
+        (instances) => {
+          state.lookedAt = Date.now();
+          this.#reconcile(service, state, instances);
+        },
+        (error: unknown) => {
+          // Without the registry, the instances known so far are the best guess.
+          debug("registry transport: cannot look %s up: %s", service, error);
+          if (state.known.size === 0) throw new RpcError("UNAVAILABLE", `cannot find ${service}: ${(error as Error).message}`, { cause: error });
+        },
+      )
+      .finally(() => (state.refreshing = undefined));
+    return state.refreshing;
+  }
+
+  #reconcile(service: string, state: ServiceState, instances: Instance[]): void {
+    if (this.#closed) return;
+    const live = new Set(instances.map((instance) => instance.instanceId));
+    for (const known of [...state.known.values()]) {
+      if (!live.has(known.instance.instanceId)) this.#forget(service, state, known, "the registry no longer lists it");
+    }
+    for (const instance of instances) {
+      if (state.known.has(instance.instanceId)) continue;
+      const channel = new Channel(instance.endpoint, { ...this.#options, name: `${service} ${instance.endpoint}` });
+      const known: Known = { instance, channel, reachable: channel.whenConnected(this.#options.connectTimeoutMs ?? 1000) };
+      channel.onDisconnect(() => this.#forget(service, state, known, "its connection dropped"));
+      state.known.set(instance.instanceId, known);
+      debug("registry transport: %s at %s", service, instance.endpoint);
+    }
+  }
+
+  #forget(service: string, state: ServiceState, known: Known, why: string): void {
+    if (state.known.get(known.instance.instanceId) !== known) return;
+    state.known.delete(known.instance.instanceId);
+    state.lookedAt = 0; // look again before the next call
+    debug("registry transport: no longer using %s at %s: %s", service, known.instance.endpoint, why);
+    void known.channel.close();
+  }
+}
+
+/** `items` starting at position `turn`, wrapping around: round-robin over a changing list. */
+function rotate<T>(items: readonly T[], turn: number): T[] {
+  if (items.length === 0) return [];
+  const start = turn % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}

@@ -1,0 +1,19 @@
+/**
+ * Calls between services: the request/reply protocol of generated stubs over Dealer/Router,
+ * with deadlines, cancellation, retries and gRPC-style status codes.
+ * @module
+ */
+export { Channel, rpcTypes, type CallSink } from "./channel.js";
+export { RpcClient } from "./client.js";
+export { RpcServer, type RpcServerStats } from "./server.js";
+export { RpcError } from "./status.js";
+export { directTransport, type Transport } from "./transport.js";
+export {
+  defineService,
+  methodPath,
+  type CallContext,
+  type CallOptions,
+  type ServerStreamImpl,
+  type ServiceDefinition,
+  type UnaryImpl,
+} from "./types.js";

@@ -1,0 +1,34 @@
+import type { Endpoint } from "../connection/endpoint.js";
+import type { SocketOptions } from "../connection/options.js";
+import { Channel } from "./channel.js";
+
+/**
+ * How a client reaches a service: it hands out the channel each call goes over. A direct
+ * endpoint, a name resolved through the registry, or a broker.
+ */
+export interface Transport {
+  /**
+   * The channel for the next call to `service` (full name); rejects with `UNAVAILABLE` when
+   * no server is known. `avoid` lists channels an earlier attempt of the call failed on.
+   */
+  channel(service: string, avoid: readonly Channel[]): Promise<Channel>;
+  /** Closes every connection; calls in flight fail with `UNAVAILABLE`. */
+  close(): Promise<void>;
+}
+
+/**
+ * A transport to one endpoint (a server's Router, or several: ZeroMQ then shares the calls
+ * among them round-robin).
+ *
+ * ```ts
+ * const client = new HistoryClient(directTransport("tcp://localhost:5123"));
+ * ```
+ */
+export function directTransport(endpoint: Endpoint, options: SocketOptions = {}): Transport & { readonly endpoint: string } {
+  const channel = new Channel(endpoint, options);
+  return {
+    endpoint: channel.endpoint,
+    channel: () => Promise.resolve(channel),
+    close: () => channel.close(),
+  };
+}

@@ -1,0 +1,59 @@
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+
+/** What every call takes beside its request. */
+export interface CallOptions {
+  /** Give up after this many ms with `DEADLINE_EXCEEDED`; the server is told and its handler's signal aborts. */
+  timeoutMs?: number;
+  /** Abort the call with `CANCELLED`; the server is told and its handler's signal aborts. */
+  signal?: AbortSignal;
+  /**
+   * Further attempts when an attempt fails with `UNAVAILABLE` (no server, or the connection to
+   * it lost with the call in flight), on another instance where there is one. Only for calls
+   * that are safe to repeat (idempotent). Default 0.
+   */
+  retries?: number;
+}
+
+/** What a service implementation's methods get beside the request. */
+export interface CallContext {
+  /** The method called: "/package.Service/Method". */
+  readonly method: string;
+  /** When the caller gives up (ms since the epoch), if it set a deadline. */
+  readonly deadline: number | undefined;
+  /** Aborts when the caller cancels, the deadline passes, or the server stops. */
+  readonly signal: AbortSignal;
+  /** Who called: the caller's name ("host/pid") or its connection identity. */
+  readonly peer: string;
+}
+
+/** A unary method: a request in, a reply (or its init shape) out. */
+export type UnaryImpl<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  ctx: CallContext,
+) => MessageInitShape<O> | Promise<MessageInitShape<O>>;
+
+/** A server-streaming method: a request in, any number of replies out. */
+export type ServerStreamImpl<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  ctx: CallContext,
+) => AsyncIterable<MessageInitShape<O>>;
+
+/**
+ * A service as the runtime hosts it: the protoc-gen-es descriptor, typed with the interface its
+ * implementations have. Generated code exports one per service (`HistoryDefinition`).
+ */
+export interface ServiceDefinition<Impl = unknown> {
+  readonly service: DescService;
+  /** Only carries the implementation's type. */
+  readonly $impl?: Impl;
+}
+
+/** Binds a service descriptor to the interface of its implementations; generated code calls it. */
+export function defineService<Impl>(service: DescService): ServiceDefinition<Impl> {
+  return { service };
+}
+
+/** The "/package.Service/Method" path of a method, as it travels in requests. */
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
