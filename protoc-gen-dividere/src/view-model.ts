@@ -1,4 +1,4 @@
-import type { DescFile, DescMessage, DescService } from "@bufbuild/protobuf";
+import type { DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { type GeneratedFile, type Printable, getComments } from "@bufbuild/protoplugin";
 import { fileStem, lowerFirst, messageStem, upperFirst } from "./names.js";
 
@@ -53,15 +53,51 @@ export interface MessageView {
   send: string;
 }
 
-/** One service of the file, as templates see it (rendered from issue 4 on). */
+/** A message type as a method's input or output. */
+export interface TypeRef {
+  /** Token of the protoc-gen-es schema. */
+  schema: string;
+  /** Token of the protoc-gen-es message type, type-only. */
+  shape: string;
+}
+
+/** One rpc of a service, as templates see it. */
+export interface MethodView {
+  /** The proto name, e.g. `Recent`. */
+  name: string;
+  /** The name in code, e.g. `recent` (protoc-gen-es's `localName`). */
+  localName: string;
+  /** `/chat.v1.History/Recent`. */
+  path: string;
+  doc: string;
+  deprecated: boolean;
+  unary: boolean;
+  serverStreaming: boolean;
+  input: TypeRef;
+  output: TypeRef;
+}
+
+/** One service of the file, as templates see it. */
 export interface ServiceView {
   typeName: string;
   name: string;
   /** The proto comments of the service, for TSDoc (may be empty). */
   doc: string;
   deprecated: boolean;
-  /** Token of the protoc-gen-es service descriptor. */
+  /** Token of the protoc-gen-es service descriptor (`History`). */
   descriptor: string;
+  /** Unary and server-streaming rpcs: the ones dividere carries. */
+  methods: MethodView[];
+  /** Client- and bidi-streaming rpcs, which are left out, e.g. `Upload (client streaming)`. */
+  unsupported: string[];
+  names: {
+    /** The interface to implement, e.g. `HistoryService`. */
+    service: string;
+    /** The client stub, e.g. `HistoryClient`. */
+    client: string;
+    /** What `serve()` takes, e.g. `HistoryDefinition`. */
+    definition: string;
+  };
 }
 
 /** Everything a template gets for one .proto file. */
@@ -113,6 +149,12 @@ function commentsOf(desc: DescMessage | DescService): string {
     .join("\n\n");
 }
 
+/** The proto comments of an rpc. */
+function methodComments(method: DescMethod): string {
+  const comments = getComments(method);
+  return (comments.leading ?? "").replace(/\n$/, "").split("\n").map((line) => (line.startsWith(" ") ? line.slice(1) : line)).join("\n");
+}
+
 function isDeprecated(desc: DescMessage): boolean {
   for (let at: DescMessage | undefined = desc; at; at = at.parent) if (at.deprecated) return true;
   return false;
@@ -134,15 +176,35 @@ export function buildFileView(file: DescFile, f: GeneratedFile, symbols: SymbolT
       send: `send${upperFirst(name)}`,
     };
   });
-  const services = file.services.map(
-    (service): ServiceView => ({
+  const typeRef = (message: DescMessage): TypeRef => ({
+    schema: symbols.token(f.importSchema(message)),
+    shape: symbols.token(f.importShape(message)),
+  });
+  const services = file.services.map((service): ServiceView => {
+    const carried = service.methods.filter((method) => method.methodKind === "unary" || method.methodKind === "server_streaming");
+    return {
       typeName: service.typeName,
       name: service.name,
       doc: commentsOf(service),
       deprecated: service.deprecated,
       descriptor: symbols.token(f.importSchema(service)),
-    }),
-  );
+      methods: carried.map((method) => ({
+        name: method.name,
+        localName: method.localName,
+        path: `/${service.typeName}/${method.name}`,
+        doc: methodComments(method),
+        deprecated: method.deprecated,
+        unary: method.methodKind === "unary",
+        serverStreaming: method.methodKind === "server_streaming",
+        input: typeRef(method.input),
+        output: typeRef(method.output),
+      })),
+      unsupported: service.methods
+        .filter((method) => !carried.includes(method))
+        .map((method) => `${method.name} (${method.methodKind.replace("_", " ")})`),
+      names: { service: `${service.name}Service`, client: `${service.name}Client`, definition: `${service.name}Definition` },
+    };
+  });
   return {
     proto: file.proto.name,
     package: file.proto.package,
