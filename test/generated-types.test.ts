@@ -10,8 +10,12 @@ import * as b from "./gen/test/difficult/b_dividere.js";
 import type { Said as SaidA } from "./gen/test/difficult/a_pb.js";
 import type { Said as SaidB } from "./gen/test/difficult/b_pb.js";
 import { Msg01Schema } from "./gen/test/clientMsgs_pb.js";
+import type { CallContext, CallOptions, ServiceDefinition } from "@dividere/runtime";
 import {
   type ChatHandlers,
+  HistoryClient,
+  HistoryDefinition,
+  type HistoryService,
   type ChatMessage,
   ChatPublisher,
   ChatSubscriber,
@@ -83,5 +87,27 @@ describe("generated code, at the type level", () => {
     expectTypeOf<a.AMessage>().toEqualTypeOf<SaidA>();
     expectTypeOf<b.BMessage>().not.toEqualTypeOf<SaidA>();
     expectTypeOf<SaidB>().toMatchTypeOf<b.BMessage>();
+  });
+
+  test("a service implementation must have every rpc, typed; the client's methods are typed promises and streams", () => {
+    const history: HistoryService = {
+      recent(request, ctx) {
+        expectTypeOf(request).toEqualTypeOf<HistoryRequest>();
+        expectTypeOf(ctx).toEqualTypeOf<CallContext>();
+        return { lines: [{ room: request.room, text: "hi" }] };
+      },
+      async *follow(request) {
+        yield { room: request.room, text: "..." };
+      },
+    };
+    // @ts-expect-error: follow is missing
+    const partial: HistoryService = { recent: () => ({}) };
+    expectTypeOf(HistoryDefinition).toEqualTypeOf<ServiceDefinition<HistoryService>>();
+    expectTypeOf<HistoryClient["recent"]>().returns.toEqualTypeOf<Promise<HistoryReply>>();
+    expectTypeOf<HistoryClient["follow"]>().returns.toEqualTypeOf<AsyncIterable<Said>>();
+    expectTypeOf<HistoryClient["recent"]>().parameter(1).toEqualTypeOf<CallOptions | undefined>();
+    // @ts-expect-error: a reply of the wrong type
+    const wrong: HistoryService = { ...history, recent: () => ({ text: "not a HistoryReply field" }) };
+    expectTypeOf(partial).toEqualTypeOf(wrong);
   });
 });

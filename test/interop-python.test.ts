@@ -1,15 +1,18 @@
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
-import { MsgLib, messaging } from "@dividere/runtime";
+import { MsgLib, RegistryClient, RegistryServer, messaging, serve } from "@dividere/runtime";
+import { echo } from "./fixtures/echo-service.mjs";
+import { EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { file_test_TestMsg, testDtMsg14Schema, testMsg01Schema } from "./gen/test/TestMsg_pb.js";
-import { PythonPeer, findPython, generatePythonModules } from "./python-peer.js";
+import type { Child } from "./processes.js";
+import { findPython, generatePythonModules, pythonPeer } from "./python-peer.js";
 
 let python: string;
 let modules: string;
-const peers: PythonPeer[] = [];
+const peers: Child[] = [];
 const types = [file_test_TestMsg, MsgLib.file_dividere_MsgLib];
 
-function peer(...args: string[]): PythonPeer {
-  const started = new PythonPeer(python, modules, args);
+function peer(...args: string[]): Child {
+  const started = pythonPeer(python, modules, args);
   peers.push(started);
   return started;
 }
@@ -46,7 +49,7 @@ describe("a Python peer written from the wire spec", () => {
   });
 
   test("Python publishes, TypeScript receives by topic", async () => {
-    const py = peer("pub");
+    const py = peer("pub", "4");
     const { endpoint } = (await py.next()) as { endpoint: string };
     await using sub = new messaging.Subscriber(endpoint, { types, topics: [testMsg01Schema, "Heartbeat", "testNestedMsg02", "testDtMsg04"] });
     const received = [];
@@ -89,5 +92,58 @@ describe("a Python peer written from the wire spec", () => {
     await py.finished();
     await rep.close();
     await serving;
+  });
+});
+
+describe("the name service, against Python dividere's registry protocol", () => {
+  test("a Python registry client registers and looks up at this registry, and finds a TypeScript service", async () => {
+    await using registry = new RegistryServer({ endpoint: { bind: "tcp://127.0.0.1:0" }, publishEndpoint: { bind: "tcp://127.0.0.1:0" } });
+    await using host = await serve(EchoDefinition, echo("ts"), { registry: registry.endpoint, host: "127.0.0.1" });
+    const echoPort = Number(host.endpoint.split(":").pop());
+    const first = peer("registry-client", registry.endpoint, "register:py.Printer:127.0.0.1:5101", "lookup:py.Printer", "lookup:test.services.v1.Echo", "lookup:no.Such");
+    expect([await first.next(), await first.next(), await first.next(), await first.next()]).toEqual([
+      { step: "register:py.Printer:127.0.0.1:5101", type: "ack", json: { ok: true } },
+      { step: "lookup:py.Printer", type: "ServiceLookupRep", json: { serviceName: "py.Printer", server: "127.0.0.1", port: 5101 } },
+      { step: "lookup:test.services.v1.Echo", type: "ServiceLookupRep", json: { serviceName: "test.services.v1.Echo", server: "127.0.0.1", port: echoPort } },
+      { step: "lookup:no.Such", type: "ServiceLookupRep", json: { serviceName: "no.Such", server: "unavailable" } },
+    ]);
+    await first.finished();
+    expect(registry.lookup("py.Printer").map((instance) => instance.endpoint)).toEqual(["tcp://127.0.0.1:5101"]);
+
+    const second = peer("registry-client", registry.endpoint, "unregister:py.Printer:127.0.0.1:5101", "lookup:py.Printer");
+    expect([await second.next(), await second.next()]).toEqual([
+      { step: "unregister:py.Printer:127.0.0.1:5101", type: "ack", json: { ok: true } },
+      { step: "lookup:py.Printer", type: "ServiceLookupRep", json: { serviceName: "py.Printer", server: "unavailable" } },
+    ]);
+    await second.finished();
+    expect(registry.lookup("py.Printer")).toEqual([]);
+  });
+
+  test("this registry client registers and looks up at a registry speaking the Python protocol", async () => {
+    const py = peer("registry-server", "3");
+    const { endpoint, publish } = (await py.next()) as { endpoint: string; publish: string };
+    await using client = new RegistryClient({ endpoint, publishEndpoint: publish, protocol: "python" });
+    await client.register({ service: "ts.Thing", instanceId: "ignored by Python", endpoint: "tcp://127.0.0.1:6001" });
+    expect((await client.lookup("ts.Thing")).map((instance) => instance.endpoint)).toEqual(["tcp://127.0.0.1:6001"]);
+    expect(await client.lookup("no.Such")).toEqual([]);
+    expect([await py.next(), await py.next(), await py.next()]).toEqual([
+      { type: "RegisterService", json: { serviceName: "ts.Thing", server: "127.0.0.1", port: 6001 } },
+      { type: "ServiceLookupReq", json: { serviceName: "ts.Thing" } },
+      { type: "ServiceLookupReq", json: { serviceName: "no.Such" } },
+    ]);
+    await py.finished();
+  });
+
+  test("a hosted service registers with a Python-protocol registry, and again when it asks (RediscoverReq)", async () => {
+    const py = peer("registry-server", "2");
+    const { endpoint, publish } = (await py.next()) as { endpoint: string; publish: string };
+    const registry = new RegistryClient({ endpoint, publishEndpoint: publish, protocol: "python", timeoutMs: 1000 });
+    await using host = await serve(EchoDefinition, echo("ts"), { registry, host: "127.0.0.1" });
+    const port = Number(host.endpoint.split(":").pop());
+    const registration = { type: "RegisterService", json: { serviceName: "test.services.v1.Echo", server: "127.0.0.1", port } };
+    expect([await py.next(), await py.next()]).toEqual([registration, registration]);
+    await py.finished();
+    await host.stop(0);
+    await registry.close();
   });
 });

@@ -6,10 +6,17 @@ name, msg = google.protobuf.Any packing it. Python dividere itself encodes exact
 decoder needs a newer python protobuf than Debian 12 ships, so this peer decodes by the spec.
 
 Usage (one JSON object per stdout line; the first line says where it is):
-  peer.py pub           bind an XPUB on an ephemeral port, wait for a subscription, publish a script
+  peer.py pub COUNT     bind an XPUB on an ephemeral port, wait for COUNT subscriptions, publish a script
   peer.py sub ENDPOINT COUNT TYPE...   subscribe to TYPEs (by envelope prefix), print COUNT messages
   peer.py rep COUNT     bind a REP, answer COUNT testMsg01 requests with field1 reversed, field2 + 1
   peer.py req ENDPOINT WORD...         send one testMsg01 request per WORD, print each reply
+  peer.py registry-client ENDPOINT STEP...
+                        a Python dividere registry client: each STEP is register:NAME:HOST:PORT,
+                        unregister:NAME:HOST:PORT or lookup:NAME; prints each answer
+  peer.py registry-server COUNT
+                        a registry speaking Python dividere's protocol (REP + PUB on ephemeral
+                        ports): publishes RediscoverReq once a subscriber is there, answers COUNT
+                        requests, printing each
 
 The generated modules MsgLib_pb2 and TestMsg_pb2 must be on PYTHONPATH.
 """
@@ -75,11 +82,12 @@ def receive(sock):
     return sock.recv()
 
 
-def publish(ctx):
+def publish(ctx, subscriptions):
     sock = ctx.socket(zmq.XPUB)
     port = sock.bind_to_random_port("tcp://127.0.0.1")
     emit(endpoint="tcp://127.0.0.1:%d" % port)
-    receive(sock)  # a subscription: the subscriber is listening now
+    for _ in range(subscriptions):
+        receive(sock)  # a subscription: once all are in, the subscriber listens to every topic
     for i in range(3):
         sock.send(encode(TestMsg_pb2.testMsg01(field1="from python %d" % i, field2=i)))
         sock.send(encode(TestMsg_pb2.testDtMsg14(field1="not subscribed %d" % i)))
@@ -121,17 +129,72 @@ def request(ctx, endpoint, words):
     sock.close(linger=0)
 
 
+def registry_client(ctx, endpoint, steps):
+    sock = ctx.socket(zmq.REQ)
+    sock.connect(endpoint)
+    for step in steps:
+        kind, name, *address = step.split(":")
+        if kind == "lookup":
+            sock.send(encode(MsgLib_pb2.ServiceLookupReq(serviceName=name)))
+        else:
+            message = MsgLib_pb2.RegisterService if kind == "register" else MsgLib_pb2.UnregisterService
+            sock.send(encode(message(serviceName=name, server=address[0], port=int(address[1]))))
+        emit(step=step, **show(decode(receive(sock))))
+    sock.close(linger=0)
+
+
+def registry_server(ctx, count):
+    requests = ctx.socket(zmq.REP)
+    port = requests.bind_to_random_port("tcp://127.0.0.1")
+    publisher = ctx.socket(zmq.XPUB)
+    publish_port = publisher.bind_to_random_port("tcp://127.0.0.1")
+    emit(endpoint="tcp://127.0.0.1:%d" % port, publish="tcp://127.0.0.1:%d" % publish_port)
+    services = {}
+    poller = zmq.Poller()
+    poller.register(requests, zmq.POLLIN)
+    poller.register(publisher, zmq.POLLIN)
+    answered = 0
+    while answered < count:
+        ready = dict(poller.poll(TIMEOUT_MS))
+        if not ready:
+            emit(error="no request within %d ms" % TIMEOUT_MS)
+            sys.exit(2)
+        if publisher in ready and publisher.recv()[:1] == b"\x01":
+            publisher.send(encode(MsgLib_pb2.RediscoverReq()))
+        if requests in ready:
+            request = decode(requests.recv())
+            emit(**show(request))
+            name = request.DESCRIPTOR.full_name
+            if name == "RegisterService":
+                services[request.serviceName] = (request.server, request.port)
+                reply = MsgLib_pb2.ack(ok=True)
+            elif name == "UnregisterService":
+                services.pop(request.serviceName, None)
+                reply = MsgLib_pb2.ack(ok=True)
+            else:
+                server, port = services.get(request.serviceName, ("unavailable", 0))
+                reply = MsgLib_pb2.ServiceLookupRep(serviceName=request.serviceName, server=server, port=port)
+            requests.send(encode(reply))
+            answered += 1
+    requests.close(linger=1000)
+    publisher.close(linger=0)
+
+
 def main(argv):
     ctx = zmq.Context()
     mode = argv[1]
     if mode == "pub":
-        publish(ctx)
+        publish(ctx, int(argv[2]))
     elif mode == "sub":
         subscribe(ctx, argv[2], int(argv[3]), argv[4:])
     elif mode == "rep":
         respond(ctx, int(argv[2]))
     elif mode == "req":
         request(ctx, argv[2], argv[3:])
+    elif mode == "registry-client":
+        registry_client(ctx, argv[2], argv[3:])
+    elif mode == "registry-server":
+        registry_server(ctx, int(argv[2]))
     else:
         raise SystemExit("unknown mode %s" % mode)
     ctx.term()

@@ -5,9 +5,9 @@
 /* eslint-disable */
 
 import type { HistoryReply, HistoryRequest, Joined, Said } from "./chat_pb.js";
-import { HistoryReplySchema, HistoryRequestSchema, JoinedSchema, SaidSchema } from "./chat_pb.js";
-import type { Dispatch, Endpoint, MessageContext } from "@dividere/runtime";
-import { createDispatch, messaging } from "@dividere/runtime";
+import { History, HistoryReplySchema, HistoryRequestSchema, JoinedSchema, SaidSchema } from "./chat_pb.js";
+import type { CallContext, CallOptions, Dispatch, Endpoint, MessageContext, ServiceDefinition, Transport } from "@dividere/runtime";
+import { createDispatch, defineService, messaging, RpcClient } from "@dividere/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
 /**
@@ -155,4 +155,61 @@ export function chatDispatch(handlers: Partial<ChatHandlers>): Dispatch {
     [HistoryRequestTopic]: "handleHistoryRequest",
     [HistoryReplyTopic]: "handleHistoryReply",
   });
+}
+
+/**
+ * What a room has said.
+ *
+ * The chat.v1.History service: implement this, and host the implementation with
+ * `serve(HistoryDefinition, implementation)`.
+ */
+export interface HistoryService {
+  /**
+   * The last lines, at once.
+   *
+   * Answers /chat.v1.History/Recent.
+   */
+  recent(request: HistoryRequest, ctx: CallContext): MessageInitShape<typeof HistoryReplySchema> | Promise<MessageInitShape<typeof HistoryReplySchema>>;
+
+  /**
+   * The last lines, and every new one as it is said.
+   *
+   * Answers /chat.v1.History/Follow with a stream of replies.
+   */
+  follow(request: HistoryRequest, ctx: CallContext): AsyncIterable<MessageInitShape<typeof SaidSchema>>;
+}
+
+/**
+ * chat.v1.History as the runtime hosts it: `serve(HistoryDefinition, implementation, { registry })`.
+ */
+export const HistoryDefinition: ServiceDefinition<HistoryService> = defineService(History);
+
+/**
+ * A client of chat.v1.History: one method per rpc, over a transport, e.g.
+ * `new HistoryClient(registryTransport("tcp://localhost:5000"))` or `directTransport(endpoint)`.
+ */
+export class HistoryClient {
+  private readonly rpc: RpcClient;
+
+  constructor(transport: Transport) {
+    this.rpc = new RpcClient(transport);
+  }
+
+  /**
+   * The last lines, at once.
+   *
+   * Calls /chat.v1.History/Recent.
+   */
+  recent(request: MessageInitShape<typeof HistoryRequestSchema>, options?: CallOptions): Promise<HistoryReply> {
+    return this.rpc.unary(History.method.recent, request, options);
+  }
+
+  /**
+   * The last lines, and every new one as it is said.
+   *
+   * Calls /chat.v1.History/Follow and yields each reply.
+   */
+  follow(request: MessageInitShape<typeof HistoryRequestSchema>, options?: CallOptions): AsyncIterable<Said> {
+    return this.rpc.serverStream(History.method.follow, request, options);
+  }
 }

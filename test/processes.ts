@@ -1,0 +1,67 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+/**
+ * A child process that speaks one JSON object per stdout line (the test fixtures and the Python
+ * peer). Tests wait for its lines, its exit, and kill it.
+ */
+export class Child {
+  readonly #child: ChildProcess;
+  readonly #lines: Record<string, unknown>[] = [];
+  readonly #waiting: Array<() => void> = [];
+  #stderr = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+    this.#child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    this.#child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
+    createInterface({ input: this.#child.stdout! }).on("line", (line) => {
+      this.#lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const wake of this.#waiting.splice(0)) wake();
+    });
+    this.exited = new Promise((resolve) => this.#child.on("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  /** What the child wrote to stderr so far. */
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** The next line the child printed, parsed; fails after `timeoutMs` with what it wrote to stderr. */
+  async next(timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#lines.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.#child.exitCode !== null) {
+        throw new Error(`the child printed nothing more (exit ${this.#child.exitCode}); stderr:\n${this.#stderr}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 100));
+        this.#waiting.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.#lines.shift()!;
+  }
+
+  /** Waits for the child to exit; fails unless it exits 0. */
+  async finished(): Promise<void> {
+    const code = await this.exited;
+    if (code !== 0) throw new Error(`the child exited with ${code}; stderr:\n${this.#stderr}`);
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill(signal);
+  }
+}
+
+/** Starts a Node program of the test fixtures. */
+export function node(script: string, ...args: string[]): Child {
+  return new Child(process.execPath, [script, ...args]);
+}

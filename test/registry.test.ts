@@ -1,0 +1,155 @@
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, test } from "vitest";
+import { RegistryClient, RegistryServer, connection, registryTransport, serve, type ServiceHost, type Transport } from "@dividere/runtime";
+import { echo } from "./fixtures/echo-service.mjs";
+import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
+import { eventually } from "./helpers.js";
+import { type Child, node } from "./processes.js";
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const ECHO = "test.services.v1.Echo";
+const cleanup: Array<() => unknown> = [];
+const later = <T>(thing: T, close: (thing: T) => unknown): T => (cleanup.push(() => close(thing)), thing);
+
+afterEach(async () => {
+  for (const close of cleanup.splice(0).reverse()) await close();
+});
+
+/** A registry on ephemeral loopback ports, closed after the test. */
+function startRegistry(): RegistryServer {
+  return later(new RegistryServer({ endpoint: { bind: "tcp://127.0.0.1:0" }, publishEndpoint: { bind: "tcp://127.0.0.1:0" } }), (r) => r.close());
+}
+
+function clientOf(registry: { endpoint: string; publishEndpoint: string }): RegistryClient {
+  return later(new RegistryClient({ endpoint: registry.endpoint, publishEndpoint: registry.publishEndpoint, timeoutMs: 1000 }), (c) => c.close());
+}
+
+function transportOf(registry: { endpoint: string; publishEndpoint: string }): Transport {
+  return later(registryTransport(clientOf(registry), { refreshMs: 500 }), (t) => t.close());
+}
+
+/** Starts an Echo service in a child process registered with `registry`; resolves once it is up. */
+async function echoProcess(name: string, registry: string, ttlMs: number): Promise<{ child: Child; instance: string }> {
+  const child = later(node(fixture("echo-service.mjs"), name, registry, String(ttlMs)), (c) => c.kill());
+  const { instance } = (await child.next()) as { instance: string };
+  return { child, instance };
+}
+
+describe("registry", () => {
+  test("register, look up, unregister; the watch sees every change", async () => {
+    const registry = startRegistry();
+    const client = clientOf(registry);
+    const changes: string[][] = [];
+    client.onChange((service, instances) => service === "a.B" && changes.push(instances.map((i) => i.instanceId)));
+    await eventually(() => true);
+    await client.register({ service: "a.B", instanceId: "one", endpoint: "tcp://127.0.0.1:1001", ttlMs: 0 });
+    await client.register({ service: "a.B", instanceId: "two", endpoint: "tcp://127.0.0.1:1002", ttlMs: 0 });
+    expect((await client.lookup("a.B")).map((i) => [i.instanceId, i.endpoint])).toEqual([
+      ["one", "tcp://127.0.0.1:1001"],
+      ["two", "tcp://127.0.0.1:1002"],
+    ]);
+    expect(await client.lookup("no.Such")).toEqual([]);
+    await client.unregister("a.B", "one");
+    expect((await client.lookup("a.B")).map((i) => i.instanceId)).toEqual(["two"]);
+    await eventually(() => changes.length >= 3, 3000, "three changes watched");
+    expect(changes.slice(-3)).toEqual([["one"], ["one", "two"], ["two"]]);
+  });
+
+  test("a lease that is not renewed expires", async () => {
+    const registry = startRegistry();
+    const client = clientOf(registry);
+    await client.register({ service: "a.B", instanceId: "short", endpoint: "tcp://127.0.0.1:1001", ttlMs: 200 });
+    expect(registry.lookup("a.B")).toHaveLength(1);
+    const started = Date.now();
+    await eventually(() => registry.lookup("a.B").length === 0, 3000, "the lease expired");
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  test("two instances of a service share the calls", async () => {
+    const registry = startRegistry();
+    for (const name of ["first", "second"]) {
+      later(await serve(EchoDefinition, echo(name), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+    }
+    expect(registry.lookup(ECHO)).toHaveLength(2);
+    const echoes = new EchoClient(transportOf(registry));
+    const servedBy = new Map<string, number>();
+    for (let i = 0; i < 40; i++) {
+      const reply = await echoes.say({ text: String(i) }, { timeoutMs: 2000 });
+      servedBy.set(reply.servedBy, (servedBy.get(reply.servedBy) ?? 0) + 1);
+    }
+    expect(servedBy).toEqual(new Map([["first", 20], ["second", 20]]));
+  });
+
+  test("a stopped service unregisters", async () => {
+    const registry = startRegistry();
+    const host = await serve(EchoDefinition, echo("leaving"), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 60_000 });
+    expect(registry.lookup(ECHO)).toHaveLength(1);
+    await host.stop();
+    expect(registry.lookup(ECHO)).toHaveLength(0);
+  });
+
+  test("an instance killed with SIGKILL leaves the lookups within its TTL, and the calls move to the survivor", async () => {
+    const registry = startRegistry();
+    const TTL = 1000;
+    const doomed = await echoProcess("doomed", registry.endpoint, TTL);
+    const survivor = await echoProcess("survivor", registry.endpoint, TTL);
+    expect(registry.lookup(ECHO).map((i) => i.instanceId).sort()).toEqual([doomed.instance, survivor.instance].sort());
+
+    const echoes = new EchoClient(transportOf(registry));
+    const answered: string[] = [];
+    let killedAt = 0;
+    // Four callers keep calls in flight while one instance dies; each call may move once.
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, caller) => {
+        for (let i = 0; i < 30; i++) {
+          if (caller === 0 && i === 10) {
+            doomed.child.kill("SIGKILL");
+            killedAt = Date.now();
+          }
+          const reply = await echoes.say({ text: `${caller}/${i}`, delayMs: 10 }, { timeoutMs: 5000, retries: 3 });
+          answered.push(`${reply.text}@${reply.servedBy}@${killedAt && Date.now() - killedAt > 50 ? "after" : "before"}`);
+        }
+      }),
+    );
+    expect(answered).toHaveLength(120);
+    expect(new Set(answered.map((a) => a.split("@")[0])).size).toBe(120);
+    expect(answered.filter((a) => a.endsWith("@after")).every((a) => a.includes("@survivor@"))).toBe(true);
+    await eventually(() => registry.lookup(ECHO).length === 1, 3 * TTL, "the dead instance expired");
+    expect(Date.now() - killedAt).toBeLessThan(TTL + 1000);
+    expect(registry.lookup(ECHO)[0]!.instanceId).toBe(survivor.instance);
+  });
+
+  test("the registry killed and restarted: every service is found again", async () => {
+    const [port, publishPort] = [
+      await connection.PortManager.acquire({ host: "127.0.0.1" }),
+      await connection.PortManager.acquire({ host: "127.0.0.1" }),
+    ];
+    const at = { endpoint: `tcp://127.0.0.1:${port}`, publishEndpoint: `tcp://127.0.0.1:${publishPort}` };
+    const startRegistryProcess = async () => {
+      const child = later(node(fixture("registry.mjs"), String(port), String(publishPort)), (c) => c.kill());
+      await child.next();
+      return child;
+    };
+    const first = await startRegistryProcess();
+    // One service renews its lease every ~300 ms; the other (a lease of a minute) comes back
+    // only because the new registry asks everyone to register again (RediscoverReq).
+    const renewing = later(await serve(EchoDefinition, echo("renewing"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+    const rediscovered = later(
+      await serve(EchoDefinition, echo("rediscovered"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 60_000 }),
+      (h: ServiceHost) => h.stop(),
+    );
+    const lookups = clientOf(at);
+    expect(await lookups.lookup(ECHO)).toHaveLength(2);
+
+    first.kill("SIGKILL");
+    await first.exited;
+    await startRegistryProcess();
+    await eventually(() => true);
+    const found = async () => (await lookups.lookup(ECHO)).map((i) => i.instanceId).sort();
+    const expected = [renewing.instances[0]!.instanceId, rediscovered.instances[0]!.instanceId].sort();
+    const deadline = Date.now() + 5000;
+    let now: string[] = [];
+    while (Date.now() < deadline && (now = await found()).length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(now).toEqual(expected);
+  });
+});
