@@ -5,6 +5,7 @@
  */
 export { Channel, rpcTypes, type CallSink } from "./channel.js";
 export { RpcClient } from "./client.js";
+export { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
 export { RpcServer, type RpcServerStats } from "./server.js";
 export { RpcError } from "./status.js";
 export { directTransport, type Transport } from "./transport.js";
