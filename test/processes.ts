@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
 /**
- * A child process that speaks one JSON object per stdout line (the test fixtures and the Python
- * peer). Tests wait for its lines, its exit, and kill it.
+ * A child process that prints one JSON object per stdout line (the test fixtures, the Python
+ * peer); a line that is not JSON comes as `{ text }`. Tests wait for its lines, its exit, and kill it.
  */
 export class Child {
   readonly #child: ChildProcess;
@@ -16,7 +16,7 @@ export class Child {
     this.#child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     this.#child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
     createInterface({ input: this.#child.stdout! }).on("line", (line) => {
-      this.#lines.push(JSON.parse(line) as Record<string, unknown>);
+      this.#lines.push(parseLine(line));
       for (const wake of this.#waiting.splice(0)) wake();
     });
     this.exited = new Promise((resolve) => this.#child.on("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
@@ -64,4 +64,12 @@ export class Child {
 /** Starts a Node program of the test fixtures. */
 export function node(script: string, ...args: string[]): Child {
   return new Child(process.execPath, [script, ...args]);
+}
+
+function parseLine(line: string): Record<string, unknown> {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return { text: line };
+  }
 }

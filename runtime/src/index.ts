@@ -8,7 +8,8 @@
  * - `Reactor`: one event loop handing each received message to the handler of its type;
  *   `WorkerReactor`: the same on several threads.
  * - Services: `serve()` hosts a generated service, `RegistryServer`/`RegistryClient` are the
- *   name service, generated clients call over `directTransport()` or `registryTransport()`.
+ *   name service, generated clients call over `directTransport()`, `registryTransport()` or
+ *   `brokerTransport()`; `Broker` and `Worker` share calls among workers.
  *
  * ```ts
  * import { messaging } from "@dividere/runtime";
@@ -22,6 +23,7 @@ export * as messaging from "./messaging/index.js";
 export * as MsgLib from "./gen/dividere/MsgLib_pb.js";
 export * as rpcProtocol from "./gen/dividere/v1/rpc_pb.js";
 export * as registryProtocol from "./gen/dividere/v1/registry_pb.js";
+export * as brokerProtocol from "./gen/dividere/v1/broker_pb.js";
 export { DividereError, type ErrorCode, type RpcCode } from "./errors.js";
 export type { Endpoint } from "./connection/endpoint.js";
 export {
@@ -36,6 +38,18 @@ export {
   type ServiceDefinition,
   type Transport,
 } from "./rpc/index.js";
+export {
+  BROKER_BACKEND_PORT,
+  BROKER_FRONTEND_PORT,
+  Broker,
+  Worker,
+  brokerServices,
+  brokerTransport,
+  type BrokerOptions,
+  type BrokerStats,
+  type WorkerOptions,
+  type WorkerStats,
+} from "./broker/index.js";
 export {
   REGISTRY_PORT,
   REGISTRY_PUBLISH_PORT,

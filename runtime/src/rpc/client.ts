@@ -14,7 +14,7 @@ import { type CallOptions, methodPath } from "./types.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { readonly input: I; readonly output: O };
 
-/** First pause between attempts; it doubles with each retry. */
+/** First pause between attempts, unless a call or its transport says otherwise; it doubles with each retry. */
 const RETRY_DELAY_MS = 25;
 
 /**
@@ -96,23 +96,30 @@ export class RpcClient {
   /** Runs attempts on channels of the transport until one succeeds, the error is final, or time is up. */
   async #attempts<O extends DescMessage>(
     method: Method<DescMessage, O>,
-    options: CallOptions,
+    callOptions: CallOptions,
     mayRetry: () => boolean,
     run: (attempt: Attempt<O>) => Promise<void>,
   ): Promise<void> {
+    const options = { ...this.#transport.defaults, ...callOptions };
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     const tried: Channel[] = [];
     for (let retry = 0; ; retry++) {
       try {
         const channel = await this.#transport.channel(method.parent.typeName, tried);
         tried.push(channel);
-        await run(new Attempt(method, channel, deadline, options.signal));
+        await run(new Attempt(method, channel, deadline, options.attemptTimeoutMs, options.signal));
         return;
       } catch (error) {
         const rpcError = RpcError.from(error);
         const left = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - Date.now();
-        if (rpcError.code !== "UNAVAILABLE" || retry >= (options.retries ?? 0) || left <= 0 || !mayRetry()) throw rpcError;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_DELAY_MS * 2 ** retry, left)));
+        const retries = options.retries ?? 0;
+        if (rpcError.code !== "UNAVAILABLE" || left <= 0 || !mayRetry()) throw rpcError;
+        if (retry >= retries) {
+          if (retries === 0) throw rpcError;
+          throw new RpcError("UNAVAILABLE", `${methodPath(method)}: ${rpcError.message} (gave up after ${retries + 1} attempts)`, { cause: rpcError });
+        }
+        const pause = (options.retryDelayMs ?? RETRY_DELAY_MS) * 2 ** retry;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
       }
     }
   }
@@ -129,6 +136,7 @@ class Attempt<O extends DescMessage> {
     readonly method: Method<DescMessage, O>,
     readonly channel: Channel,
     readonly deadline: number | undefined,
+    readonly attemptTimeoutMs: number | undefined,
     readonly signal: AbortSignal | undefined,
   ) {}
 
@@ -151,7 +159,11 @@ class Attempt<O extends DescMessage> {
         return this.#settle(new RpcError("DEADLINE_EXCEEDED", `${path}: the deadline passed before the call was sent`));
       }
       this.signal?.addEventListener("abort", onAbort, { once: true });
-      if (this.deadline !== undefined) {
+      const attemptEnds = this.attemptTimeoutMs !== undefined && (this.deadline === undefined || this.attemptTimeoutMs < left);
+      if (attemptEnds) {
+        const abandoned = new RpcError("UNAVAILABLE", `no reply within ${this.attemptTimeoutMs} ms from ${this.channel.endpoint}`);
+        timer = setTimeout(() => this.cancel(abandoned), this.attemptTimeoutMs);
+      } else if (this.deadline !== undefined) {
         timer = setTimeout(() => this.cancel(new RpcError("DEADLINE_EXCEEDED", `${path}: no reply within the deadline`)), left);
       }
       this.#id = this.channel.start(path, payload, left, {

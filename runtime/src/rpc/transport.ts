@@ -1,6 +1,7 @@
 import type { Endpoint } from "../connection/endpoint.js";
 import type { SocketOptions } from "../connection/options.js";
 import { Channel } from "./channel.js";
+import type { CallOptions } from "./types.js";
 
 /**
  * How a client reaches a service: it hands out the channel each call goes over. A direct
@@ -14,6 +15,8 @@ export interface Transport {
   channel(service: string, avoid: readonly Channel[]): Promise<Channel>;
   /** Closes every connection; calls in flight fail with `UNAVAILABLE`. */
   close(): Promise<void>;
+  /** Call options this transport suits best (a broker's retries, say); each call's own win. */
+  readonly defaults?: CallOptions;
 }
 
 /**

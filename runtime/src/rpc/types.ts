@@ -7,11 +7,19 @@ export interface CallOptions {
   /** Abort the call with `CANCELLED`; the server is told and its handler's signal aborts. */
   signal?: AbortSignal;
   /**
-   * Further attempts when an attempt fails with `UNAVAILABLE` (no server, or the connection to
-   * it lost with the call in flight), on another instance where there is one. Only for calls
-   * that are safe to repeat (idempotent). Default 0.
+   * Further attempts when an attempt fails with `UNAVAILABLE` (no server, the connection to it
+   * lost with the call in flight, or no reply within `attemptTimeoutMs`), on another instance
+   * where there is one. Only for calls that are safe to repeat (idempotent). Default 0.
    */
   retries?: number;
+  /**
+   * Give an attempt up after this many ms and count it `UNAVAILABLE`, so that `retries` make a
+   * new one (the Lazy Pirate pattern). A late reply to an abandoned attempt is ignored: each
+   * attempt has its own request id. Default: no limit but `timeoutMs`.
+   */
+  attemptTimeoutMs?: number;
+  /** The pause before the first retry, doubling after each; default 25 ms. */
+  retryDelayMs?: number;
 }
 
 /** What a service implementation's methods get beside the request. */

@@ -1,0 +1,432 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import type { Endpoint } from "../connection/endpoint.js";
+import type { SocketOptions } from "../connection/options.js";
+import { Router } from "../connection/routing.js";
+import { EnvelopeCodec } from "../envelope/codec.js";
+import { DividereError } from "../errors.js";
+import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
+import { ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
+import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { debug } from "../log.js";
+import type { DropReason, MessagingStats } from "../messaging/socket.js";
+import { RpcError, toStatusCode } from "../rpc/status.js";
+import {
+  BROKER_BACKEND_PORT,
+  BROKER_FRONTEND_PORT,
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_LIVENESS,
+  brokerTypes,
+} from "./protocol.js";
+
+export interface BrokerOptions extends SocketOptions {
+  /** Where clients connect; default `tcp://*:5555`. */
+  frontend?: Endpoint;
+  /** Where workers connect; default `tcp://*:5556`. */
+  backend?: Endpoint;
+  /** How often the broker and its workers tell each other they live, in ms; default 1000. */
+  heartbeatIntervalMs?: number;
+  /** Heartbeats a worker may miss before it is dropped; default 3. */
+  liveness?: number;
+  /** Calls that may wait per service for a free worker; more are refused with `RESOURCE_EXHAUSTED`. Default 1000. */
+  maxQueued?: number;
+  /**
+   * For how long after start calls for a service no worker has announced yet wait (workers
+   * reconnect after a broker restart); later such calls are answered `NOT_FOUND` at once.
+   * Default: liveness × interval.
+   */
+  unknownServiceGraceMs?: number;
+}
+
+/** Counters of a broker. */
+export interface BrokerStats {
+  /** Calls handed to a worker (a call moved to another worker counts again). */
+  dispatched: number;
+  /** Calls whose final answer went back to the caller. */
+  answered: number;
+  /** Calls moved to another worker because theirs was lost. */
+  requeued: number;
+  /** Calls refused: queue full, unknown service. */
+  refused: number;
+  /** Queued calls whose deadline passed before a worker was free. */
+  expired: number;
+  /** Workers dropped because they stopped heartbeating. */
+  workersLost: number;
+  /** Input that was no valid message, by reason. */
+  dropped: MessagingStats["dropped"];
+}
+
+interface WorkerState {
+  identity: Buffer;
+  key: string;
+  id: string;
+  services: string[];
+  capacity: number;
+  calls: Set<Call>;
+  expiresAt: number;
+  lastUsed: number;
+  draining: boolean;
+}
+
+interface Call {
+  key: string;
+  client: Buffer;
+  request: RpcRequest;
+  frame: Buffer;
+  service: string;
+  deadline: number | undefined;
+  worker: WorkerState | undefined;
+  /** A reply (a stream's first message, say) went back: the call can no longer move. */
+  started: boolean;
+}
+
+interface ServiceState {
+  workers: Set<WorkerState>;
+  queue: Call[];
+}
+
+/**
+ * A load-balancing broker between callers and workers (the ZeroMQ guide's Paranoid Pirate with
+ * Majordomo's service routing): callers send RPC calls to the frontend as to a server; workers
+ * connect to the backend and announce the services they serve; each call goes to the least
+ * recently used worker with a free slot, or waits in its service's queue (bounded). Heartbeats
+ * go both ways; a silent worker is dropped and its unanswered calls move to another worker, so
+ * every call is answered once. The successor of Python dividere's `LoadBalancingPattern` broker.
+ *
+ * ```ts
+ * await using broker = new Broker({ frontend: "tcp://*:5555", backend: "tcp://*:5556" });
+ * ```
+ */
+export class Broker {
+  readonly stats: BrokerStats = {
+    dispatched: 0,
+    answered: 0,
+    requeued: 0,
+    refused: 0,
+    expired: 0,
+    workersLost: 0,
+    dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
+  };
+  readonly #frontend: Router;
+  readonly #backend: Router;
+  readonly #codec = new EnvelopeCodec(brokerTypes);
+  readonly #services = new Map<string, ServiceState>();
+  readonly #workers = new Map<string, WorkerState>();
+  readonly #calls = new Map<string, Call>();
+  readonly #intervalMs: number;
+  readonly #expiryMs: number;
+  readonly #maxQueued: number;
+  readonly #graceUntil: number;
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #heartbeatFrame: Uint8Array;
+  readonly #loops: Promise<void>[];
+  #closing: Promise<void> | undefined;
+
+  constructor(options: BrokerOptions = {}) {
+    const { frontend = `tcp://*:${BROKER_FRONTEND_PORT}`, backend = `tcp://*:${BROKER_BACKEND_PORT}`, ...socketOptions } = options;
+    this.#intervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.#expiryMs = this.#intervalMs * (options.liveness ?? HEARTBEAT_LIVENESS);
+    this.#maxQueued = options.maxQueued ?? 1000;
+    this.#graceUntil = Date.now() + (options.unknownServiceGraceMs ?? this.#expiryMs);
+    this.#frontend = new Router(frontend, { ...socketOptions, name: "broker frontend" });
+    try {
+      this.#backend = new Router(backend, { ...socketOptions, name: "broker backend" });
+    } catch (error) {
+      void this.#frontend.close();
+      throw error;
+    }
+    this.#heartbeatFrame = this.#codec.encode(HeartbeatSchema, { id: "broker" });
+    this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
+    this.#loops = [this.#serveClients(), this.#serveWorkers()];
+    debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
+  }
+
+  /** Where callers connect (with the real port). */
+  get frontendEndpoint(): string {
+    return this.#frontend.endpoint;
+  }
+
+  /** Where workers connect (with the real port). */
+  get backendEndpoint(): string {
+    return this.#backend.endpoint;
+  }
+
+  /** The services the broker has workers for, or calls waiting for. */
+  services(): ServiceStatus[] {
+    return [...this.#services]
+      .map(([name, { workers, queue }]) =>
+        create(ServiceStatusSchema, {
+          name,
+          workers: workers.size,
+          free: [...workers].reduce((free, worker) => free + (worker.draining ? 0 : worker.capacity - worker.calls.size), 0),
+          queued: queue.length,
+        }),
+      )
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Stops: calls in flight and waiting get `UNAVAILABLE`, then both sockets close. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#heartbeat);
+      for (const call of [...this.#calls.values()]) this.#answerError(call, new RpcError("UNAVAILABLE", "the broker is stopping"));
+      await Promise.all([this.#frontend.close(), this.#backend.close()]);
+      await Promise.all(this.#loops);
+      debug("broker stopped: %j", this.stats);
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #serveClients(): Promise<void> {
+    for await (const frames of this.#frontend) {
+      const [client, frame] = frames;
+      if (!client || !frame || frames.length !== 2) {
+        this.#drop(new DividereError("NOT_AN_ENVELOPE", `a caller sent ${frames.length - 1} frames; a call is one envelope`));
+        continue;
+      }
+      const message = this.#decode(frame);
+      if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, frame, message);
+      else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("hex")}/${message.id}`);
+      else if (message) this.#drop(new DividereError("UNKNOWN_TYPE", `a caller sent a ${message.$typeName}; calls are RpcRequests`));
+    }
+  }
+
+  async #serveWorkers(): Promise<void> {
+    for await (const frames of this.#backend) {
+      const identity = frames[0]!;
+      const frame = frames[frames.length - 1]!;
+      const message = frames.length >= 2 ? this.#decode(frame) : undefined;
+      if (!message) continue;
+      const worker = this.#workers.get(identity.toString("hex"));
+      if (worker) worker.expiresAt = Date.now() + this.#expiryMs;
+      switch (message.$typeName) {
+        case "dividere.v1.WorkerReady":
+          this.#ready(identity, message.services, message.workerId, message.capacity);
+          break;
+        case "dividere.v1.RpcResponse":
+          if (worker && frames.length === 3) this.#response(worker, frames[1]!, frame, message);
+          else if (!worker) this.#unknownWorker(identity);
+          break;
+        case "Heartbeat":
+          if (!worker) this.#unknownWorker(identity);
+          break;
+        case "dividere.v1.WorkerDisconnect":
+          if (worker) this.#leaving(worker);
+          break;
+        default:
+          this.#drop(new DividereError("UNKNOWN_TYPE", `a worker sent a ${message.$typeName}`));
+      }
+    }
+  }
+
+  #decode(frame: Buffer) {
+    try {
+      return this.#codec.decode(frame);
+    } catch (error) {
+      if (error instanceof DividereError) this.#drop(error);
+      return undefined;
+    }
+  }
+
+  #request(client: Buffer, frame: Buffer, request: RpcRequest): void {
+    const key = `${client.toString("hex")}/${request.id}`;
+    const service = request.method.split("/")[1] ?? "";
+    const call: Call = {
+      key,
+      client,
+      request,
+      frame,
+      service,
+      deadline: request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined,
+      worker: undefined,
+      started: false,
+    };
+    if (service === "dividere.v1.Broker") return this.#answerServices(call);
+    const state = this.#services.get(service);
+    if (!state && Date.now() > this.#graceUntil) {
+      const known = [...this.#services.keys()].join(", ") || "none";
+      return this.#refuse(call, new RpcError("NOT_FOUND", `no worker serves ${service} at this broker (services: ${known})`));
+    }
+    const queue = this.#service(service).queue;
+    if (queue.length >= this.#maxQueued) {
+      return this.#refuse(
+        call,
+        new RpcError("RESOURCE_EXHAUSTED", `the broker's queue for ${service} is full (${this.#maxQueued} calls wait for a free worker); try again later`),
+      );
+    }
+    this.#calls.set(key, call);
+    queue.push(call);
+    this.#dispatch(service);
+  }
+
+  #cancel(key: string): void {
+    const call = this.#calls.get(key);
+    if (!call) return;
+    const worker = this.#forget(call);
+    if (worker) {
+      this.#toWorker(worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id })]);
+      this.#freed(worker);
+    }
+  }
+
+  #ready(identity: Buffer, services: string[], id: string, capacity: number): void {
+    const key = identity.toString("hex");
+    const known = this.#workers.get(key);
+    if (known) this.#lose(known, "it announced itself again");
+    const worker: WorkerState = {
+      identity,
+      key,
+      id: id || key,
+      services,
+      capacity: Math.max(1, capacity),
+      calls: new Set(),
+      expiresAt: Date.now() + this.#expiryMs,
+      lastUsed: 0,
+      draining: false,
+    };
+    this.#workers.set(key, worker);
+    for (const service of services) this.#service(service).workers.add(worker);
+    debug("broker: worker %s serves %j (capacity %d)", worker.id, services, worker.capacity);
+    for (const service of services) this.#dispatch(service);
+  }
+
+  #response(worker: WorkerState, client: Buffer, frame: Buffer, response: RpcResponse): void {
+    const call = this.#calls.get(`${client.toString("hex")}/${response.id}`);
+    if (!call || call.worker !== worker) {
+      debug("broker: a late answer from %s to a call that moved or ended", worker.id);
+      return;
+    }
+    call.started = true;
+    this.#toClient(call, frame);
+    if (response.more) return;
+    this.stats.answered++;
+    this.#forget(call);
+    this.#freed(worker);
+  }
+
+  #leaving(worker: WorkerState): void {
+    worker.draining = true;
+    debug("broker: worker %s is stopping with %d calls in flight", worker.id, worker.calls.size);
+    if (worker.calls.size === 0) this.#remove(worker);
+  }
+
+  /** A worker the broker does not know (it restarted): tell it to connect anew. */
+  #unknownWorker(identity: Buffer): void {
+    void this.#backend.send([identity, this.#codec.encode(WorkerDisconnectSchema, {})]).catch(() => undefined);
+  }
+
+  #dispatch(service: string): void {
+    const state = this.#services.get(service);
+    if (!state || this.#closing) return;
+    while (state.queue.length > 0) {
+      let chosen: WorkerState | undefined;
+      for (const worker of state.workers) {
+        if (worker.draining || worker.calls.size >= worker.capacity) continue;
+        if (!chosen || worker.lastUsed < chosen.lastUsed) chosen = worker;
+      }
+      if (!chosen) return;
+      const call = state.queue.shift()!;
+      call.worker = chosen;
+      chosen.calls.add(call);
+      chosen.lastUsed = Date.now();
+      this.stats.dispatched++;
+      this.#toWorker(chosen, [call.client, call.frame]);
+    }
+  }
+
+  #freed(worker: WorkerState): void {
+    if (worker.draining) {
+      if (worker.calls.size === 0) this.#remove(worker);
+      return;
+    }
+    for (const service of worker.services) this.#dispatch(service);
+  }
+
+  /** Heartbeats out; silent workers out, their calls moved; queued calls past their deadline answered. */
+  #tick(): void {
+    const now = Date.now();
+    for (const worker of [...this.#workers.values()]) {
+      if (worker.expiresAt < now) this.#lose(worker, `no heartbeat for ${this.#expiryMs} ms`);
+      else this.#toWorker(worker, [this.#heartbeatFrame]);
+    }
+    for (const state of this.#services.values()) {
+      for (const call of state.queue.filter((waiting) => waiting.deadline !== undefined && waiting.deadline < now)) {
+        this.stats.expired++;
+        this.#answerError(call, new RpcError("DEADLINE_EXCEEDED", `no worker of ${call.service} was free before the deadline`));
+      }
+    }
+  }
+
+  /** A worker is gone: calls it had not begun to answer go to another worker; the others fail. */
+  #lose(worker: WorkerState, why: string): void {
+    this.stats.workersLost++;
+    debug("broker: lost worker %s (%s) with %d calls", worker.id, why, worker.calls.size);
+    this.#remove(worker);
+    for (const call of worker.calls) {
+      call.worker = undefined;
+      if (call.started) {
+        this.#answerError(call, new RpcError("UNAVAILABLE", `the worker answering ${call.request.method} was lost midway`));
+      } else {
+        this.stats.requeued++;
+        this.#services.get(call.service)?.queue.unshift(call);
+      }
+    }
+    worker.calls.clear();
+    for (const service of worker.services) this.#dispatch(service);
+  }
+
+  #remove(worker: WorkerState): void {
+    this.#workers.delete(worker.key);
+    for (const service of worker.services) this.#services.get(service)?.workers.delete(worker);
+  }
+
+  #service(name: string): ServiceState {
+    let state = this.#services.get(name);
+    if (!state) this.#services.set(name, (state = { workers: new Set(), queue: [] }));
+    return state;
+  }
+
+  #answerServices(call: Call): void {
+    const reply = toBinary(ServicesReplySchema, create(ServicesReplySchema, { services: this.services() }));
+    this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: call.request.id, payload: reply }));
+    this.stats.answered++;
+  }
+
+  #refuse(call: Call, error: RpcError): void {
+    this.stats.refused++;
+    debug("broker: refused %s: %s", call.request.method, error.message);
+    this.#answerError(call, error);
+  }
+
+  #answerError(call: Call, error: RpcError): void {
+    const worker = this.#forget(call);
+    this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: call.request.id, code: toStatusCode(error.code), message: error.message }));
+    if (worker) this.#freed(worker);
+  }
+
+  /** Takes a call off the books (the calls, its queue, its worker's slots); returns the worker it had. */
+  #forget(call: Call): WorkerState | undefined {
+    this.#calls.delete(call.key);
+    const queue = this.#services.get(call.service)?.queue;
+    const at = queue?.indexOf(call) ?? -1;
+    if (at >= 0) queue!.splice(at, 1);
+    call.worker?.calls.delete(call);
+    return call.worker;
+  }
+
+  #toClient(call: Call, frame: Uint8Array): void {
+    this.#frontend.send([call.client, frame]).catch((error: unknown) => debug("broker: cannot answer a caller: %s", error));
+  }
+
+  #toWorker(worker: WorkerState, frames: Uint8Array[]): void {
+    this.#backend.send([worker.identity, ...frames]).catch((error: unknown) => debug("broker: cannot reach worker %s: %s", worker.id, error));
+  }
+
+  #drop(error: DividereError): void {
+    this.stats.dropped[error.code as DropReason]++;
+    debug("broker: dropped input: %s", error.message);
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * The load-balancing broker, its workers and its clients: the successor of Python dividere's
+ * `LoadBalancingPattern`, after the ZeroMQ guide's Paranoid Pirate and Majordomo patterns.
+ * @module
+ */
+export { Broker, type BrokerOptions, type BrokerStats } from "./broker.js";
+export { BROKER_BACKEND_PORT, BROKER_FRONTEND_PORT, brokerTypes } from "./protocol.js";
+export { LAZY_PIRATE, brokerServices, brokerTransport } from "./transport.js";
+export { Worker, type WorkerOptions, type WorkerStats } from "./worker.js";

@@ -1,0 +1,170 @@
+import { hostname } from "node:os";
+import type { SocketOptions } from "../connection/options.js";
+import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
+import { WorkerDisconnectSchema, WorkerReadySchema } from "../gen/dividere/v1/broker_pb.js";
+import { RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { debug } from "../log.js";
+import { Dealer } from "../messaging/routing.js";
+import { CallDispatcher, type CallStats, type Respond } from "../rpc/dispatcher.js";
+import { RpcError } from "../rpc/status.js";
+import type { ServiceDefinition } from "../rpc/types.js";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerTypes } from "./protocol.js";
+
+export interface WorkerOptions extends SocketOptions {
+  /** How often the worker tells the broker it lives, in ms; default 1000 (the broker's must match). */
+  heartbeatIntervalMs?: number;
+  /** Heartbeats from the broker the worker may miss before it reconnects; default 3. */
+  liveness?: number;
+  /** The first pause before reconnecting to a lost broker, doubling up to `reconnectMaxMs`; default 1000. */
+  reconnectInitialMs?: number;
+  /** The longest pause between reconnects; default 32000. */
+  reconnectMaxMs?: number;
+  /** Calls the worker takes at once; default 1, as the ZeroMQ guide's workers. */
+  capacity?: number;
+  /** Names the worker in the broker's logs; default host/pid/n. */
+  workerId?: string;
+}
+
+/** Counters of a worker: its calls, and its reconnects. */
+export interface WorkerStats extends CallStats {
+  reconnects: number;
+}
+
+let workers = 0;
+
+/**
+ * Hosts service implementations behind a broker (the ZeroMQ guide's Paranoid Pirate worker):
+ * connects to the broker's backend, announces its services, answers the calls the broker hands
+ * it, heartbeats, and when the broker falls silent reconnects with exponential backoff and
+ * announces itself again. `stop()` tells the broker, finishes the calls in flight, and leaves.
+ *
+ * ```ts
+ * const worker = new Worker("tcp://localhost:5556").add(HistoryDefinition, history).start();
+ * await worker.stop();
+ * ```
+ */
+export class Worker {
+  readonly #broker: string;
+  readonly #options: WorkerOptions;
+  readonly #calls: CallDispatcher;
+  readonly #id: string;
+  readonly #intervalMs: number;
+  readonly #liveness: number;
+  #dealer: Dealer<typeof brokerTypes> | undefined;
+  #heard = 0;
+  #backoff: number;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #reconnecting: NodeJS.Timeout | undefined;
+  #reconnects = 0;
+  #stopping: Promise<void> | undefined;
+
+  constructor(broker: string, options: WorkerOptions = {}) {
+    this.#broker = broker;
+    this.#options = options;
+    this.#id = options.workerId ?? `${hostname()}/${process.pid}/${++workers}`;
+    this.#calls = new CallDispatcher(`worker ${this.#id}`);
+    this.#intervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.#liveness = options.liveness ?? HEARTBEAT_LIVENESS;
+    this.#backoff = options.reconnectInitialMs ?? 1000;
+  }
+
+  get id(): string {
+    return this.#id;
+  }
+
+  get stats(): WorkerStats {
+    return { ...this.#calls.stats, reconnects: this.#reconnects };
+  }
+
+  /** Hosts `implementation` of the service; call before `start()`. */
+  add<Impl extends object>(definition: ServiceDefinition<Impl>, implementation: Impl): this {
+    this.#calls.add(definition, implementation);
+    return this;
+  }
+
+  /** Connects to the broker and announces the services added. */
+  start(): this {
+    if (!this.#heartbeat && !this.#stopping) {
+      this.#connect();
+      this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
+    }
+    return this;
+  }
+
+  /**
+   * Tells the broker to send nothing new, finishes the calls in flight (up to `graceMs`, then
+   * their signals abort), and disconnects.
+   */
+  stop(graceMs = 5000): Promise<void> {
+    this.#stopping ??= (async () => {
+      clearTimeout(this.#reconnecting);
+      const dealer = this.#dealer;
+      await dealer?.send(WorkerDisconnectSchema, {}).catch(() => undefined);
+      await this.#calls.drain(graceMs, "the worker is stopping");
+      clearInterval(this.#heartbeat);
+      await dealer?.close();
+      debug("worker %s stopped: %j", this.#id, this.stats);
+    })();
+    return this.#stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #connect(): void {
+    const dealer = new Dealer(this.#broker, { ...this.#options, types: brokerTypes, name: `worker ${this.#id}` });
+    this.#dealer = dealer;
+    this.#heard = this.#liveness;
+    dealer.send(WorkerReadySchema, { services: this.#calls.services, workerId: this.#id, capacity: this.#options.capacity ?? 1 }).catch(() => undefined);
+    void this.#serve(dealer);
+  }
+
+  async #serve(dealer: Dealer<typeof brokerTypes>): Promise<void> {
+    for await (const { route, message } of dealer) {
+      this.#heard = this.#liveness;
+      this.#backoff = this.#options.reconnectInitialMs ?? 1000;
+      const client = route[0];
+      switch (message.$typeName) {
+        case "dividere.v1.RpcRequest": {
+          if (!client) break;
+          const key = `${client.toString("hex")}/${message.id}`;
+          const respond: Respond = (response) => dealer.send([client], RpcResponseSchema, response);
+          if (this.#stopping) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the worker is stopping"), respond);
+          else this.#calls.start(key, message, message.caller || client.toString("hex"), respond);
+          break;
+        }
+        case "dividere.v1.RpcCancel":
+          if (client) this.#calls.cancel(`${client.toString("hex")}/${message.id}`);
+          break;
+        case "dividere.v1.WorkerDisconnect":
+          // The broker does not know this worker (it restarted): announce again on a new connection.
+          if (!this.#stopping) this.#reconnect(0, "the broker asked");
+          break;
+      }
+    }
+  }
+
+  #tick(): void {
+    if (!this.#dealer || this.#reconnecting) return;
+    if (--this.#heard < 0) {
+      this.#reconnect(this.#backoff, `no heartbeat from the broker for ${this.#liveness * this.#intervalMs} ms`);
+      this.#backoff = Math.min(this.#backoff * 2, this.#options.reconnectMaxMs ?? 32_000);
+      return;
+    }
+    this.#dealer.send(HeartbeatSchema, { id: this.#id }).catch(() => undefined);
+  }
+
+  #reconnect(delayMs: number, why: string): void {
+    if (this.#stopping || this.#reconnecting) return;
+    debug("worker %s: reconnecting in %d ms: %s", this.#id, delayMs, why);
+    const old = this.#dealer;
+    this.#dealer = undefined;
+    void old?.close();
+    this.#reconnects++;
+    this.#reconnecting = setTimeout(() => {
+      this.#reconnecting = undefined;
+      if (!this.#stopping) this.#connect();
+    }, delayMs);
+  }
+}
