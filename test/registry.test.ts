@@ -98,6 +98,7 @@ describe("registry", () => {
     const echoes = new EchoClient(transportOf(registry));
     const answered: string[] = [];
     let killedAt = 0;
+    let expired: Promise<number> | undefined;
     // Four callers keep calls in flight while one instance dies; each call may move once.
     await Promise.all(
       Array.from({ length: 4 }, async (_, caller) => {
@@ -105,6 +106,7 @@ describe("registry", () => {
           if (caller === 0 && i === 10) {
             doomed.child.kill("SIGKILL");
             killedAt = Date.now();
+            expired = eventually(() => registry.lookup(ECHO).length === 1, 3 * TTL, "the dead instance expired").then(() => Date.now() - killedAt);
           }
           const reply = await echoes.say({ text: `${caller}/${i}`, delayMs: 10 }, { timeoutMs: 5000, retries: 3 });
           answered.push(`${reply.text}@${reply.servedBy}@${killedAt && Date.now() - killedAt > 50 ? "after" : "before"}`);
@@ -114,8 +116,9 @@ describe("registry", () => {
     expect(answered).toHaveLength(120);
     expect(new Set(answered.map((a) => a.split("@")[0])).size).toBe(120);
     expect(answered.filter((a) => a.endsWith("@after")).every((a) => a.includes("@survivor@"))).toBe(true);
-    await eventually(() => registry.lookup(ECHO).length === 1, 3 * TTL, "the dead instance expired");
-    expect(Date.now() - killedAt).toBeLessThan(TTL + 1000);
+    const expiredAfter = await expired!;
+    console.log(`the killed instance left the lookups ${expiredAfter} ms after SIGKILL (TTL ${TTL} ms)`);
+    expect(expiredAfter).toBeLessThanOrEqual(TTL + 500);
     expect(registry.lookup(ECHO)[0]!.instanceId).toBe(survivor.instance);
   });
 

@@ -39,8 +39,12 @@ async function routerRun(threads: number): Promise<{ ms: number; byThread: numbe
 
 describe("WorkerReactor", () => {
   test("threads share a bound Router's load; a CPU-heavy handler speeds up with a second thread", async () => {
-    const one = await routerRun(1);
-    const two = await routerRun(2);
+    // Best of two runs each, alternated, so a passing load on the machine spoils neither figure.
+    const best = (a: Awaited<ReturnType<typeof routerRun>>, b: typeof a) => (a.ms <= b.ms ? a : b);
+    const firstOne = await routerRun(1);
+    const firstTwo = await routerRun(2);
+    const one = best(firstOne, await routerRun(1));
+    const two = best(firstTwo, await routerRun(2));
     expect(one.stats).toMatchObject({ handled: JOBS, unhandled: 0, failed: 0 });
     expect(two.stats).toMatchObject({ handled: JOBS, unhandled: 0, failed: 0 });
     expect(two.byThread.every((count) => count > 0)).toBe(true);

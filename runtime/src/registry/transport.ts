@@ -24,6 +24,8 @@ interface Known {
 
 interface ServiceState {
   known: Map<string, Known>;
+  /** Instances whose connection failed, and until when they are not tried again. */
+  shunned: Map<string, number>;
   turn: number;
   lookedAt: number;
   refreshing: Promise<void> | undefined;
@@ -68,14 +70,21 @@ class RegistryTransport implements Transport {
   async channel(service: string, avoid: readonly Channel[]): Promise<Channel> {
     if (this.#closed) throw new RpcError("UNAVAILABLE", "the transport is closed");
     let state = this.#services.get(service);
-    if (!state) this.#services.set(service, (state = { known: new Map(), turn: 0, lookedAt: 0, refreshing: undefined }));
+    if (!state) {
+      state = { known: new Map(), shunned: new Map(), turn: 0, lookedAt: 0, refreshing: undefined };
+      this.#services.set(service, state);
+    }
     if (state.known.size === 0 || Date.now() - state.lookedAt > (this.#options.refreshMs ?? 2000)) await this.#refresh(service, state);
     for (let pass = 0; pass < 2; pass++) {
       const candidates = [...state.known.values()];
       const fresh = candidates.filter((known) => !avoid.includes(known.channel));
-      for (const known of rotate(fresh.length > 0 ? fresh : candidates, state.turn++)) {
+      // Instances already connected first, in turn; a new one only when none is.
+      const ordered = rotate(fresh.length > 0 ? fresh : candidates, state.turn++).sort(
+        (a, b) => Number(b.channel.connected) - Number(a.channel.connected),
+      );
+      for (const known of ordered) {
         if (await known.reachable) return known.channel;
-        this.#forget(service, state, known, "it did not connect");
+        this.#forget(service, state, known, "it did not connect", true);
       }
       if (pass === 0) await this.#refresh(service, state);
     }
@@ -115,19 +124,26 @@ class RegistryTransport implements Transport {
     for (const known of [...state.known.values()]) {
       if (!live.has(known.instance.instanceId)) this.#forget(service, state, known, "the registry no longer lists it");
     }
+    const now = Date.now();
+    for (const [instanceId, until] of state.shunned) if (until <= now || !live.has(instanceId)) state.shunned.delete(instanceId);
     for (const instance of instances) {
-      if (state.known.has(instance.instanceId)) continue;
+      if (state.known.has(instance.instanceId) || state.shunned.has(instance.instanceId)) continue;
       const channel = new Channel(instance.endpoint, { ...this.#options, name: `${service} ${instance.endpoint}` });
       const known: Known = { instance, channel, reachable: channel.whenConnected(this.#options.connectTimeoutMs ?? 1000) };
-      channel.onDisconnect(() => this.#forget(service, state, known, "its connection dropped"));
+      channel.onDisconnect(() => this.#forget(service, state, known, "its connection dropped", true));
       state.known.set(instance.instanceId, known);
       debug("registry transport: %s at %s", service, instance.endpoint);
     }
   }
 
-  #forget(service: string, state: ServiceState, known: Known, why: string): void {
+  /**
+   * Stops using an instance. One that `failed` is not tried again until its lease would have run
+   * out: a dead instance stays listed by the registry until then.
+   */
+  #forget(service: string, state: ServiceState, known: Known, why: string, failed = false): void {
     if (state.known.get(known.instance.instanceId) !== known) return;
     state.known.delete(known.instance.instanceId);
+    if (failed) state.shunned.set(known.instance.instanceId, Date.now() + (known.instance.ttlMs || 5000));
     state.lookedAt = 0; // look again before the next call
     debug("registry transport: no longer using %s at %s: %s", service, known.instance.endpoint, why);
     void known.channel.close();

@@ -1,0 +1,47 @@
+/** Measuring: round-trip latency of sequential calls, and throughput with calls in flight. */
+
+/** Median of numbers. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** The median round trip of `count` sequential calls, in µs, after `warmup` calls. */
+export async function latency(call: () => Promise<unknown>, count = 3000, warmup = 300): Promise<{ medianUs: number; p99Us: number }> {
+  for (let i = 0; i < warmup; i++) await call();
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = process.hrtime.bigint();
+    await call();
+    samples.push(Number(process.hrtime.bigint() - started) / 1000);
+  }
+  return { medianUs: median(samples), p99Us: percentile(samples, 99) };
+}
+
+/** Calls per second with `inFlight` calls kept going for `durationMs`, after a warm-up. */
+export async function throughput(call: () => Promise<unknown>, inFlight = 64, durationMs = 2000, warmupMs = 300): Promise<number> {
+  let counting = false;
+  let done = 0;
+  let stop = false;
+  const loops = Array.from({ length: inFlight }, async () => {
+    while (!stop) {
+      await call();
+      if (counting) done++;
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, warmupMs));
+  counting = true;
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  const elapsed = performance.now() - started;
+  counting = false;
+  stop = true;
+  await Promise.all(loops);
+  return (done / elapsed) * 1000;
+}
