@@ -47,8 +47,8 @@ type Listener<A extends unknown[]> = (...args: A) => void;
  */
 export class RegistryClient {
   readonly endpoint: string;
-  readonly publishEndpoint: string;
   readonly protocol: "dividere" | "python";
+  readonly #publishEndpoint: string | undefined;
   readonly #options: SocketOptions;
   readonly #timeoutMs: number;
   readonly #retries: number;
@@ -62,7 +62,7 @@ export class RegistryClient {
   constructor(options: RegistryClientOptions = {}) {
     const { endpoint = `tcp://localhost:${REGISTRY_PORT}`, publishEndpoint, protocol = "dividere", timeoutMs = 3000, retries = 2, ...socketOptions } = options;
     this.endpoint = endpoint;
-    this.publishEndpoint = publishEndpoint ?? publishEndpointOf(endpoint);
+    this.#publishEndpoint = publishEndpoint;
     this.protocol = protocol;
     this.#options = { linger: 0, ...socketOptions };
     this.#timeoutMs = timeoutMs;
@@ -101,6 +101,11 @@ export class RegistryClient {
     }
     const reply = await this.#ask(LookupRequestSchema, { service });
     return reply.$typeName === "dividere.v1.LookupReply" ? reply.instances : [];
+  }
+
+  /** Where the registry publishes: as given, or the port after `endpoint`'s. */
+  get publishEndpoint(): string {
+    return this.#publishEndpoint ?? publishEndpointOf(this.endpoint);
   }
 
   /** Calls `listener` with a service's instances whenever they change; returns the way to stop. */

@@ -1,0 +1,80 @@
+import { type DescMethod, type DescService, type Registry, fromJsonString, toJson } from "@bufbuild/protobuf";
+import { brokerTransport } from "../broker/transport.js";
+import { REGISTRY_PORT } from "../registry/defaults.js";
+import { registryTransport } from "../registry/transport.js";
+import { RpcClient } from "../rpc/client.js";
+import { RpcError } from "../rpc/status.js";
+import { type Transport, directTransport } from "../rpc/transport.js";
+import { type Command, UsageError, integer, parse, printJson } from "./command.js";
+import { TYPE_USAGE, loadTypes, typeOptions, unknownType } from "./types.js";
+
+/** `Service/Method`, `/Service/Method` or (with the service known) `Method`: the method's descriptor. */
+function findMethod(types: Registry, method: string, service: string | undefined): DescMethod {
+  const parts = method.replace(/^\//, "").split("/");
+  const [serviceName, methodName] = parts.length === 2 ? (parts as [string, string]) : [service, parts[0]!];
+  if (!serviceName) throw new UsageError(`name the method with its service: package.Service/${method}`);
+  const desc: DescService | undefined = types.getService(serviceName);
+  if (!desc) throw unknownType("service", serviceName);
+  const found = desc.methods.find((m) => m.name === methodName || m.localName === methodName);
+  if (!found) throw new UsageError(`${serviceName} has no method ${methodName}; it has ${desc.methods.map((m) => m.name).join(", ")}`);
+  return found;
+}
+
+export const call: Command = {
+  name: "call",
+  summary: "call a method of a service, with the request given as JSON",
+  usage: `usage: dividere call TARGET METHOD JSON [options]
+
+Calls METHOD with a request given in protobuf's JSON form and prints the reply as a line of JSON
+(a server stream: one line per reply). TARGET is either the endpoint of a server
+(tcp://host:port; METHOD is then package.Service/Method) or the full name of a service, found
+through the registry (or a broker's frontend, with --broker; METHOD may then be just Method).
+
+options:
+  --registry ENDPOINT        the registry to find TARGET in (default tcp://localhost:${REGISTRY_PORT})
+  --broker ENDPOINT          call TARGET through this broker's frontend instead
+  --timeout MS               give up after this long (default 5000)
+${TYPE_USAGE}
+  -h, --help                 this text
+`,
+  async run(args) {
+    const { values, positionals } = parse(
+      args,
+      { registry: { type: "string" }, broker: { type: "string" }, timeout: { type: "string" }, ...typeOptions },
+      { min: 3, max: 3, names: "TARGET METHOD JSON" },
+    );
+    const [target, methodName, json] = positionals as [string, string, string];
+    const types = loadTypes(values);
+    const byEndpoint = /^[a-z]+:\/\//.test(target);
+    const method = findMethod(types, methodName, byEndpoint ? undefined : target);
+    let request;
+    try {
+      request = fromJsonString(method.input, json, { registry: types });
+    } catch (error) {
+      throw new UsageError(`the JSON is not a ${method.input.typeName}: ${(error as Error).message}`);
+    }
+    const transport: Transport = byEndpoint
+      ? directTransport(target)
+      : values.broker
+        ? brokerTransport(values.broker)
+        : registryTransport(values.registry ?? `tcp://localhost:${REGISTRY_PORT}`);
+    const client = new RpcClient(transport);
+    const options = { timeoutMs: integer(values.timeout, "timeout") ?? 5000 };
+    try {
+      if (method.methodKind === "unary") {
+        printJson(toJson(method.output, await client.unary(method, request, options), { registry: types }));
+      } else if (method.methodKind === "server_streaming") {
+        for await (const reply of client.serverStream(method, request, options)) printJson(toJson(method.output, reply, { registry: types }));
+      } else {
+        throw new UsageError(`${method.parent.typeName}/${method.name} is a ${method.methodKind.replace("_", " ")} method, which dividere does not call yet`);
+      }
+      return 0;
+    } catch (error) {
+      if (!(error instanceof RpcError)) throw error;
+      process.stderr.write(`dividere call: ${error.code}: ${error.message}\n`);
+      return 1;
+    } finally {
+      await transport.close();
+    }
+  },
+};

@@ -1,0 +1,43 @@
+import { toJson } from "@bufbuild/protobuf";
+import { InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
+import { RegistryClient } from "../registry/client.js";
+import { REGISTRY_PORT } from "../registry/defaults.js";
+import { type Command, integer, parse, printJson } from "./command.js";
+
+export const lookup: Command = {
+  name: "lookup",
+  summary: "ask a registry where a service runs",
+  usage: `usage: dividere lookup SERVICE [options]
+
+Prints every live instance of SERVICE (its full name, e.g. chat.v1.History) as a line of JSON.
+Exits 1 when there is none.
+
+options:
+  --registry ENDPOINT        the registry (default tcp://localhost:${REGISTRY_PORT})
+  --python                   speak Python dividere's registry protocol
+  --timeout MS               how long to wait for the registry (default 3000)
+  -h, --help                 this text
+`,
+  async run(args) {
+    const { values, positionals } = parse(
+      args,
+      { registry: { type: "string" }, python: { type: "boolean" }, timeout: { type: "string" } },
+      { min: 1, max: 1, names: "the name of a service" },
+    );
+    const service = positionals[0]!;
+    const endpoint = values.registry ?? `tcp://localhost:${REGISTRY_PORT}`;
+    await using client = new RegistryClient({
+      endpoint,
+      protocol: values.python ? "python" : "dividere",
+      timeoutMs: integer(values.timeout, "timeout") ?? 3000,
+      retries: 0,
+    });
+    const instances = await client.lookup(service);
+    for (const instance of instances) printJson(toJson(InstanceSchema, instance));
+    if (instances.length === 0) {
+      process.stderr.write(`dividere lookup: no instance of ${service} is registered at ${endpoint}\n`);
+      return 1;
+    }
+    return 0;
+  },
+};

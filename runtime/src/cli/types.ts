@@ -1,0 +1,72 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { delimiter, join, resolve } from "node:path";
+import { type Registry, createFileRegistry, createRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { file_dividere_MsgLib } from "../gen/dividere/MsgLib_pb.js";
+import { file_dividere_v1_broker } from "../gen/dividere/v1/broker_pb.js";
+import { file_dividere_v1_registry } from "../gen/dividere/v1/registry_pb.js";
+import { file_dividere_v1_rpc } from "../gen/dividere/v1/rpc_pb.js";
+import { UsageError } from "./command.js";
+
+/** The options of the commands that read messages: where their types come from. */
+export const typeOptions = {
+  proto: { type: "string", multiple: true },
+  "descriptor-set": { type: "string", multiple: true },
+} as const;
+
+export const TYPE_USAGE = `  --proto DIR                the .proto files in DIR (compiled with buf build); may repeat
+  --descriptor-set FILE      a descriptor set, as buf build -o FILE.binpb writes it; may repeat`;
+
+/** Finds buf: on PATH, or in node_modules/.bin of this folder or one above. */
+function findBuf(): string | undefined {
+  const folders = [...(process.env.PATH ?? "").split(delimiter)];
+  for (let dir = process.cwd(); ; dir = resolve(dir, "..")) {
+    folders.push(join(dir, "node_modules", ".bin"));
+    if (resolve(dir, "..") === dir) break;
+  }
+  return folders.map((folder) => join(folder, "buf")).find((path) => existsSync(path));
+}
+
+function compile(dir: string): Uint8Array {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--proto ${dir}: no such folder; pass the folder of your .proto files`);
+  const buf = findBuf();
+  if (!buf) throw new UsageError("--proto needs buf to compile the .proto files: npm install --save-dev @bufbuild/buf, or pass --descriptor-set");
+  try {
+    return execFileSync(buf, ["build", dir, "--as-file-descriptor-set", "-o", "-"], { maxBuffer: 256 * 1024 * 1024, stdio: ["ignore", "pipe", "pipe"] });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim() ?? "";
+    // Imports are relative to a module's root, so buf builds whole modules only.
+    const module = /contained by module at path "([^"]*)"/.exec(stderr)?.[1];
+    if (module !== undefined) throw new UsageError(`--proto ${dir} is inside the buf module at "${module}": pass --proto ${module}`);
+    throw new UsageError(`buf build ${dir} failed${stderr ? `:\n${stderr}` : ""}`);
+  }
+}
+
+/**
+ * Every message and service type the command can name: dividere's own, and those of the
+ * user's .proto folders and descriptor sets.
+ */
+export function loadTypes(values: { proto?: string[] | undefined; "descriptor-set"?: string[] | undefined }): Registry {
+  const registries: Registry[] = [createRegistry(file_dividere_MsgLib, file_dividere_v1_rpc, file_dividere_v1_registry, file_dividere_v1_broker)];
+  const sets = [
+    ...(values.proto ?? []).map((dir) => compile(dir)),
+    ...(values["descriptor-set"] ?? []).map((file) => {
+      if (!existsSync(file)) throw new UsageError(`--descriptor-set ${file}: no such file; make one with buf build -o ${file}`);
+      return readFileSync(file);
+    }),
+  ];
+  for (const bytes of sets) {
+    try {
+      registries.push(createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes)));
+    } catch (error) {
+      throw new UsageError(`not a descriptor set: ${(error as Error).message}`);
+    }
+  }
+  return createRegistry(...registries);
+}
+
+/** Names a type for error messages: what the registry knows, or a hint. */
+export function unknownType(kind: string, name: string): UsageError {
+  return new UsageError(`no ${kind} "${name}" is known; pass --proto DIR or --descriptor-set FILE with its definition (use the full name, e.g. package.${name.split(".").pop()})`);
+}

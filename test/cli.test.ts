@@ -1,0 +1,296 @@
+// The `dividere` command, driven as a user drives it: each command a child process, talking to
+// real registries, brokers, services, publishers and subscribers over loopback TCP.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { Child, node } from "./processes.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "runtime/bin/dividere.js");
+const fixture = (name: string) => join(root, "test/fixtures", name);
+const PROTO = ["--proto", join(root, "proto")];
+const ANY_PORT = "tcp://127.0.0.1:*";
+
+/** Runs a command to its end (within `limitMs`): its exit code and what it printed. */
+function dividere(args: string[], limitMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`dividere ${args.join(" ")} ran over ${limitMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, limitMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The JSON lines a command printed. */
+const jsonLines = (stdout: string) => stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+
+/** Starts a long-running command (registry, broker, tap) as a Child. */
+const start = (...args: string[]) => new Child(process.execPath, [bin, ...args]);
+
+const children: Child[] = [];
+const started = <C extends Child>(child: C): C => (children.push(child), child);
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill();
+});
+
+/** Starts `dividere registry` on ephemeral ports; resolves with it and its request endpoint. */
+async function startRegistry(): Promise<{ registry: Child; endpoint: string }> {
+  const registry = started(start("registry", "--endpoint", ANY_PORT, "--publish", ANY_PORT));
+  const { text } = (await registry.next()) as { text: string };
+  return { registry, endpoint: /requests at (\S+),/.exec(text)![1]! };
+}
+
+/** Starts `dividere broker` on ephemeral ports; resolves with it and its endpoints. */
+async function startBroker(): Promise<{ broker: Child; frontend: string; backend: string }> {
+  const broker = started(start("broker", "--frontend", ANY_PORT, "--backend", ANY_PORT, "--heartbeat-interval", "200"));
+  const { text } = (await broker.next()) as { text: string };
+  const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(text)!;
+  return { broker, frontend: frontend!, backend: backend! };
+}
+
+describe("help and usage", () => {
+  test.each(["registry", "broker", "lookup", "tap", "publish", "call"])("dividere %s --help prints its usage and exits 0", async (command) => {
+    const { code, stdout } = await dividere([command, "--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^usage: dividere ${command}`));
+    expect(stdout).toMatch(/-h, --help/);
+  });
+
+  test("dividere --help lists every command; without a command it exits 2", async () => {
+    const help = await dividere(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of ["registry", "broker", "lookup", "tap", "publish", "call"]) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
+    const bare = await dividere([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/usage: dividere <command>/);
+  });
+
+  test("an unknown command, an unknown option, a missing argument and a bad number exit 2 and say what to do", async () => {
+    const unknown = await dividere(["subscribe"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/there is no command "subscribe"/);
+    const option = await dividere(["tap", "tcp://localhost:1", "--bogus"]);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toMatch(/Unknown option '--bogus'[\s\S]*dividere tap --help/);
+    const missing = await dividere(["publish", "tcp://localhost:1"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/expected ENDPOINT TYPE JSON/);
+    const count = await dividere(["tap", "tcp://localhost:1", "--count", "many"]);
+    expect(count.code).toBe(2);
+    expect(count.stderr).toMatch(/--count takes a whole number of at least 1, not "many"/);
+  });
+});
+
+describe("registry and broker run until asked to stop", () => {
+  test.each(["SIGINT", "SIGTERM"] as const)("dividere registry stops cleanly on %s and exits 0", async (signal) => {
+    const { registry, endpoint } = await startRegistry();
+    expect(endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    registry.kill(signal);
+    expect(await registry.exited).toBe(0);
+    expect(await registry.next()).toEqual({ text: "dividere registry: stopped" });
+    expect(registry.stderr).toBe("");
+  });
+
+  test.each(["SIGINT", "SIGTERM"] as const)("dividere broker stops cleanly on %s and exits 0", async (signal) => {
+    const { broker, frontend, backend } = await startBroker();
+    expect(frontend).not.toBe(backend);
+    broker.kill(signal);
+    expect(await broker.exited).toBe(0);
+    expect(await broker.next()).toEqual({ text: "dividere broker: stopped after answering 0 calls" });
+    expect(broker.stderr).toBe("");
+  });
+
+  test("a registry cannot bind a port in use: it says so and exits non-zero", async () => {
+    const { endpoint } = await startRegistry();
+    const second = await dividere(["registry", "--endpoint", endpoint, "--publish", ANY_PORT]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/address already in use/i);
+  });
+});
+
+describe("lookup", () => {
+  test("finds a service a program registered, and exits 1 for one nobody registered", async () => {
+    const { endpoint } = await startRegistry();
+    const service = started(node(fixture("echo-service.mjs"), "echo-a", endpoint, "5000"));
+    const { ready, instance } = (await service.next()) as { ready: string; instance: string };
+
+    const found = await dividere(["lookup", "test.services.v1.Echo", "--registry", endpoint]);
+    expect(found.code).toBe(0);
+    expect(jsonLines(found.stdout)).toEqual([{ service: "test.services.v1.Echo", instanceId: instance, endpoint: ready, ttlMs: 5000 }]);
+
+    const none = await dividere(["lookup", "test.services.v1.Nobody", "--registry", endpoint]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe("");
+    expect(none.stderr).toMatch(/no instance of test.services.v1.Nobody is registered at/);
+  });
+
+  test("without a registry to answer it gives up after --timeout with exit 1", async () => {
+    const { code, stderr } = await dividere(["lookup", "test.services.v1.Echo", "--registry", "tcp://127.0.0.1:1", "--timeout", "300"]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/dividere lookup: .*(no reply|timed out|did not answer)/i);
+  });
+});
+
+describe("tap", () => {
+  let scratch: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), "dividere-cli-"));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  test("prints the messages a program publishes, decoded with --proto", async () => {
+    const publisher = started(node(fixture("publisher.mjs")));
+    const { ready } = (await publisher.next()) as { ready: string };
+    const { code, stdout, stderr } = await dividere(["tap", ready, ...PROTO, "--count", "4"]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const lines = jsonLines(stdout);
+    expect(lines).toHaveLength(4);
+    for (const line of lines) {
+      expect(line.type).toMatch(/^test\.jobs\.(Job|Done)$/);
+      expect(line.message).toEqual(expect.objectContaining({ id: expect.any(Number) }));
+    }
+    expect(lines.some((line) => line.type === "test.jobs.Job" && (line.message as { work: number }).work > 0)).toBe(true);
+  });
+
+  test("with a descriptor set from buf build and --topic it prints only that type", async () => {
+    const set = join(scratch, "test.binpb");
+    execFileSync(join(root, "node_modules/.bin/buf"), ["build", join(root, "proto"), "-o", set]);
+    const publisher = started(node(fixture("publisher.mjs")));
+    const { ready } = (await publisher.next()) as { ready: string };
+    const { code, stdout } = await dividere(["tap", ready, "--descriptor-set", set, "--topic", "test.jobs.Done", "--count", "3"]);
+    expect(code).toBe(0);
+    const lines = jsonLines(stdout);
+    expect(lines.map((line) => line.type)).toEqual(["test.jobs.Done", "test.jobs.Done", "test.jobs.Done"]);
+    expect(lines.map((line) => (line.message as { digest: string }).digest)).toEqual(lines.map((line) => `d${(line.message as { id: number }).id}`));
+  });
+
+  test("without the types it still shows each message's type and bytes", async () => {
+    const publisher = started(node(fixture("publisher.mjs")));
+    const { ready } = (await publisher.next()) as { ready: string };
+    const { code, stdout } = await dividere(["tap", ready, "--count", "2"]);
+    expect(code).toBe(0);
+    for (const line of jsonLines(stdout)) {
+      expect(line).toEqual({ type: expect.stringMatching(/^test\.jobs\./), bytes: expect.any(String) });
+    }
+  });
+
+  test("runs until SIGINT, then exits 0; exits 1 after --timeout of silence", async () => {
+    const publisher = started(node(fixture("publisher.mjs")));
+    const { ready } = (await publisher.next()) as { ready: string };
+    const tap = started(start("tap", ready, ...PROTO));
+    expect(await tap.next()).toEqual(expect.objectContaining({ type: expect.stringMatching(/^test\.jobs\./) }));
+    tap.kill("SIGINT");
+    expect(await tap.exited).toBe(0);
+    const silent = await dividere(["tap", "tcp://127.0.0.1:1", "--timeout", "300"]);
+    expect(silent.code).toBe(1);
+    expect(silent.stderr).toMatch(/nothing arrived for 300 ms/);
+  });
+
+  test("a --proto folder that does not exist or does not compile is a usage error", async () => {
+    const missing = await dividere(["tap", "tcp://127.0.0.1:1", "--proto", join(scratch, "nowhere")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no such folder/);
+    const inside = await dividere(["tap", "tcp://127.0.0.1:1", "--proto", "proto/test"]);
+    expect(inside.code).toBe(2);
+    expect(inside.stderr).toMatch(/--proto proto\/test is inside the buf module at "proto": pass --proto proto/);
+    const notASet = await dividere(["tap", "tcp://127.0.0.1:1", "--descriptor-set", fixture("publisher.mjs")]);
+    expect(notASet.code).toBe(2);
+    expect(notASet.stderr).toMatch(/not a descriptor set/);
+  });
+});
+
+describe("publish", () => {
+  test("a message given as JSON reaches a program that subscribes", async () => {
+    const subscriber = started(node(fixture("subscriber.mjs")));
+    const { ready } = (await subscriber.next()) as { ready: string };
+    const { code, stderr } = await dividere(["publish", ready, "test.jobs.Job", '{"id": 7, "work": 70}', ...PROTO]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(await subscriber.next()).toEqual({ type: "test.jobs.Job", message: { id: 7, work: 70 } });
+  });
+
+  test("JSON that is not the type, and a type nobody defined, exit 2 and say why", async () => {
+    const badJson = await dividere(["publish", "tcp://127.0.0.1:1", "test.jobs.Job", '{"id": "seven"}', ...PROTO]);
+    expect(badJson.code).toBe(2);
+    expect(badJson.stderr).toMatch(/the JSON is not a test.jobs.Job/);
+    const notJson = await dividere(["publish", "tcp://127.0.0.1:1", "test.jobs.Job", "{id: 7", ...PROTO]);
+    expect(notJson.code).toBe(2);
+    const unknown = await dividere(["publish", "tcp://127.0.0.1:1", "Job", "{}", ...PROTO]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no message type "Job" is known[\s\S]*package.Job/);
+  });
+});
+
+describe("call", () => {
+  test("calls a server at its endpoint, unary and streaming", async () => {
+    const { endpoint: registry } = await startRegistry();
+    const service = started(node(fixture("echo-service.mjs"), "echo-a", registry, "5000"));
+    const { ready } = (await service.next()) as { ready: string };
+
+    const unary = await dividere(["call", ready, "test.services.v1.Echo/Say", '{"text": "hi"}', ...PROTO]);
+    expect(unary.stderr).toBe("");
+    expect(unary.code).toBe(0);
+    expect(jsonLines(unary.stdout)).toEqual([{ text: "hi", servedBy: "echo-a" }]);
+
+    const stream = await dividere(["call", ready, "/test.services.v1.Echo/Count", '{"text": "tick", "count": 3}', ...PROTO]);
+    expect(stream.code).toBe(0);
+    expect(jsonLines(stream.stdout)).toEqual([
+      { text: "tick", servedBy: "echo-a" },
+      { text: "tick", index: 1, servedBy: "echo-a" },
+      { text: "tick", index: 2, servedBy: "echo-a" },
+    ]);
+  });
+
+  test("finds a service by name through the registry; the service's error exits 1 with its code", async () => {
+    const { endpoint: registry } = await startRegistry();
+    const service = started(node(fixture("echo-service.mjs"), "echo-b", registry, "5000"));
+    await service.next();
+
+    const found = await dividere(["call", "test.services.v1.Echo", "Say", '{"text": "found you"}', "--registry", registry, ...PROTO]);
+    expect(found.code).toBe(0);
+    expect(jsonLines(found.stdout)).toEqual([{ text: "found you", servedBy: "echo-b" }]);
+
+    const failed = await dividere(["call", "test.services.v1.Echo", "Say", '{"text": "no", "fail": true}', "--registry", registry, ...PROTO]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/dividere call: \w+: .*told to fail: no/);
+
+    const unimplemented = await dividere(["call", "test.services.v1.Echo", "Unfinished", "{}", "--registry", registry, ...PROTO]);
+    expect(unimplemented.code).toBe(1);
+    expect(unimplemented.stderr).toMatch(/UNIMPLEMENTED/i);
+  });
+
+  test("calls a worker through a broker", async () => {
+    const { frontend, backend } = await startBroker();
+    const worker = started(node(fixture("echo-worker.mjs"), "worker-1", backend, "200"));
+    await worker.next();
+    const { code, stdout, stderr } = await dividere(["call", "test.services.v1.Greeter", "Greet", '{"name": "ada"}', "--broker", frontend, ...PROTO]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(jsonLines(stdout)).toEqual([{ greeting: "hello ada, from worker-1" }]);
+  });
+
+  test("a method the service lacks, and a server nobody runs, fail with a clear message", async () => {
+    const noMethod = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Shout", "{}", ...PROTO]);
+    expect(noMethod.code).toBe(2);
+    expect(noMethod.stderr).toMatch(/has no method Shout; it has Say, Count, Unfinished, Upload/);
+    const clientStream = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Upload", "{}", ...PROTO]);
+    expect(clientStream.code).toBe(2);
+    expect(clientStream.stderr).toMatch(/client streaming method, which dividere does not call yet/);
+    const nobody = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Say", "{}", "--timeout", "300", ...PROTO]);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toMatch(/dividere call: DEADLINE_EXCEEDED|dividere call: UNAVAILABLE/i);
+  });
+});
