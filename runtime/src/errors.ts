@@ -65,9 +65,11 @@ export type RpcCode =
  * ```
  */
 export class DividereError extends Error {
+  /** Always `"DividereError"`, on an `RpcError` too; tell the two apart with `instanceof`. */
   override readonly name = "DividereError";
 
   constructor(
+    /** What happened; see {@link ErrorCode}. */
     readonly code: ErrorCode,
     message: string,
     options?: { cause?: unknown },

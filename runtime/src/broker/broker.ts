@@ -18,6 +18,7 @@ import {
   brokerTypes,
 } from "./protocol.js";
 
+/** Options of a {@link Broker}; the socket options apply to both its sockets. */
 export interface BrokerOptions extends SocketOptions {
   /** Where clients connect; default `tcp://*:5555`. */
   frontend?: Endpoint;
@@ -97,6 +98,7 @@ interface ServiceState {
  * ```
  */
 export class Broker {
+  /** Counters of calls, lost workers and dropped input; see {@link BrokerStats}. */
   readonly stats: BrokerStats = {
     dispatched: 0,
     answered: 0,

@@ -10,6 +10,7 @@ import { RpcError } from "../rpc/status.js";
 import type { ServiceDefinition } from "../rpc/types.js";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerTypes } from "./protocol.js";
 
+/** Options of a {@link Worker}; the socket options apply to its connection to the broker. */
 export interface WorkerOptions extends SocketOptions {
   /** How often the worker tells the broker it lives, in ms; default 1000 (the broker's must match). */
   heartbeatIntervalMs?: number;
@@ -27,6 +28,7 @@ export interface WorkerOptions extends SocketOptions {
 
 /** Counters of a worker: its calls, and its reconnects. */
 export interface WorkerStats extends CallStats {
+  /** Times the worker dropped its connection and connected anew: the broker fell silent, or did not know it. */
   reconnects: number;
 }
 
@@ -68,10 +70,12 @@ export class Worker {
     this.#backoff = options.reconnectInitialMs ?? 1000;
   }
 
+  /** The name the worker gives the broker, as in its logs: `workerId`, else host/pid/n. */
   get id(): string {
     return this.#id;
   }
 
+  /** A snapshot of the counters: calls answered OK, failed and cancelled, and reconnects. */
   get stats(): WorkerStats {
     return { ...this.#calls.stats, reconnects: this.#reconnects };
   }

@@ -17,7 +17,9 @@ export type Endpoint =
 
 /** An {@link Endpoint} sorted into what to bind and what to connect. */
 export interface ResolvedEndpoint {
+  /** Addresses to bind: the `tcp://*:N` strings and the explicit `bind` entries. */
   readonly bind: readonly string[];
+  /** Addresses to connect to: every other string and the explicit `connect` entries. */
   readonly connect: readonly string[];
 }
 

@@ -7,6 +7,7 @@ import { Pull, Push } from "./pipeline.js";
 import { Dealer, Router } from "./routing.js";
 import { type Socket, native } from "./socket.js";
 
+/** Where the two sides of a {@link Proxy} bind or connect, and which pattern it forwards. */
 export interface ProxyEndpoints {
   /** Where clients connect: a Router (Requests, Dealers), or a Pull (Pushes) for a pipeline. */
   frontend: Endpoint;

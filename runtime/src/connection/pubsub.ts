@@ -8,6 +8,7 @@ import { ReadableSocket, WritableSocket } from "./socket.js";
 /** A subscription topic: a prefix of the messages to receive, as bytes or a UTF-8 string. */
 export type Topic = Uint8Array | string;
 
+/** Options of a {@link Publisher}. */
 export interface PublisherOptions extends SocketOptions {
   /** Block sends at the high-water mark instead of dropping messages for slow subscribers (ZMQ_XPUB_NODROP). */
   noDrop?: boolean;
@@ -121,6 +122,7 @@ export class Publisher extends WritableSocket {
   }
 }
 
+/** Options of a {@link Subscriber}. */
 export interface SubscriberOptions extends SocketOptions {
   /** Topics (message prefixes) to receive; absent or empty: everything. */
   topics?: readonly Topic[];

@@ -5,6 +5,7 @@ import { type RoutingOptions, type SocketOptions, nativeOptions } from "./option
 import type { RecvOptions } from "./receiver.js";
 import { DuplexSocket, type Frames } from "./socket.js";
 
+/** Options of a {@link Request}. */
 export interface RequestOptions extends RoutingOptions {
   /**
    * Allow a new request before the reply to the last one came (ZMQ_REQ_RELAXED); pair it with

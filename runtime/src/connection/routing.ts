@@ -13,6 +13,7 @@ export class Dealer extends DuplexSocket {
   }
 }
 
+/** Options of a {@link Router}. */
 export interface RouterOptions extends RoutingOptions {
   /** Fail sends to an unknown or disconnected identity with `UNROUTABLE` instead of dropping them (ZMQ_ROUTER_MANDATORY). */
   mandatory?: boolean;

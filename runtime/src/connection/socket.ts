@@ -18,7 +18,9 @@ export const native: unique symbol = Symbol("dividere.native");
 
 /** Where a socket is bound (with the real ports) and where it connects. */
 export interface SocketEndpoints {
+  /** The bound endpoints as ZeroMQ reports them, with the real ports (`tcp://*:0` becomes `tcp://0.0.0.0:41234`). */
   readonly bound: readonly string[];
+  /** The endpoints connected to, as given. */
   readonly connected: readonly string[];
 }
 

@@ -8,6 +8,7 @@ import { type MessagingOptions, MessagingSocket, ReceivingSocket, singleFrame } 
 /** A message type given by schema or by full name. */
 export type TypeRef<T extends Types> = SchemaOf<T> | string;
 
+/** Options of a {@link Publisher}. */
 export interface PublisherOptions<T extends Types> extends MessagingOptions<T> {
   /** Block sends at the high-water mark instead of dropping messages for slow subscribers. */
   noDrop?: boolean;
@@ -57,6 +58,7 @@ export class Publisher<const T extends Types> extends MessagingSocket<T> {
   }
 }
 
+/** Options of a {@link Subscriber}. */
 export interface SubscriberOptions<T extends Types> extends MessagingOptions<T> {
   /** The types to receive, by schema or full name; absent or empty: every message. */
   topics?: readonly NoInfer<TypeRef<T>>[];

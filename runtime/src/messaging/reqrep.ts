@@ -8,6 +8,7 @@ import type { MessageOf, SchemaOf, Types } from "../envelope/types.js";
 import { DividereError } from "../errors.js";
 import { type MessagingOptions, ReceivingSocket, singleFrame } from "./socket.js";
 
+/** Options of a {@link Request}. */
 export interface RequestOptions<T extends Types> extends MessagingOptions<T> {
   /** The identity a Router sees for this socket. */
   routingId?: string;

@@ -6,8 +6,13 @@ import { EnvelopeCodec } from "../envelope/codec.js";
 import type { MessageOf, SchemaOf, Types } from "../envelope/types.js";
 import { type MessagingOptions, ReceivingSocket, type Route, type Routed, splitRoute } from "./socket.js";
 
+/** Options of a {@link Dealer}: the messaging options, and the `routingId` a Router sees for it. */
 export interface DealerOptions<T extends Types> extends MessagingOptions<T>, Pick<RoutingOptions, "routingId"> {}
 
+/**
+ * Options of a {@link Router}: the messaging options, plus `routingId`, `mandatory` and
+ * `handover` as the byte-level {@link routing.RouterOptions} has them.
+ */
 export interface RouterOptions<T extends Types> extends MessagingOptions<T>, Pick<routing.RouterOptions, "routingId" | "mandatory" | "handover"> {}
 
 /**

@@ -36,12 +36,14 @@ export interface MessagingStats {
   dropped: Record<DropReason, number>;
 }
 
+/** The default `maxEnvelopeSize` of a messaging socket, in bytes: 16 MiB. */
 export const DEFAULT_MAX_ENVELOPE_SIZE = 16 * 1024 * 1024;
 
 /** A message and the routing frames (identities, delimiters) that came in front of it. */
 export interface Routed<M> {
   /** The frames before the envelope: who to send a reply to. Empty when nothing routed the message. */
   readonly route: Buffer[];
+  /** The decoded message. */
   readonly message: M;
 }
 
@@ -90,6 +92,7 @@ export abstract class MessagingSocket<T extends Types> {
     return this.connection.name;
   }
 
+  /** True once `close()` was called. */
   get closed(): boolean {
     return this.connection.closed;
   }

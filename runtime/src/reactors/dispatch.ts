@@ -7,6 +7,7 @@ export type Handler = (message: Message, ctx: MessageContext) => void | Promise<
 
 /** Which handler takes which message type (by full name): what a Reactor dispatches with. */
 export interface Dispatch {
+  /** The handler of each message type, keyed by the type's full name (`chat.v1.Said`). */
   readonly handlers: ReadonlyMap<string, Handler>;
 }
 

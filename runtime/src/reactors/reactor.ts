@@ -7,6 +7,7 @@ import { Dealer, Router } from "../messaging/routing.js";
 import { type MessageContext, ReceivedContext, type ReactorSocket } from "./context.js";
 import { type Dispatch, mergeDispatch } from "./dispatch.js";
 
+/** Options of a {@link Reactor}. */
 export interface ReactorOptions {
   /** Called every `idleIntervalMs` while the reactor runs, never twice at once (Python's `idle()`). */
   idle?: () => void | Promise<void>;

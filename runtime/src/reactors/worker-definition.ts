@@ -3,6 +3,7 @@ import type { Dispatch } from "./dispatch.js";
 
 /** What a worker thread's setup functions get: the `data` given to the WorkerReactor, and which thread this is. */
 export interface WorkerContext<D = unknown> {
+  /** The WorkerReactor's `data`, structured-cloned: each thread has its own copy. */
   readonly data: D;
   /** 0 to threads - 1. */
   readonly threadIndex: number;

@@ -7,7 +7,12 @@ export type WorkerSocketKind = "Subscriber" | "Response" | "Router" | "Dealer" |
 
 /** One socket each worker thread opens: its kind, where, and its (structured-clonable) options. */
 export interface WorkerSocketSpec {
+  /** The messaging socket the thread builds. */
   kind: WorkerSocketKind;
+  /**
+   * Where it binds or connects. With more than one thread only a Pull, Router or Response may
+   * bind; the reactor then shares it (see `WorkerReactorOptions.sockets`).
+   */
   endpoint: Endpoint;
   /** Socket options other than `types` (e.g. `topics` as type names, high-water marks). */
   options?: Record<string, unknown>;

@@ -10,6 +10,7 @@ import { debug } from "../log.js";
 import type { ReactorStats } from "./reactor.js";
 import type { WorkerCommand, WorkerReport, WorkerSocketSpec, WorkerStart } from "./worker-protocol.js";
 
+/** Options of a {@link WorkerReactor}; `D` is the type of `data`. */
 export interface WorkerReactorOptions<D = unknown> {
   /** Threads to run; default: one per core (`os.availableParallelism()`). */
   threads?: number;
@@ -31,6 +32,7 @@ export interface WorkerReactorOptions<D = unknown> {
 
 /** Counters of a WorkerReactor: the sum over its threads, and each thread's own. */
 export interface WorkerReactorStats extends ReactorStats {
+  /** Each thread's own counters, by thread index (zeros for a thread that ended without reporting). */
   threads: ReactorStats[];
 }
 

@@ -16,6 +16,7 @@ import { Request } from "../messaging/reqrep.js";
 import { REGISTRY_PORT, hostAndPort, publishEndpointOf } from "./defaults.js";
 import { registryTypes } from "./server.js";
 
+/** Options of a {@link RegistryClient}; the socket options apply to its sockets, with `linger` 0 unless given. */
 export interface RegistryClientOptions extends SocketOptions {
   /** Where the registry answers; default `tcp://localhost:5000`. */
   endpoint?: string;
@@ -46,7 +47,9 @@ type Listener<A extends unknown[]> = (...args: A) => void;
  * ```
  */
 export class RegistryClient {
+  /** Where the registry answers. */
   readonly endpoint: string;
+  /** The registry protocol this client speaks; see {@link RegistryClientOptions.protocol}. */
   readonly protocol: "dividere" | "python";
   readonly #publishEndpoint: string | undefined;
   readonly #options: SocketOptions;
@@ -122,6 +125,10 @@ export class RegistryClient {
     return () => this.#rediscoverListeners.delete(listener);
   }
 
+  /**
+   * Closes the client once the request under way has ended, and stops watching; requests still
+   * queued, and later ones, reject with `CLOSED`.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#queue.catch(() => undefined);

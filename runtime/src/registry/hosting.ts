@@ -9,6 +9,7 @@ import type { ServiceDefinition } from "../rpc/types.js";
 import { RegistryClient } from "./client.js";
 import { DEFAULT_TTL_MS, advertisedHost, hostAndPort } from "./defaults.js";
 
+/** Options of {@link serve}; the socket options apply to the server's socket. */
 export interface ServeOptions extends SocketOptions {
   /** Where to bind; default `tcp://*:0`, a free port. */
   endpoint?: Endpoint;

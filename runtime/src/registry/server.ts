@@ -49,6 +49,7 @@ export const registryTypes = [
   InstancesChangedSchema,
 ] as const;
 
+/** Options of a {@link RegistryServer}; the socket options apply to both its sockets. */
 export interface RegistryServerOptions extends SocketOptions {
   /** Where requests come in; default `tcp://*:5000`, as Python dividere. */
   endpoint?: Endpoint;

@@ -6,6 +6,7 @@ import { RpcError } from "../rpc/status.js";
 import type { Transport } from "../rpc/transport.js";
 import { RegistryClient, type RegistryClientOptions } from "./client.js";
 
+/** Options of {@link registryTransport}; the socket options apply to its connections to the instances. */
 export interface RegistryTransportOptions extends SocketOptions {
   /** How the registry is spoken to (see {@link RegistryClientOptions}). */
   registry?: Omit<RegistryClientOptions, keyof SocketOptions>;

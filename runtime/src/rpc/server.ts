@@ -37,6 +37,7 @@ export class RpcServer {
     return this.#router.endpoint;
   }
 
+  /** A snapshot of the counters: calls answered OK, failed and cancelled, and dropped input. */
   get stats(): RpcServerStats {
     return { ...this.#calls.stats, dropped: { ...this.#router.stats.dropped } };
   }

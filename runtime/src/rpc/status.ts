@@ -11,6 +11,7 @@ import { StatusCode } from "../gen/dividere/v1/rpc_pb.js";
  * ```
  */
 export class RpcError extends DividereError {
+  /** The status the call ended with; see {@link RpcCode}. */
   declare readonly code: RpcCode;
 
   constructor(code: RpcCode, message: string, options?: { cause?: unknown }) {

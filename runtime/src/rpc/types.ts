@@ -51,6 +51,7 @@ export type ServerStreamImpl<I extends DescMessage, O extends DescMessage> = (
  * implementations have. Generated code exports one per service (`HistoryDefinition`).
  */
 export interface ServiceDefinition<Impl = unknown> {
+  /** The protoc-gen-es service descriptor: the service's full name and its methods. */
   readonly service: DescService;
   /** Only carries the implementation's type. */
   readonly $impl?: Impl;
