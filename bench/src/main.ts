@@ -1,29 +1,54 @@
 /**
  * `npm run bench`: every benchmark, one table, and a JSON file in bench/results/. Figures are
- * medians over several runs, each beside its baseline measured in the same run.
+ * medians over several runs; every row is also given as a ratio to the raw zeromq.js row of its
+ * group, measured in the same run. Servers and publishers run in their own processes.
+ *
+ * `node bench/dist/main.js [SUITE...]` runs only the suites named (pubsub, rpc, codegen, memory).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
-import { brokerBenchmark } from "./broker.js";
+import { codegenSuite } from "./codegen.js";
+import { pubsubSuite, rpcSuite } from "./core.js";
+import { memorySuite } from "./memory.js";
+import { type Row, type Suite, table } from "./rows.js";
+import { checkTargets } from "./targets.js";
+
+const options = { runs: 3, durationMs: 1500 };
+const allSuites: Record<string, Suite> = {
+  pubsub: pubsubSuite,
+  rpc: rpcSuite,
+  codegen: codegenSuite,
+  memory: memorySuite,
+};
+const chosen = process.argv.slice(2);
+const unknown = chosen.filter((name) => !(name in allSuites));
+if (unknown.length > 0) {
+  console.error(`bench: no suite ${unknown.join(", ")}; the suites are ${Object.keys(allSuites).join(", ")}`);
+  process.exit(2);
+}
+const suites = Object.entries(allSuites).filter(([name]) => chosen.length === 0 || chosen.includes(name));
 
 const started = Date.now();
-const [direct, brokered] = await brokerBenchmark();
-const rows = [
-  { ...direct!, roundTripRatio: 1, throughputRatio: 1 },
-  { ...brokered!, roundTripRatio: brokered!.roundTripUs / direct!.roundTripUs, throughputRatio: brokered!.perSecond / direct!.perSecond },
-];
-
-const pad = (text: string, width: number) => text.padEnd(width);
-const num = (value: number, digits = 0) => value.toFixed(digits).padStart(10);
-console.log(`\nbroker vs direct: 64-byte payloads, separate processes over loopback TCP, ${cpus().length} cores; medians of 3 runs\n`);
-console.log(`${pad("", 46)}${"round trip".padStart(10)} ${"ratio".padStart(6)}  ${"calls/s".padStart(10)} ${"ratio".padStart(6)}`);
-for (const row of rows) {
-  console.log(
-    `${pad(row.name, 46)}${num(row.roundTripUs)}µs ${row.roundTripRatio.toFixed(2).padStart(5)}x ${num(row.perSecond)} ${row.throughputRatio.toFixed(2).padStart(5)}x`,
-  );
+const rows: Row[] = [];
+for (const [name, suite] of suites) {
+  const suiteStarted = Date.now();
+  process.stderr.write(`bench: ${name}...`);
+  rows.push(...(await suite(options)));
+  process.stderr.write(` ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s\n`);
 }
+
+console.log(`\ndividere benchmarks: separate processes over loopback TCP, ${cpus().length} cores, Node ${process.version}; medians of ${options.runs} runs`);
+console.log(table(rows));
+const targets = checkTargets(rows);
+console.log("\ntargets");
+for (const target of targets) {
+  const verdict = target.met === undefined ? "not measured" : target.met ? "met" : "NOT met";
+  console.log(`  ${target.what.padEnd(46)}${(target.ratio === undefined ? "-" : `${target.ratio.toFixed(2)}x`).padStart(8)}  goal ${target.goal.padEnd(8)} ${verdict}`);
+}
+
 const results = fileURLToPath(new URL("../results/", import.meta.url));
 mkdirSync(results, { recursive: true });
-writeFileSync(`${results}/broker.json`, `${JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, rows }, null, 2)}\n`);
-console.log(`\n(${((Date.now() - started) / 1000).toFixed(0)} s; written to bench/results/broker.json)`);
+const file = `${results}bench.json`;
+writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, node: process.version, options, rows, targets }, null, 2)}\n`);
+console.log(`\n(${((Date.now() - started) / 1000).toFixed(0)} s; written to ${file})`);

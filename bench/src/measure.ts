@@ -45,3 +45,58 @@ export async function throughput(call: () => Promise<unknown>, inFlight = 64, du
   await Promise.all(loops);
   return (done / elapsed) * 1000;
 }
+
+/**
+ * Replies per second with `inFlight` requests outstanding on a socket that does not pair replies
+ * with requests itself (a raw Dealer): sends `inFlight`, then one more per reply, for `durationMs`
+ * after a warm-up; then takes the replies still due, so the socket is left quiet.
+ */
+export async function windowed(
+  send: () => Promise<void>,
+  receive: () => Promise<unknown>,
+  inFlight = 64,
+  durationMs = 2000,
+  warmupMs = 300,
+): Promise<number> {
+  let outstanding = 0;
+  for (; outstanding < inFlight; outstanding++) await send();
+  let done = 0;
+  let counting = false;
+  let stop = false;
+  let started = 0;
+  const warm = setTimeout(() => ((counting = true), (started = performance.now())), warmupMs);
+  const end = setTimeout(() => (stop = true), warmupMs + durationMs);
+  let elapsed = 0;
+  while (outstanding > 0) {
+    await receive();
+    outstanding--;
+    if (counting && !stop) {
+      done++;
+      elapsed = performance.now() - started;
+    }
+    if (!stop) {
+      await send();
+      outstanding++;
+    }
+  }
+  clearTimeout(warm);
+  clearTimeout(end);
+  return (done / elapsed) * 1000;
+}
+
+/** Messages per second a receive loop takes in `durationMs` after a warm-up. */
+export async function receiveRate(receive: () => Promise<unknown>, durationMs = 2000, warmupMs = 300): Promise<number> {
+  const warmupEnd = performance.now() + warmupMs;
+  while (performance.now() < warmupEnd) await receive();
+  let done = 0;
+  const started = performance.now();
+  const end = started + durationMs;
+  let now = started;
+  while (now < end) {
+    await receive();
+    done++;
+    // performance.now() per message costs more than the message: look at the clock every 64.
+    if (done % 64 === 0) now = performance.now();
+  }
+  return (done / (performance.now() - started)) * 1000;
+}

@@ -1,26 +1,60 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
-/** A child process of the benchmark: started, waited for until it prints its first line, killed at the end. */
+/**
+ * A child Node process of the benchmark; its stdout lines are kept: `ready` is the first (where
+ * it listens, or that it is ready), `line(n)` any other.
+ */
 export class Process {
   readonly #child: ChildProcess;
-  readonly ready: Promise<string>;
+  readonly #lines: string[] = [];
+  readonly #waiting: Array<() => void> = [];
+  readonly exited: Promise<number | null>;
 
   constructor(args: string[]) {
     this.#child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-    this.ready = new Promise((resolve, reject) => {
-      createInterface({ input: this.#child.stdout! }).once("line", resolve);
-      this.#child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code} before it was ready`)));
+    createInterface({ input: this.#child.stdout! }).on("line", (line) => {
+      this.#lines.push(line);
+      for (const wake of this.#waiting.splice(0)) wake();
+    });
+    // "close": exited, and every line of stdout is in.
+    this.exited = new Promise((resolve) => this.#child.once("close", (code) => resolve(code)));
+    void this.exited.then(() => {
+      for (const wake of this.#waiting.splice(0)) wake();
     });
   }
 
-  /** Stops the process (SIGTERM) and waits for it. */
+  /** The first line the process prints. */
+  get ready(): Promise<string> {
+    return this.line(0);
+  }
+
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  /** The n-th line (0-based) the process prints; fails if it exits first. */
+  async line(n: number): Promise<string> {
+    for (;;) {
+      if (this.#lines.length > n) return this.#lines[n]!;
+      if (!this.running) {
+        const code = await this.exited;
+        if (this.#lines.length > n) return this.#lines[n]!;
+        throw new Error(`${this.#child.spawnargs.slice(1).join(" ")} exited with ${code} before printing line ${n + 1}`);
+      }
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after 3 s; resolves once it has exited. */
   async stop(): Promise<void> {
-    if (this.#child.exitCode !== null) return;
-    const exited = new Promise((resolve) => this.#child.once("exit", resolve));
+    if (!this.running) {
+      await this.exited;
+      return;
+    }
     this.#child.kill("SIGTERM");
     const timer = setTimeout(() => this.#child.kill("SIGKILL"), 3000);
-    await exited;
+    await this.exited;
     clearTimeout(timer);
   }
 }

@@ -1,24 +1,103 @@
 /**
- * The serving side of the benchmarks, run as its own process:
- *   node server.js direct ENDPOINT        an RpcServer bound at ENDPOINT
- *   node server.js worker BACKEND N       a broker Worker taking N calls at once
- * Prints one line when ready; stops on SIGTERM.
+ * The serving and publishing side of the benchmarks, each run as its own process:
+ *   node server.js raw-rep | raw-router       echo raw bytes (zeromq.js Reply / Router)
+ *   node server.js hand-rep | hand-router     the same, decoding and encoding a Payload with protobuf-es
+ *   node server.js direct                     an RpcServer hosting the generated Bench service
+ *   node server.js worker BACKEND N           a broker Worker taking N calls at once
+ *   node server.js raw-pub | hand-pub | dividere-pub SIZE
+ *                                             publishes SIZE-byte payloads as fast as it can
+ * Binds an ephemeral port on 127.0.0.1 (except the worker, which connects) and prints where as
+ * its first line; stops on SIGTERM.
  */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RpcServer, Worker } from "@dividere/runtime";
-import { BenchDefinition, type BenchService } from "./gen/bench_dividere.js";
+import * as zmq from "zeromq";
+import { BenchDefinition, BenchPublisher, type BenchService } from "./gen/bench_dividere.js";
+import { PayloadSchema } from "./gen/bench_pb.js";
 
+const ANY = "tcp://127.0.0.1:*";
 const echo: BenchService = { echo: (payload) => payload };
-
-const [role, endpoint, capacity] = process.argv.slice(2);
-let stop: () => Promise<void>;
-if (role === "direct") {
-  const server = new RpcServer({ bind: endpoint! }).add(BenchDefinition, echo);
-  stop = () => server.close(0);
-} else if (role === "worker") {
-  const worker = new Worker(endpoint!, { capacity: Number(capacity), workerId: "bench" }).add(BenchDefinition, echo).start();
-  stop = () => worker.stop(0);
-} else {
-  throw new Error(`unknown role ${role}`);
+const [role, arg1, arg2] = process.argv.slice(2);
+let running = true;
+let stop: () => Promise<void> | void = () => {};
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    running = false;
+    void stop();
+  });
 }
-console.log("ready");
-for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void stop());
+
+/** Binds a zeromq.js socket on an ephemeral port and says where. */
+async function bound<S extends zmq.Socket>(socket: S): Promise<S> {
+  await socket.bind(ANY);
+  console.log(socket.lastEndpoint);
+  stop = () => socket.close();
+  return socket;
+}
+
+const reencode = (bytes: Buffer) => toBinary(PayloadSchema, fromBinary(PayloadSchema, bytes));
+
+try {
+  await serve();
+} catch (error) {
+  // Closing a socket under a pending receive or send ends it with an error: that is the stop.
+  if (running) throw error;
+}
+
+async function serve(): Promise<void> {
+switch (role) {
+  case "raw-rep":
+  case "hand-rep": {
+    const socket = await bound(new zmq.Reply());
+    const answer = role === "raw-rep" ? (bytes: Buffer) => bytes : reencode;
+    for await (const [request] of socket) await socket.send(answer(request!));
+    break;
+  }
+  case "raw-router":
+  case "hand-router": {
+    const socket = await bound(new zmq.Router());
+    const answer = role === "raw-router" ? (bytes: Buffer) => bytes : reencode;
+    for await (const [identity, request] of socket) await socket.send([identity!, answer(request!)]);
+    break;
+  }
+  case "direct": {
+    const server = new RpcServer({ bind: ANY }).add(BenchDefinition, echo);
+    console.log(server.endpoint);
+    stop = () => server.close(0);
+    break;
+  }
+  case "worker": {
+    const worker = new Worker(arg1!, { capacity: Number(arg2), workerId: "bench" }).add(BenchDefinition, echo).start();
+    console.log("ready");
+    stop = () => worker.stop(0);
+    break;
+  }
+  case "raw-pub":
+  case "hand-pub":
+  case "dividere-pub": {
+    const data = new Uint8Array(Number(arg1));
+    let sequence = 0n;
+    let send: () => Promise<void>;
+    if (role === "dividere-pub") {
+      const publisher = new BenchPublisher({ bind: ANY });
+      console.log(publisher.endpoint);
+      await publisher.waitForSubscribers({ timeoutMs: 10_000 });
+      send = () => publisher.sendPayload({ data, sequence: sequence++ });
+      stop = () => publisher.close();
+    } else {
+      const publisher = await bound(new zmq.Publisher());
+      const frame = Buffer.from(data);
+      send = role === "raw-pub" ? () => publisher.send(frame) : () => publisher.send(toBinary(PayloadSchema, create(PayloadSchema, { data, sequence: sequence++ })));
+    }
+    // A send that ZeroMQ takes at once resolves without leaving the microtask queue: let
+    // signals and I/O in now and then.
+    for (let sent = 1; running; sent++) {
+      await send();
+      if (sent % 256 === 0) await new Promise(setImmediate);
+    }
+    break;
+  }
+  default:
+    throw new Error(`unknown role ${role}`);
+}
+}
