@@ -3,14 +3,16 @@
  * medians over several runs; every row is also given as a ratio to the raw zeromq.js row of its
  * group, measured in the same run. Servers and publishers run in their own processes.
  *
- * `node bench/dist/main.js [SUITE...]` runs only the suites named (pubsub, rpc, codegen, memory).
+ * `node bench/dist/main.js [SUITE...]` runs only the suites named (pubsub, rpc, grpc, nats, codegen, memory).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { codegenSuite } from "./codegen.js";
 import { pubsubSuite, rpcSuite } from "./core.js";
+import { grpcSuite } from "./grpc.js";
 import { memorySuite } from "./memory.js";
+import { natsSuite } from "./nats.js";
 import { type Row, type Suite, table } from "./rows.js";
 import { checkTargets } from "./targets.js";
 
@@ -18,6 +20,8 @@ const options = { runs: 3, durationMs: 1500 };
 const allSuites: Record<string, Suite> = {
   pubsub: pubsubSuite,
   rpc: rpcSuite,
+  grpc: grpcSuite,
+  nats: natsSuite,
   codegen: codegenSuite,
   memory: memorySuite,
 };

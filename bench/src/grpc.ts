@@ -1,0 +1,50 @@
+/**
+ * What users would pick instead, part one: unary calls with @grpc/grpc-js (HTTP/2) to a server in
+ * its own process over loopback TCP, the messages encoded with protobuf-es as everywhere else.
+ */
+import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
+import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type Payload, PayloadSchema } from "./gen/bench_pb.js";
+import { deserialize, ECHO_PATH, serialize } from "./grpc-service.js";
+import { latency, median, throughput } from "./measure.js";
+import { Process } from "./processes.js";
+import type { Row, Suite } from "./rows.js";
+
+const serverProgram = fileURLToPath(new URL("./grpc-server.js", import.meta.url));
+const PAYLOAD = 64;
+const NAME = "@grpc/grpc-js unary";
+
+export const grpcSuite: Suite = async ({ runs, durationMs }) => {
+  const server = new Process([serverProgram]);
+  try {
+    const port = Number(await server.ready);
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    try {
+      await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve())));
+      const request = create(PayloadSchema, { data: new Uint8Array(PAYLOAD) });
+      // No deadline: a dead server fails the calls (UNAVAILABLE) anyway, and a timer per call costs.
+      const options = {};
+      const call = () =>
+        new Promise<Payload>((resolve, reject) =>
+          client.makeUnaryRequest(ECHO_PATH, serialize, deserialize, request, new Metadata(), options, (error: ServiceError | null, reply?: Payload) =>
+            error ? reject(error) : resolve(reply!),
+          ),
+        );
+      const roundTrips: number[] = [];
+      const rates: number[] = [];
+      for (let run = 0; run < runs; run++) {
+        roundTrips.push((await latency(call)).medianUs);
+        rates.push(await throughput(call, 64, durationMs));
+      }
+      return [
+        { group: "round trip", name: NAME, payload: PAYLOAD, unit: "µs", value: median(roundTrips) },
+        { group: "64 in flight", name: `${NAME}, 64 concurrent`, payload: PAYLOAD, unit: "req/s", value: median(rates) },
+      ] satisfies Row[];
+    } finally {
+      client.close();
+    }
+  } finally {
+    await server.stop();
+  }
+};
