@@ -1,11 +1,12 @@
 // The `dividere` command, driven as a user drives it: each command a child process, talking to
 // real registries, brokers, services, publishers and subscribers over loopback TCP.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { runNode } from "./helpers.js";
 import { Child, node } from "./processes.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -15,23 +16,7 @@ const PROTO = ["--proto", join(root, "proto")];
 const ANY_PORT = "tcp://127.0.0.1:*";
 
 /** Runs a command to its end (within `limitMs`): its exit code and what it printed. */
-function dividere(args: string[], limitMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`dividere ${args.join(" ")} ran over ${limitMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, limitMs);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const dividere = (args: string[], limitMs = 20_000) => runNode(bin, limitMs, { args });
 
 /** The JSON lines a command printed. */
 const jsonLines = (stdout: string) => stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);

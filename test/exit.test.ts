@@ -15,7 +15,7 @@ test("a program that closes its sockets exits by itself: no socket, timer or pen
 });
 
 test("NODE_DEBUG=dividere logs socket events and dropped input, as Python's Connector monitor did", async () => {
-  const { code, stderr } = await runNode(fixture("debug-log.mjs"), 15_000, { ...process.env, NODE_DEBUG: "dividere" });
+  const { code, stderr } = await runNode(fixture("debug-log.mjs"), 15_000, { env: { ...process.env, NODE_DEBUG: "dividere" } });
   expect(code).toBe(0);
   expect(stderr).toMatch(/DIVIDERE \d+: watched accept tcp:\/\/127\.0\.0\.1:\d+/);
   expect(stderr).toMatch(/DIVIDERE \d+: pub tcp:\/\/127\.0\.0\.1:\d+ connect tcp:/);

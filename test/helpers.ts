@@ -46,10 +46,14 @@ export async function eventually(condition: () => boolean, timeoutMs = 5000, wha
   }
 }
 
-/** Runs a Node script and resolves with its exit code and output, or rejects if it outlives `limitMs`. */
-export function runNode(script: string, limitMs: number, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+/** Runs a Node script (with `args`) and resolves with its exit code and output, or rejects if it outlives `limitMs`. */
+export function runNode(
+  script: string,
+  limitMs: number,
+  options: { args?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "pipe"], env });
+  const child = spawn(process.execPath, [script, ...(options.args ?? [])], { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -59,7 +63,8 @@ export function runNode(script: string, limitMs: number, env: NodeJS.ProcessEnv 
       child.kill("SIGKILL");
       reject(new Error(`still running after ${limitMs} ms: something keeps Node alive\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, limitMs);
-    child.on("exit", (code) => {
+    // "close" comes once the output is read to its end, "exit" may come before.
+    child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - started });
     });

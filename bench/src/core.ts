@@ -9,7 +9,7 @@ import { Reactor, brokerTransport, directTransport, type Transport } from "@divi
 import * as zmq from "zeromq";
 import { BenchClient, BenchSubscriber, benchDispatch } from "./gen/bench_dividere.js";
 import { PayloadSchema } from "./gen/bench_pb.js";
-import { latency, median, receiveRate, throughput, windowed } from "./measure.js";
+import { callFigures, latency, medianOf, receiveRate, windowed } from "./measure.js";
 import { Process } from "./processes.js";
 import type { Row, Suite, SuiteOptions } from "./rows.js";
 
@@ -28,13 +28,6 @@ async function withServer<T>(args: string[], use: (ready: string) => Promise<T>)
   } finally {
     await server.stop();
   }
-}
-
-/** The median of `runs` measurements. */
-async function medianOf(runs: number, measure: () => Promise<number>): Promise<number> {
-  const values: number[] = [];
-  for (let run = 0; run < runs; run++) values.push(await measure());
-  return median(values);
 }
 
 const SIZES = [64, 1024, 65536];
@@ -148,8 +141,8 @@ export const rpcSuite: Suite = async ({ runs, durationMs }) => {
     const client = new BenchClient(transport);
     const call = () => client.echo({ data }, { timeoutMs: 10_000 });
     try {
-      rows.push(roundTrip(name, await medianOf(runs, async () => (await latency(call)).medianUs)));
-      rows.push(inFlight(`${name}, 64 in flight`, await medianOf(runs, () => throughput(call, 64, durationMs))));
+      const { roundTripUs, perSecond } = await callFigures(call, runs, durationMs);
+      rows.push(roundTrip(name, roundTripUs), inFlight(`${name}, 64 in flight`, perSecond));
     } finally {
       await transport.close();
     }

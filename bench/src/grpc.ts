@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { type Payload, PayloadSchema } from "./gen/bench_pb.js";
 import { deserialize, ECHO_PATH, serialize } from "./grpc-service.js";
-import { latency, median, throughput } from "./measure.js";
+import { callFigures } from "./measure.js";
 import { Process } from "./processes.js";
 import type { Row, Suite } from "./rows.js";
 
@@ -31,15 +31,10 @@ export const grpcSuite: Suite = async ({ runs, durationMs }) => {
             error ? reject(error) : resolve(reply!),
           ),
         );
-      const roundTrips: number[] = [];
-      const rates: number[] = [];
-      for (let run = 0; run < runs; run++) {
-        roundTrips.push((await latency(call)).medianUs);
-        rates.push(await throughput(call, 64, durationMs));
-      }
+      const { roundTripUs, perSecond } = await callFigures(call, runs, durationMs);
       return [
-        { group: "round trip", name: NAME, payload: PAYLOAD, unit: "µs", value: median(roundTrips) },
-        { group: "64 in flight", name: `${NAME}, 64 concurrent`, payload: PAYLOAD, unit: "req/s", value: median(rates) },
+        { group: "round trip", name: NAME, payload: PAYLOAD, unit: "µs", value: roundTripUs },
+        { group: "64 in flight", name: `${NAME}, 64 concurrent`, payload: PAYLOAD, unit: "req/s", value: perSecond },
       ] satisfies Row[];
     } finally {
       client.close();

@@ -100,3 +100,28 @@ export async function receiveRate(receive: () => Promise<unknown>, durationMs = 
   }
   return (done / (performance.now() - started)) * 1000;
 }
+
+/** The median of `runs` measurements. */
+export async function medianOf(runs: number, measure: () => Promise<number>): Promise<number> {
+  const values: number[] = [];
+  for (let run = 0; run < runs; run++) values.push(await measure());
+  return median(values);
+}
+
+/** A call's figures, each the median of `runs`: round trip of sequential calls (µs), and calls per second with 64 in flight. */
+export async function callFigures(call: () => Promise<unknown>, runs: number, durationMs: number): Promise<{ roundTripUs: number; perSecond: number }> {
+  const roundTripUs = await medianOf(runs, async () => (await latency(call)).medianUs);
+  const perSecond = await medianOf(runs, () => throughput(call, 64, durationMs));
+  return { roundTripUs, perSecond };
+}
+
+/**
+ * Sends as fast as `send` allows while `running()` says so. A send that ZeroMQ takes at once
+ * resolves without leaving the microtask queue: signals, timers and I/O get in every 256 sends.
+ */
+export async function flood(send: () => Promise<unknown>, running: () => boolean): Promise<void> {
+  for (let sent = 1; running(); sent++) {
+    await send();
+    if (sent % 256 === 0) await new Promise(setImmediate);
+  }
+}

@@ -9,6 +9,7 @@
 import { create } from "@bufbuild/protobuf";
 import { messaging } from "@dividere/runtime";
 import { PayloadSchema } from "./gen/bench_pb.js";
+import { flood } from "./measure.js";
 
 const PAYLOAD = 1024;
 const HIGH_WATER_MARK = 1000;
@@ -23,13 +24,11 @@ console.log(publisher.endpoint);
 try {
   await publisher.waitForSubscribers({ timeoutMs: 10_000 });
   const message = create(PayloadSchema, { data: new Uint8Array(PAYLOAD) });
-  for (let sent = 1; running; sent++) {
-    message.sequence = BigInt(sent);
-    await publisher.send(message);
-    // A send ZeroMQ takes at once resolves without leaving the microtask queue: let the
-    // sampler, signals and I/O in now and then.
-    if (sent % 256 === 0) await new Promise(setImmediate);
-  }
+  let sequence = 0n;
+  await flood(() => {
+    message.sequence = ++sequence;
+    return publisher.send(message);
+  }, () => running);
 } finally {
   clearInterval(sampler);
   samples.push(process.memoryUsage().rss);

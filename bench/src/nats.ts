@@ -11,7 +11,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { connection } from "@dividere/runtime";
 import { connect, type NatsConnection } from "nats";
 import { PayloadSchema } from "./gen/bench_pb.js";
-import { latency, median, throughput } from "./measure.js";
+import { callFigures, median } from "./measure.js";
 import { Process } from "./processes.js";
 import type { Row, Suite } from "./rows.js";
 
@@ -129,13 +129,8 @@ async function requestReply(server: NatsServer, nc: NatsConnection, runs: number
     await responder.ready;
     const data = new Uint8Array(PAYLOAD);
     const call = async () => fromBinary(PayloadSchema, (await nc.request("bench.echo", toBinary(PayloadSchema, create(PayloadSchema, { data })), { timeout: 10_000 })).data);
-    const roundTrips: number[] = [];
-    const rates: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      roundTrips.push((await latency(call)).medianUs);
-      rates.push(await throughput(call, 64, durationMs));
-    }
-    return [{ value: median(roundTrips) }, { value: median(rates) }];
+    const { roundTripUs, perSecond } = await callFigures(call, runs, durationMs);
+    return [{ value: roundTripUs }, { value: perSecond }];
   } finally {
     await responder.stop();
   }

@@ -14,6 +14,7 @@ import { RpcServer, Worker } from "@dividere/runtime";
 import * as zmq from "zeromq";
 import { BenchDefinition, BenchPublisher, type BenchService } from "./gen/bench_dividere.js";
 import { PayloadSchema } from "./gen/bench_pb.js";
+import { flood } from "./measure.js";
 
 const ANY = "tcp://127.0.0.1:*";
 const echo: BenchService = { echo: (payload) => payload };
@@ -89,12 +90,7 @@ switch (role) {
       const frame = Buffer.from(data);
       send = role === "raw-pub" ? () => publisher.send(frame) : () => publisher.send(toBinary(PayloadSchema, create(PayloadSchema, { data, sequence: sequence++ })));
     }
-    // A send that ZeroMQ takes at once resolves without leaving the microtask queue: let
-    // signals and I/O in now and then.
-    for (let sent = 1; running; sent++) {
-      await send();
-      if (sent % 256 === 0) await new Promise(setImmediate);
-    }
+    await flood(send, () => running);
     break;
   }
   default:
