@@ -173,6 +173,39 @@ describe("decoding bad input gives a typed error that says what was wrong", () =
   });
 });
 
+describe("the fast path of decoding agrees with the general one", () => {
+  const message = create(TestMsg.testMsg01Schema, { field1: "abcd", field2: 7 });
+  const inner = toBinary(TestMsg.testMsg01Schema, message);
+  const name = Buffer.from("testMsg01");
+  const url = Buffer.from("type.googleapis.com/testMsg01");
+  const field = (tag: number, bytes: Uint8Array) => Buffer.concat([Buffer.from([tag, bytes.length]), bytes]);
+
+  test("on the layout dividere and Python write, as Buffer and as plain Uint8Array", () => {
+    const bytes = codec.encode(message);
+    expect(Buffer.isBuffer(bytes)).toBe(true);
+    expect(equals(TestMsg.testMsg01Schema, codec.decode(bytes) as TestMsg.testMsg01, message)).toBe(true);
+    expect(equals(TestMsg.testMsg01Schema, codec.decode(new Uint8Array(bytes)) as TestMsg.testMsg01, message)).toBe(true);
+  });
+
+  test("on other field orders and extra fields, which the general path reads", () => {
+    const any = (...fields: Buffer[]) => field(0x12, Buffer.concat(fields));
+    const layouts = {
+      "value before type_url": Buffer.concat([field(0x0a, name), any(field(0x12, inner), field(0x0a, url))]),
+      "msgName after the Any": Buffer.concat([any(field(0x0a, url), field(0x12, inner)), field(0x0a, name)]),
+      "an extra field inside the Any": Buffer.concat([field(0x0a, name), any(field(0x0a, url), field(0x12, inner), Buffer.from([0x18, 0x01]))]),
+    };
+    for (const [layout, bytes] of Object.entries(layouts)) {
+      expect(equals(TestMsg.testMsg01Schema, codec.decode(bytes) as TestMsg.testMsg01, message), layout).toBe(true);
+    }
+  });
+
+  test("a type_url of another type behind a known msgName is refused, not decoded as msgName says", () => {
+    const other = Buffer.from("type.googleapis.com/testDtMsg03");
+    const bytes = Buffer.concat([field(0x0a, name), field(0x12, Buffer.concat([field(0x0a, other), field(0x12, inner)]))]);
+    expect(decodeError(bytes)).toMatchObject({ code: "NOT_AN_ENVELOPE", message: expect.stringMatching(/different types/) });
+  });
+});
+
 describe("topics", () => {
   test("a prefix-sharing name never matches: Msg01 vs Msg01abc", () => {
     const a = envelope.envelopeTopic("test.prefix.Msg01");

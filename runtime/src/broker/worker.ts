@@ -2,9 +2,9 @@ import { hostname } from "node:os";
 import type { SocketOptions } from "../connection/options.js";
 import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
 import { WorkerDisconnectSchema, WorkerReadySchema } from "../gen/dividere/v1/broker_pb.js";
-import { RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
+import { sendEnvelope } from "../messaging/socket.js";
 import { CallDispatcher, type CallStats, type Respond } from "../rpc/dispatcher.js";
 import { RpcError } from "../rpc/status.js";
 import type { ServiceDefinition } from "../rpc/types.js";
@@ -133,7 +133,7 @@ export class Worker {
         case "dividere.v1.RpcRequest": {
           if (!client) break;
           const key = `${client.toString("hex")}/${message.id}`;
-          const respond: Respond = (response) => dealer.send([client], RpcResponseSchema, response);
+          const respond: Respond = (envelope) => dealer[sendEnvelope]([client], envelope);
           if (this.#stopping) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the worker is stopping"), respond);
           else this.#calls.start(key, message, message.caller || client.toString("hex"), respond);
           break;

@@ -10,6 +10,12 @@ export interface RecvOptions {
 
 type Item<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
+/** What an `accept` function returns for input that yields no item (dropped, counted by the caller). */
+export const SKIP: unique symbol = Symbol("dividere.skip");
+
+/** Turns what a receive pulled into an item, or {@link SKIP}s it; a throw becomes the item's error. */
+export type Accept<Raw, T> = (raw: Raw) => T | typeof SKIP;
+
 interface Waiter<T> {
   /** A peek (from `wait`) resolves true without taking the item. */
   peek: boolean;
@@ -25,9 +31,10 @@ interface Waiter<T> {
  * ZeroMQ's high-water marks keep applying; a caller that times out loses nothing:
  * the item it would have had goes to the next caller.
  */
-export class Receiver<T> {
-  readonly #pull: () => Promise<T>;
+export class Receiver<Raw, T = Raw> {
+  readonly #pull: () => Promise<Raw>;
   readonly #eager: boolean;
+  #accept: Accept<Raw, T> | undefined;
   readonly #buffer: Item<T>[] = [];
   readonly #waiters: Waiter<T>[] = [];
   #pulling = false;
@@ -38,10 +45,22 @@ export class Receiver<T> {
    * An `eager` receiver keeps one receive pending (and at most one item buffered) even when
    * nobody waits, for sockets that must keep reading to make progress (see `Socket.keepsReceiving`).
    */
-  constructor(pull: () => Promise<T>, options: { eager?: boolean } = {}) {
+  constructor(pull: () => Promise<Raw>, options: { eager?: boolean } = {}) {
     this.#pull = pull;
     this.#eager = options.eager ?? false;
     if (this.#eager) this.#serve();
+  }
+
+  /**
+   * From now on, every pulled value goes through `accept` before anyone gets it: how a layer
+   * above (a messaging socket decoding envelopes) takes over this receive path instead of
+   * queueing behind it. Only before anything has been received.
+   */
+  acceptWith<U>(accept: Accept<Raw, U>): Receiver<Raw, U> {
+    if (this.#buffer.length > 0 || this.#waiters.length > 0) throw new Error("Receiver.acceptWith: items were already received");
+    const receiver = this as unknown as Receiver<Raw, U>;
+    receiver.#accept = accept;
+    return receiver;
   }
 
   /** The next item; rejects with `TIMEOUT`, `CANCELLED` or `CLOSED`. */
@@ -78,6 +97,12 @@ export class Receiver<T> {
     if (this.#closed) return Promise.reject(this.#closed);
     const { timeoutMs, signal } = options ?? {};
     if (signal?.aborted) return Promise.reject(cancelled(signal));
+    if (timeoutMs === undefined && signal === undefined) {
+      return new Promise<T | boolean>((resolve, reject) => {
+        this.#waiters.push({ peek, resolve, reject, cleanup: noCleanup });
+        this.#serve();
+      });
+    }
     return new Promise<T | boolean>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => {
@@ -126,20 +151,45 @@ export class Receiver<T> {
     }
     if ((this.#waiters.length > 0 || this.#eager) && this.#buffer.length === 0 && !this.#pulling && !this.#closed) {
       this.#pulling = true;
-      this.#pull().then(
-        (value) => this.#arrived({ ok: true, value }),
-        (error: unknown) => this.#arrived({ ok: false, error }),
-      );
+      this.#pull().then(this.#pulled, this.#failed);
     }
   }
+
+  readonly #pulled = (raw: Raw): void => {
+    let value: T | typeof SKIP;
+    try {
+      value = this.#accept ? this.#accept(raw) : (raw as unknown as T);
+    } catch (error) {
+      this.#arrived({ ok: false, error });
+      return;
+    }
+    if (value === SKIP) {
+      this.#pulling = false;
+      if (!this.#closed) this.#serve();
+    } else {
+      this.#arrived({ ok: true, value });
+    }
+  };
+
+  readonly #failed = (error: unknown): void => this.#arrived({ ok: false, error });
 
   #arrived(item: Item<T>): void {
     this.#pulling = false;
     if (this.#closed) return;
-    this.#buffer.push(item);
+    if (this.#buffer.length === 0 && this.#waiters.length > 0 && !this.#waiters[0]!.peek) {
+      // The common case: somebody waits for exactly this item; hand it over without buffering.
+      const waiter = this.#waiters.shift()!;
+      waiter.cleanup();
+      if (item.ok) waiter.resolve(item.value);
+      else waiter.reject(item.error);
+    } else {
+      this.#buffer.push(item);
+    }
     this.#serve();
   }
 }
+
+function noCleanup(): void {}
 
 function cancelled(signal: AbortSignal): DividereError {
   return new DividereError("CANCELLED", "receive cancelled by the caller's AbortSignal", { cause: signal.reason });

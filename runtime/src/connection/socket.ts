@@ -4,7 +4,7 @@ import { debug } from "../log.js";
 import { type Endpoint, resolveEndpoint } from "./endpoint.js";
 import { type SocketEvents, monitor } from "./events.js";
 import { DEFAULT_LINGER_MS, type SocketOptions } from "./options.js";
-import { Receiver, type RecvOptions } from "./receiver.js";
+import { type Accept, Receiver, type RecvOptions } from "./receiver.js";
 import { Sender } from "./sender.js";
 
 /** One ZeroMQ frame as a caller may pass it: bytes or a UTF-8 string. */
@@ -15,6 +15,12 @@ export type Frames = Frame | readonly Frame[];
 
 /** The zeromq.js socket behind a facade; for the runtime's own layers, not for applications. */
 export const native: unique symbol = Symbol("dividere.native");
+
+/** How the runtime's messaging layer takes over a socket's receive path; for the runtime's own layers. */
+export const receiveThrough: unique symbol = Symbol("dividere.receiveThrough");
+
+/** How many messages a socket has handed to ZeroMQ; for the runtime's own layers. */
+export const sentCount: unique symbol = Symbol("dividere.sentCount");
 
 /** Where a socket is bound (with the real ports) and where it connects. */
 export interface SocketEndpoints {
@@ -137,18 +143,19 @@ export abstract class Socket {
   /** The queued send path of this socket, shared by every layer that sends on it. */
   protected get sender(): Sender<Frames> {
     if (!this.#sender) {
-      this.#sender = new Sender<Frames>((frames) => {
-        try {
-          return (this[native] as zmq.Socket & zmq.Writable).send(frames as zmq.MessageLike[]).catch((error: unknown) => {
-            throw this.#sendError(error);
-          });
-        } catch (error) {
-          return Promise.reject(this.#sendError(error));
-        }
-      });
+      const socket = this[native] as zmq.Socket & zmq.Writable;
+      this.#sender = new Sender<Frames>(
+        (frames) => socket.send(frames as zmq.MessageLike[]),
+        (error) => this.#sendError(error),
+      );
       if (this.closed) this.#sender.close(this.closedError());
     }
     return this.#sender;
+  }
+
+  /** @internal Messages handed to ZeroMQ so far. */
+  get [sentCount](): number {
+    return this.#sender?.sent ?? 0;
   }
 
   #sendError(error: unknown): DividereError {
@@ -166,6 +173,15 @@ export abstract class Socket {
       if (this.closed) this.#receiver.close(this.closedError());
     }
     return this.#receiver;
+  }
+
+  /**
+   * @internal Hands this socket's receive path to a layer above: every received message goes
+   * through `accept` (see {@link Receiver.acceptWith}), so decoded messages are queued once,
+   * not once as frames and again as messages.
+   */
+  [receiveThrough]<T>(accept: Accept<Buffer[], T>): Receiver<Buffer[], T> {
+    return this.receiver.acceptWith(accept);
   }
 
   /** One receive on the native socket, without queueing: the pull of this socket's {@link Receiver}. */

@@ -10,7 +10,17 @@ import {
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { DividereError } from "../errors.js";
 import { type MessageOf, type SchemaOf, TypeRegistry, type Types } from "./types.js";
-import { TAG_FIELD_2, TYPE_URL_PREFIX, encodeUtf8, envelopeTopic, lengthDelimited, varintSize, writeVarint } from "./wire.js";
+import {
+  TAG_FIELD_1,
+  TAG_FIELD_2,
+  TYPE_URL_PREFIX,
+  encodeUtf8,
+  envelopeTopic,
+  lengthDelimited,
+  readVarint,
+  varintSize,
+  writeVarint,
+} from "./wire.js";
 
 /** The constant bytes of one type's envelopes, computed once per schema. */
 interface TypeHeader {
@@ -39,19 +49,37 @@ function headerOf(schema: DescMessage): TypeHeader {
  * dividere's `ProtoBuffEncoder` writes (the Any's value is left out when it is empty).
  */
 export function encodeEnvelope(schema: DescMessage, payload: Uint8Array): Uint8Array {
+  return writeEnvelope(schema, payload.length, (out, offset) => {
+    out.set(payload, offset);
+    return offset + payload.length;
+  });
+}
+
+/**
+ * Writes the envelope of a `schema` message whose encoding takes `messageLength` bytes, which
+ * `writeMessage` writes at `offset` (returning the offset after them): for a caller that
+ * writes a message's fields straight into its envelope instead of encoding, then copying.
+ */
+export function writeEnvelope(schema: DescMessage, messageLength: number, writeMessage: (out: Uint8Array, offset: number) => number): Uint8Array {
   const { topic, typeUrl } = headerOf(schema);
-  const anyLength = typeUrl.length + (payload.length > 0 ? 1 + varintSize(payload.length) + payload.length : 0);
-  const out = new Uint8Array(topic.length + 1 + varintSize(anyLength) + anyLength);
+  const anyLength = typeUrl.length + (messageLength > 0 ? 1 + varintSize(messageLength) + messageLength : 0);
+  // From Node's shared pool, not a fresh ArrayBuffer: zeromq.js sends frames over 128 bytes
+  // without copying, holding a reference until ZeroMQ is done, and a fresh backing store per
+  // message held that way costs the garbage collector more than the send itself. Every byte
+  // of it is written below.
+  const out: Uint8Array = Buffer.allocUnsafe(topic.length + 1 + varintSize(anyLength) + anyLength);
   out.set(topic, 0);
   let offset = topic.length;
   out[offset++] = TAG_FIELD_2;
   offset = writeVarint(out, offset, anyLength);
   out.set(typeUrl, offset);
   offset += typeUrl.length;
-  if (payload.length > 0) {
+  if (messageLength > 0) {
     out[offset++] = TAG_FIELD_2;
-    offset = writeVarint(out, offset, payload.length);
-    out.set(payload, offset);
+    offset = writeVarint(out, offset, messageLength);
+    if (writeMessage(out, offset) !== out.length) {
+      throw new Error(`writeEnvelope: ${schema.typeName} message written with another length than ${messageLength}`);
+    }
   }
   return out;
 }
@@ -146,8 +174,9 @@ export class EnvelopeCodec<T extends Types = Types> {
    * this codec's types) or `CORRUPT_PAYLOAD`.
    */
   decode(bytes: Uint8Array): MessageOf<T> {
-    const { typeName, payload } = parseEnvelope(bytes);
-    const schema = this.types.get(typeName);
+    const known = this.#knownLayout(bytes);
+    const { typeName, payload } = known ?? parseEnvelope(bytes);
+    const schema = known?.schema ?? this.types.get(typeName);
     if (!schema) {
       throw new DividereError(
         "UNKNOWN_TYPE",
@@ -164,6 +193,34 @@ export class EnvelopeCodec<T extends Types = Types> {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * The fast path of `decode`: an envelope of a known type laid out as dividere and Python
+   * write it (msgName, then the Any with type_url and value) is split by comparing bytes with
+   * the type's precomputed header. Anything else (another field order, extra fields, an
+   * unknown type, a mismatch) returns undefined and takes the general path, which says what
+   * is wrong.
+   */
+  #knownLayout(bytes: Uint8Array): (EnvelopeParts & { schema: DescMessage }) | undefined {
+    if (bytes[0] !== TAG_FIELD_1 || !Buffer.isBuffer(bytes)) return undefined;
+    const [nameLength, nameStart] = readVarint(bytes, 1);
+    const nameEnd = nameStart + nameLength;
+    if (nameLength <= 0 || nameEnd >= bytes.length || bytes[nameEnd] !== TAG_FIELD_2) return undefined;
+    // Type names are ASCII; a name that is not decodes differently here and misses the lookup.
+    const schema = this.types.get(bytes.toString("latin1", nameStart, nameEnd));
+    if (!schema) return undefined;
+    const [anyLength, anyStart] = readVarint(bytes, nameEnd + 1);
+    if (anyStart + anyLength !== bytes.length) return undefined;
+    const { typeUrl } = headerOf(schema);
+    if (anyStart + typeUrl.length > bytes.length) return undefined;
+    for (let i = 0; i < typeUrl.length; i++) if (bytes[anyStart + i] !== typeUrl[i]) return undefined;
+    const valueTag = anyStart + typeUrl.length;
+    if (valueTag === bytes.length) return { schema, typeName: schema.typeName, payload: bytes.subarray(valueTag) };
+    if (bytes[valueTag] !== TAG_FIELD_2) return undefined;
+    const [valueLength, valueStart] = readVarint(bytes, valueTag + 1);
+    if (valueStart + valueLength !== bytes.length) return undefined;
+    return { schema, typeName: schema.typeName, payload: bytes.subarray(valueStart) };
   }
 
   /** The subscription topic of a type (schema or full name) this codec knows. */

@@ -36,6 +36,20 @@ export function writeVarint(target: Uint8Array, offset: number, value: number): 
   return offset;
 }
 
+/**
+ * Reads a varint of up to 32 bits at `offset`: `[value, offset after it]`, or `[-1, offset]`
+ * when it runs past the end or is longer than 5 bytes.
+ */
+export function readVarint(bytes: Uint8Array, offset: number): [number, number] {
+  let value = 0;
+  for (let shift = 0, at = offset; shift < 35 && at < bytes.length; shift += 7) {
+    const byte = bytes[at++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return [value, at];
+  }
+  return [-1, offset];
+}
+
 /** `tag varint(len(bytes)) bytes`: one length-delimited field. */
 export function lengthDelimited(tag: number, bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(1 + varintSize(bytes.length) + bytes.length);

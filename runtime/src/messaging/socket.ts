@@ -1,8 +1,8 @@
 import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
 import type { SocketEvents } from "../connection/events.js";
 import type { SocketOptions } from "../connection/options.js";
-import { Receiver, type RecvOptions, untilClosed } from "../connection/receiver.js";
-import type { Frame, ReadableSocket, Socket, SocketEndpoints } from "../connection/socket.js";
+import { type Receiver, type RecvOptions, SKIP, untilClosed } from "../connection/receiver.js";
+import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, sentCount } from "../connection/socket.js";
 import { EnvelopeCodec, encodeEnvelope } from "../envelope/codec.js";
 import type { MessageOf, Types } from "../envelope/types.js";
 import { DividereError, type ErrorCode } from "../errors.js";
@@ -36,6 +36,9 @@ export interface MessagingStats {
   dropped: Record<DropReason, number>;
 }
 
+/** How the runtime's RPC layer sends envelopes it wrote itself; not for applications. */
+export const sendEnvelope: unique symbol = Symbol("dividere.sendEnvelope");
+
 /** The default `maxEnvelopeSize` of a messaging socket, in bytes: 16 MiB. */
 export const DEFAULT_MAX_ENVELOPE_SIZE = 16 * 1024 * 1024;
 
@@ -58,11 +61,7 @@ export abstract class MessagingSocket<T extends Types> {
   /** Encodes and decodes this socket's envelopes. */
   readonly codec: EnvelopeCodec<T>;
   /** Counters: sent, received, and dropped input by reason. */
-  readonly stats: MessagingStats = {
-    sent: 0,
-    received: 0,
-    dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
-  };
+  readonly stats: MessagingStats;
   /** The byte-level socket underneath. */
   protected readonly connection: Socket;
 
@@ -70,6 +69,14 @@ export abstract class MessagingSocket<T extends Types> {
   protected constructor(codec: EnvelopeCodec<T>, connection: Socket) {
     this.codec = codec;
     this.connection = connection;
+    this.stats = {
+      // Counted where the send completes, without a promise of its own per message.
+      get sent() {
+        return connection[sentCount];
+      },
+      received: 0,
+      dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
+    };
   }
 
   /** Monitor events (connect, disconnect, ...) and `dropped` for discarded input. */
@@ -123,10 +130,16 @@ export abstract class MessagingSocket<T extends Types> {
     } catch (error) {
       return Promise.reject(error);
     }
+    return this[sendEnvelope](route, envelope);
+  }
+
+  /**
+   * @internal Sends envelope bytes made elsewhere (the RPC layer writes its own in one pass)
+   * behind `route`, counted like every send.
+   */
+  [sendEnvelope](route: Route, envelope: Uint8Array): Promise<void> {
     const frames = route.length > 0 ? [...route, envelope] : envelope;
-    return (this.connection as Socket & { send(frames: Frame | readonly Frame[]): Promise<void> }).send(frames).then(() => {
-      this.stats.sent++;
-    });
+    return (this.connection as Socket & { send(frames: Frame | readonly Frame[]): Promise<void> }).send(frames);
   }
 
   /** Counts, logs and reports discarded input. */
@@ -143,12 +156,13 @@ export abstract class MessagingSocket<T extends Types> {
  */
 export abstract class ReceivingSocket<T extends Types, R> extends MessagingSocket<T> {
   declare protected readonly connection: ReadableSocket;
-  readonly #receiver = new Receiver<R>(() => this.#next());
+  readonly #receiver: Receiver<Buffer[], R>;
   readonly #maxEnvelopeSize: number;
 
   protected constructor(codec: EnvelopeCodec<T>, connection: ReadableSocket, options: MessagingOptions<T>) {
     super(codec, connection);
     this.#maxEnvelopeSize = options.maxEnvelopeSize ?? DEFAULT_MAX_ENVELOPE_SIZE;
+    this.#receiver = connection[receiveThrough]((frames) => this.#accepted(frames));
   }
 
   /** The next message; rejects with `TIMEOUT` after `timeoutMs`, `CLOSED` when closed. */
@@ -196,20 +210,17 @@ export abstract class ReceivingSocket<T extends Types, R> extends MessagingSocke
     this.drop(error);
   }
 
-  async #next(): Promise<R> {
-    for (;;) {
-      const frames = await this.connection.recv();
-      let result: R;
-      try {
-        result = this.accept(frames);
-      } catch (error) {
-        if (!(error instanceof DividereError)) throw error;
-        this.rejected(error);
-        continue;
-      }
-      this.stats.received++;
-      return result;
+  #accepted(frames: Buffer[]): R | typeof SKIP {
+    let result: R;
+    try {
+      result = this.accept(frames);
+    } catch (error) {
+      if (!(error instanceof DividereError)) throw error;
+      this.rejected(error);
+      return SKIP;
     }
+    this.stats.received++;
+    return result;
   }
 }
 

@@ -1,16 +1,22 @@
 import { hostname } from "node:os";
+import type { DescMethod } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { SocketOptions } from "../connection/options.js";
 import { RpcCancelSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse } from "../gen/dividere/v1/rpc_pb.js";
+import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
+import { sendEnvelope } from "../messaging/socket.js";
 import { RpcError, fromStatusCode } from "./status.js";
+import { callerField, requestEnvelope } from "./wire.js";
 
 /** The message types of the RPC protocol. */
 export const rpcTypes = [RpcRequestSchema, RpcCancelSchema, RpcResponseSchema] as const;
 
 /** Who calls, as the server sees it: this host and process. */
 export const CALLER = `${hostname()}/${process.pid}`;
+const callerBytes = callerField(CALLER);
+const NO_ROUTE: readonly never[] = [];
 
 /** Where the replies of one call go. */
 export interface CallSink {
@@ -28,9 +34,9 @@ export interface CallSink {
 export class Channel {
   readonly endpoint: string;
   readonly #dealer: Dealer<typeof rpcTypes>;
-  readonly #pending = new Map<bigint, CallSink>();
+  readonly #pending = new Map<number, CallSink>();
   readonly #loop: Promise<void>;
-  #nextId = 1n;
+  #nextId = 1;
   #connected = false;
 
   constructor(endpoint: Endpoint, options: SocketOptions = {}) {
@@ -74,20 +80,27 @@ export class Channel {
     this.#dealer.events.on("disconnect", listener);
   }
 
-  /** Sends a request; replies go to `sink`. Returns the call's id, for `cancel`. */
-  start(method: string, payload: Uint8Array, timeoutMs: number, sink: CallSink): bigint {
+  /** Sends a request for `method`; replies go to `sink`. Returns the call's id, for `cancel`. */
+  start(method: DescMethod, payload: Uint8Array, timeoutMs: number, sink: CallSink): number {
     const id = this.#nextId++;
     this.#pending.set(id, sink);
-    this.#dealer
-      .send(RpcRequestSchema, { id, method, timeoutMs: Math.max(0, Math.min(Math.ceil(timeoutMs), 0xffffffff)), payload, caller: CALLER })
-      .catch((error: unknown) => this.#end(id, unavailable(`cannot send to ${this.endpoint}: ${(error as Error).message}`, error)));
+    let envelope: Uint8Array;
+    try {
+      envelope = requestEnvelope({ id, method, timeoutMs: Math.max(0, Math.min(Math.ceil(timeoutMs), 0xffffffff)), payload, caller: callerBytes });
+    } catch (error) {
+      this.#pending.delete(id);
+      throw error;
+    }
+    this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>
+      this.#end(id, unavailable(`cannot send to ${this.endpoint}: ${(error as Error).message}`, error)),
+    );
     return id;
   }
 
   /** Forgets a call and tells the server to stop working on it. */
-  cancel(id: bigint): void {
+  cancel(id: number): void {
     if (!this.#pending.delete(id)) return;
-    this.#dealer.send(RpcCancelSchema, { id }).catch((error: unknown) => debug("rpc: cannot cancel call %s: %s", id, error));
+    this.#dealer.send(RpcCancelSchema, { id: BigInt(id) }).catch((error: unknown) => debug("rpc: cannot cancel call %s: %s", id, error));
   }
 
   /** Closes the connection; calls in flight fail with `UNAVAILABLE`. */
@@ -98,14 +111,22 @@ export class Channel {
   }
 
   async #receive(): Promise<void> {
-    for await (const { message } of this.#dealer) {
-      if (message.$typeName !== RpcResponseSchema.typeName) continue;
-      this.#deliver(message);
+    // A plain loop rather than `for await`: an async generator costs promises per reply.
+    for (;;) {
+      let message;
+      try {
+        ({ message } = await this.#dealer.recv());
+      } catch (error) {
+        if (DividereError.is(error, "CLOSED")) return;
+        throw error;
+      }
+      if (message.$typeName === RpcResponseSchema.typeName) this.#deliver(message);
     }
   }
 
   #deliver(response: RpcResponse): void {
-    const sink = this.#pending.get(response.id);
+    const id = Number(response.id);
+    const sink = this.#pending.get(id);
     if (!sink) {
       debug("rpc: a reply to call %s, which nobody waits for any more", response.id);
       return;
@@ -113,10 +134,10 @@ export class Channel {
     if (response.more || response.payload.length > 0) sink.item(response.payload);
     if (response.more) return;
     const code = fromStatusCode(response.code);
-    this.#end(response.id, code === "OK" ? undefined : new RpcError(code, response.message || code));
+    this.#end(id, code === "OK" ? undefined : new RpcError(code, response.message || code));
   }
 
-  #end(id: bigint, error: RpcError | undefined): void {
+  #end(id: number, error: RpcError | undefined): void {
     const sink = this.#pending.get(id);
     if (!sink) return;
     this.#pending.delete(id);

@@ -100,12 +100,14 @@ export class RpcClient {
     mayRetry: () => boolean,
     run: (attempt: Attempt<O>) => Promise<void>,
   ): Promise<void> {
-    const options = { ...this.#transport.defaults, ...callOptions };
+    const defaults = this.#transport.defaults;
+    const options = defaults ? { ...defaults, ...callOptions } : callOptions;
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     const tried: Channel[] = [];
     for (let retry = 0; ; retry++) {
       try {
-        const channel = await this.#transport.channel(method.parent.typeName, tried);
+        const offered = this.#transport.channel(method.parent.typeName, tried);
+        const channel = offered instanceof Promise ? await offered : offered;
         tried.push(channel);
         await run(new Attempt(method, channel, deadline, options.attemptTimeoutMs, options.signal));
         return;
@@ -129,7 +131,7 @@ export class RpcClient {
 class Attempt<O extends DescMessage> {
   /** True once a reply message arrived. */
   delivered = false;
-  #id: bigint | undefined;
+  #id: number | undefined;
   #settle: ((error: RpcError | undefined) => void) | undefined;
 
   constructor(
@@ -142,37 +144,35 @@ class Attempt<O extends DescMessage> {
 
   /** Sends the request; `onMessage` gets each reply message; settles when the call ends. */
   run(payload: Uint8Array, onMessage: (message: MessageShape<O>) => void): Promise<void> {
-    const path = methodPath(this.method);
     return new Promise<void>((resolve, reject) => {
+      const { signal, deadline, attemptTimeoutMs } = this;
       let timer: NodeJS.Timeout | undefined;
-      const onAbort = () => this.cancel(new RpcError("CANCELLED", `${path}: the call was cancelled by its AbortSignal`, { cause: this.signal?.reason }));
+      const onAbort = signal && (() => this.cancel(new RpcError("CANCELLED", `${this.#path}: the call was cancelled by its AbortSignal`, { cause: signal.reason })));
       this.#settle = (error) => {
         this.#settle = undefined;
-        clearTimeout(timer);
-        this.signal?.removeEventListener("abort", onAbort);
+        if (timer) clearTimeout(timer);
+        if (onAbort) signal.removeEventListener("abort", onAbort);
         if (error) reject(error);
         else resolve();
       };
-      if (this.signal?.aborted) return onAbort();
-      const left = this.deadline === undefined ? 0 : this.deadline - Date.now();
-      if (this.deadline !== undefined && left <= 0) {
-        return this.#settle(new RpcError("DEADLINE_EXCEEDED", `${path}: the deadline passed before the call was sent`));
+      if (signal?.aborted) return onAbort!();
+      const left = deadline === undefined ? 0 : deadline - Date.now();
+      if (deadline !== undefined && left <= 0) {
+        return this.#settle(new RpcError("DEADLINE_EXCEEDED", `${this.#path}: the deadline passed before the call was sent`));
       }
-      this.signal?.addEventListener("abort", onAbort, { once: true });
-      const attemptEnds = this.attemptTimeoutMs !== undefined && (this.deadline === undefined || this.attemptTimeoutMs < left);
-      if (attemptEnds) {
-        const abandoned = new RpcError("UNAVAILABLE", `no reply within ${this.attemptTimeoutMs} ms from ${this.channel.endpoint}`);
-        timer = setTimeout(() => this.cancel(abandoned), this.attemptTimeoutMs);
-      } else if (this.deadline !== undefined) {
-        timer = setTimeout(() => this.cancel(new RpcError("DEADLINE_EXCEEDED", `${path}: no reply within the deadline`)), left);
+      if (onAbort) signal.addEventListener("abort", onAbort, { once: true });
+      if (attemptTimeoutMs !== undefined && (deadline === undefined || attemptTimeoutMs < left)) {
+        timer = setTimeout(() => this.cancel(new RpcError("UNAVAILABLE", `no reply within ${attemptTimeoutMs} ms from ${this.channel.endpoint}`)), attemptTimeoutMs);
+      } else if (deadline !== undefined) {
+        timer = setTimeout(() => this.cancel(new RpcError("DEADLINE_EXCEEDED", `${this.#path}: no reply within the deadline`)), left);
       }
-      this.#id = this.channel.start(path, payload, left, {
+      this.#id = this.channel.start(this.method, payload, left, {
         item: (bytes) => {
           let message: MessageShape<O>;
           try {
             message = fromBinary(this.method.output, bytes);
           } catch (error) {
-            this.cancel(new RpcError("DATA_LOSS", `${path}: the reply is not a ${this.method.output.typeName}: ${(error as Error).message}`));
+            this.cancel(new RpcError("DATA_LOSS", `${this.#path}: the reply is not a ${this.method.output.typeName}: ${(error as Error).message}`));
             return;
           }
           this.delivered = true;
@@ -181,6 +181,10 @@ class Attempt<O extends DescMessage> {
         end: (error) => this.#settle?.(error),
       });
     });
+  }
+
+  get #path(): string {
+    return methodPath(this.method);
   }
 
   /** Gives up: the server is told, the attempt fails with `error`. */

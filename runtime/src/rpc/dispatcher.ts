@@ -1,12 +1,13 @@
-import { type DescMethod, type Message, type MessageInitShape, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type DescMethod, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { DividereError } from "../errors.js";
-import { type RpcRequest, type RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import type { RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import { RpcError, toStatusCode } from "./status.js";
 import { type CallContext, type ServiceDefinition, methodPath } from "./types.js";
+import { type ResponseFields, responseEnvelope } from "./wire.js";
 
-/** Sends one response of a call back to its caller. */
-export type Respond = (response: MessageInitShape<typeof RpcResponseSchema>) => Promise<void>;
+/** Sends one response of a call back to its caller, as the envelope bytes of an RpcResponse. */
+export type Respond = (envelope: Uint8Array) => Promise<void>;
 
 type Implementation = (request: Message, ctx: CallContext) => unknown;
 
@@ -17,8 +18,57 @@ interface Hosted {
 }
 
 interface InFlight {
-  controller: AbortController;
+  call: Call;
   done: Promise<void>;
+}
+
+/**
+ * The context of one call in flight. Its AbortSignal (and the timer that aborts it at the
+ * deadline) is made only when the handler reads `signal`: most handlers never do, and the
+ * dispatcher itself asks `abortedBy()`, which looks at the clock.
+ */
+class Call implements CallContext {
+  readonly method: string;
+  readonly deadline: number | undefined;
+  readonly peer: string;
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #reason: RpcError | undefined;
+
+  constructor(method: string, deadline: number | undefined, peer: string) {
+    this.method = method;
+    this.deadline = deadline;
+    this.peer = peer;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      const reason = this.abortedBy();
+      if (reason) this.#controller.abort(reason);
+      else if (this.deadline !== undefined) this.#timer = setTimeout(() => this.abortedBy(), this.deadline - Date.now());
+    }
+    return this.#controller.signal;
+  }
+
+  /** Why the call was given up (cancelled, its deadline passed, the server stopping), if it was. */
+  abortedBy(): RpcError | undefined {
+    if (!this.#reason && this.deadline !== undefined && Date.now() >= this.deadline) {
+      this.abort(new RpcError("DEADLINE_EXCEEDED", `${this.method}: the caller's deadline passed`));
+    }
+    return this.#reason;
+  }
+
+  abort(reason: RpcError): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    this.finish();
+    this.#controller?.abort(reason);
+  }
+
+  finish(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+  }
 }
 
 /** Counters of the calls a dispatcher answered. */
@@ -70,14 +120,14 @@ export class CallDispatcher {
 
   /** Starts a call; `key` names it for `cancel` (unique among the calls in flight). */
   start(key: string, request: RpcRequest, peer: string, respond: Respond): void {
-    const controller = new AbortController();
-    const done = this.#call(request, peer, controller, respond).finally(() => this.#inFlight.delete(key));
-    this.#inFlight.set(key, { controller, done });
+    const call = new Call(request.method, request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined, peer);
+    const done = this.#call(request, call, respond).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, { call, done });
   }
 
   /** The caller gave up on the call `key`: its handler's signal aborts. */
   cancel(key: string): void {
-    this.#inFlight.get(key)?.controller.abort(new RpcError("CANCELLED", "the caller cancelled the call"));
+    this.#inFlight.get(key)?.call.abort(new RpcError("CANCELLED", "the caller cancelled the call"));
   }
 
   /** Answers a call with an error, without running it. */
@@ -91,10 +141,10 @@ export class CallDispatcher {
     const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.all([...this.#inFlight.values()].map((call) => call.done)), expired]);
     clearTimeout(timer);
-    for (const call of this.#inFlight.values()) call.controller.abort(new RpcError("UNAVAILABLE", why));
+    for (const { call } of this.#inFlight.values()) call.abort(new RpcError("UNAVAILABLE", why));
   }
 
-  async #call(request: RpcRequest, peer: string, controller: AbortController, respond: Respond): Promise<void> {
+  async #call(request: RpcRequest, call: Call, respond: Respond): Promise<void> {
     const hosted = this.#methods.get(request.method);
     if (!hosted?.implementation) {
       const known = [...this.#methods.keys()].join(", ") || "none";
@@ -111,47 +161,47 @@ export class CallDispatcher {
       const why = `${request.method}: the request is not a ${method.input.typeName}: ${(error as Error).message}`;
       return this.#fail(request.id, new RpcError("INVALID_ARGUMENT", why), respond);
     }
-    const deadline = request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined;
-    const timer =
-      deadline === undefined
-        ? undefined
-        : setTimeout(() => controller.abort(new RpcError("DEADLINE_EXCEEDED", `${request.method}: the caller's deadline passed`)), request.timeoutMs);
-    const ctx: CallContext = { method: request.method, deadline, signal: controller.signal, peer };
-    const send = (response: MessageInitShape<typeof RpcResponseSchema>) =>
-      respond(response).catch((error: unknown) => debug("%s: cannot answer call %s: %s", this.#name, request.id, (error as Error).message));
+    const id = callId(request.id);
+    const send = (response: ResponseFields) =>
+      respond(responseEnvelope(response)).catch((error: unknown) => debug("%s: cannot answer call %s: %s", this.#name, request.id, (error as Error).message));
     try {
       if (method.methodKind === "unary") {
-        const output = await implementation.call(owner, input, ctx);
-        if (controller.signal.aborted) return this.#gaveUp(controller);
-        await send({ id: request.id, payload: toBinary(method.output, create(method.output, output as never)) });
+        const output = await implementation.call(owner, input, call);
+        if (call.abortedBy()) return this.#gaveUp(call);
+        await send({ id, payload: toBinary(method.output, create(method.output, output as never)) });
       } else {
-        for await (const output of implementation.call(owner, input, ctx) as AsyncIterable<unknown>) {
-          if (controller.signal.aborted) break;
-          await send({ id: request.id, more: true, payload: toBinary(method.output, create(method.output, output as never)) });
+        for await (const output of implementation.call(owner, input, call) as AsyncIterable<unknown>) {
+          if (call.abortedBy()) break;
+          await send({ id, more: true, payload: toBinary(method.output, create(method.output, output as never)) });
         }
-        if (controller.signal.aborted) return this.#gaveUp(controller);
-        await send({ id: request.id });
+        if (call.abortedBy()) return this.#gaveUp(call);
+        await send({ id });
       }
       this.stats.ok++;
     } catch (error) {
-      if (controller.signal.aborted) return this.#gaveUp(controller);
+      if (call.abortedBy()) return this.#gaveUp(call);
       await this.#fail(request.id, RpcError.from(error), respond);
     } finally {
-      clearTimeout(timer);
+      call.finish();
     }
   }
 
   /** A call whose caller gave up gets no answer: nobody waits for it. */
-  #gaveUp(controller: AbortController): void {
+  #gaveUp(call: Call): void {
     this.stats.cancelled++;
-    debug("%s: call ended: %s", this.#name, (controller.signal.reason as Error)?.message);
+    debug("%s: call ended: %s", this.#name, call.abortedBy()?.message);
   }
 
   async #fail(id: bigint, error: RpcError, respond: Respond): Promise<void> {
     this.stats.failed++;
     debug("%s: call %s failed: %s %s", this.#name, id, error.code, error.message);
-    await respond({ id, code: toStatusCode(error.code), message: error.message }).catch((sendError: unknown) =>
+    await respond(responseEnvelope({ id: callId(id), code: toStatusCode(error.code), message: error.message })).catch((sendError: unknown) =>
       debug("%s: cannot answer call %s: %s", this.#name, id, (sendError as Error).message),
     );
   }
+}
+
+/** A request id as a number where that is exact, which is how this runtime's clients number calls. */
+function callId(id: bigint): number | bigint {
+  return id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : id;
 }

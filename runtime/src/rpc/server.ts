@@ -1,8 +1,8 @@
 import type { Endpoint } from "../connection/endpoint.js";
+import { DividereError } from "../errors.js";
 import type { SocketOptions } from "../connection/options.js";
-import { RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { Router } from "../messaging/routing.js";
-import type { MessagingStats } from "../messaging/socket.js";
+import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
 import { rpcTypes } from "./channel.js";
 import { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
 import { RpcError } from "./status.js";
@@ -71,9 +71,18 @@ export class RpcServer {
   }
 
   async #serve(): Promise<void> {
-    for await (const { route, message } of this.#router) {
-      const key = `${route[0]!.toString("hex")}/${"id" in message ? message.id : ""}`;
-      const respond: Respond = (response) => this.#router.send(route, RpcResponseSchema, response);
+    for (;;) {
+      // A plain loop rather than `for await`: an async generator costs promises per call.
+      let received;
+      try {
+        received = await this.#router.recv();
+      } catch (error) {
+        if (DividereError.is(error, "CLOSED")) return;
+        throw error;
+      }
+      const { route, message } = received;
+      const key = `${route[0]!.toString("latin1")}/${"id" in message ? message.id : ""}`;
+      const respond: Respond = (envelope) => this.#router[sendEnvelope](route, envelope);
       if (message.$typeName === "dividere.v1.RpcCancel") {
         this.#calls.cancel(key);
       } else if (message.$typeName === "dividere.v1.RpcRequest") {

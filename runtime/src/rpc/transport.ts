@@ -9,10 +9,11 @@ import type { CallOptions } from "./types.js";
  */
 export interface Transport {
   /**
-   * The channel for the next call to `service` (full name); rejects with `UNAVAILABLE` when
-   * no server is known. `avoid` lists channels an earlier attempt of the call failed on.
+   * The channel for the next call to `service` (full name), or a promise of it when it must
+   * be looked up; rejects with `UNAVAILABLE` when no server is known. `avoid` lists channels
+   * an earlier attempt of the call failed on.
    */
-  channel(service: string, avoid: readonly Channel[]): Promise<Channel>;
+  channel(service: string, avoid: readonly Channel[]): Channel | Promise<Channel>;
   /** Closes every connection; calls in flight fail with `UNAVAILABLE`. */
   close(): Promise<void>;
   /** Call options this transport suits best (a broker's retries, say); each call's own win. */
@@ -31,7 +32,7 @@ export function directTransport(endpoint: Endpoint, options: SocketOptions = {})
   const channel = new Channel(endpoint, options);
   return {
     endpoint: channel.endpoint,
-    channel: () => Promise.resolve(channel),
+    channel: () => channel,
     close: () => channel.close(),
   };
 }

@@ -1,0 +1,124 @@
+/**
+ * The envelopes of RpcRequest and RpcResponse, written in one pass: the fields go straight
+ * into the envelope buffer, with the method path and the caller pre-encoded, instead of
+ * building a message, encoding it and copying it into its envelope. The bytes are exactly
+ * what protobuf-es writes for the same message (fields in number order, defaults left out);
+ * test/rpc-wire.test.ts holds both side by side.
+ */
+import type { DescMethod } from "@bufbuild/protobuf";
+import { writeEnvelope } from "../envelope/codec.js";
+import { encodeUtf8, varintSize, writeVarint } from "../envelope/wire.js";
+import { RpcRequestSchema, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { methodPath } from "./types.js";
+
+const VARINT = 0;
+const LENGTH_DELIMITED = 2;
+const tag = (field: number, wireType: number) => (field << 3) | wireType;
+
+/** Field 2 of RpcRequest, the method path, ready to copy: `12 len "/pkg.Service/Method"`. */
+const methodFields = new WeakMap<DescMethod, Uint8Array>();
+
+function methodField(method: DescMethod): Uint8Array {
+  let field = methodFields.get(method);
+  if (!field) {
+    field = lengthDelimitedField(2, encodeUtf8(methodPath(method)));
+    methodFields.set(method, field);
+  }
+  return field;
+}
+
+/** `tag len bytes`, or nothing for empty bytes (proto3 leaves defaults out). */
+function lengthDelimitedField(field: number, bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 0) return bytes;
+  const out = new Uint8Array(1 + varintSize(bytes.length) + bytes.length);
+  out[0] = tag(field, LENGTH_DELIMITED);
+  out.set(bytes, writeVarint(out, 1, bytes.length));
+  return out;
+}
+
+const varintFieldSize = (value: number) => (value === 0 ? 0 : 1 + varintSize(value));
+const bytesFieldSize = (length: number) => (length === 0 ? 0 : 1 + varintSize(length) + length);
+
+/** A call id: a number, or a bigint above 2^53 (from another client), written as protobuf writes a uint64. */
+function idFieldSize(id: number | bigint): number {
+  if (typeof id === "number") return varintFieldSize(id);
+  let size = 1;
+  for (let rest = id; rest >= 0x80n; rest >>= 7n) size++;
+  return id === 0n ? 0 : 1 + size;
+}
+
+function putIdField(out: Uint8Array, offset: number, id: number | bigint): number {
+  if (typeof id === "number") return putVarintField(out, offset, 1, id);
+  if (id === 0n) return offset;
+  out[offset++] = tag(1, VARINT);
+  for (; id >= 0x80n; id >>= 7n) out[offset++] = Number(id & 0x7fn) | 0x80;
+  out[offset++] = Number(id);
+  return offset;
+}
+
+function putVarintField(out: Uint8Array, offset: number, field: number, value: number): number {
+  if (value === 0) return offset;
+  out[offset] = tag(field, VARINT);
+  return writeVarint(out, offset + 1, value);
+}
+
+function putBytesField(out: Uint8Array, offset: number, field: number, bytes: Uint8Array): number {
+  if (bytes.length === 0) return offset;
+  out[offset] = tag(field, LENGTH_DELIMITED);
+  offset = writeVarint(out, offset + 1, bytes.length);
+  out.set(bytes, offset);
+  return offset + bytes.length;
+}
+
+/** What a request carries; `id` below 2^53. */
+export interface RequestFields {
+  readonly id: number;
+  readonly method: DescMethod;
+  readonly timeoutMs: number;
+  readonly payload: Uint8Array;
+  /** Field 5 pre-encoded, from {@link callerField}. */
+  readonly caller: Uint8Array;
+}
+
+/** Field 5 of RpcRequest, the caller's name, pre-encoded once per process. */
+export function callerField(caller: string): Uint8Array {
+  return lengthDelimitedField(5, encodeUtf8(caller));
+}
+
+/** The envelope of an RpcRequest. */
+export function requestEnvelope({ id, method, timeoutMs, payload, caller }: RequestFields): Uint8Array {
+  const path = methodField(method);
+  const length = varintFieldSize(id) + path.length + varintFieldSize(timeoutMs) + bytesFieldSize(payload.length) + caller.length;
+  return writeEnvelope(RpcRequestSchema, length, (out, offset) => {
+    offset = putVarintField(out, offset, 1, id);
+    out.set(path, offset);
+    offset = putVarintField(out, offset + path.length, 3, timeoutMs);
+    offset = putBytesField(out, offset, 4, payload);
+    out.set(caller, offset);
+    return offset + caller.length;
+  });
+}
+
+/** What a response carries: `id` as the request had it, `code` a StatusCode number. */
+export interface ResponseFields {
+  readonly id: number | bigint;
+  readonly payload?: Uint8Array;
+  readonly more?: boolean;
+  readonly code?: number;
+  readonly message?: string;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** The envelope of an RpcResponse. */
+export function responseEnvelope({ id, payload = NO_BYTES, more = false, code = 0, message = "" }: ResponseFields): Uint8Array {
+  const text = message ? encodeUtf8(message) : NO_BYTES;
+  const length = idFieldSize(id) + bytesFieldSize(payload.length) + (more ? 2 : 0) + varintFieldSize(code) + bytesFieldSize(text.length);
+  return writeEnvelope(RpcResponseSchema, length, (out, offset) => {
+    offset = putIdField(out, offset, id);
+    offset = putBytesField(out, offset, 2, payload);
+    offset = putVarintField(out, offset, 3, more ? 1 : 0);
+    offset = putVarintField(out, offset, 4, code);
+    return putBytesField(out, offset, 5, text);
+  });
+}

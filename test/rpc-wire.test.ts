@@ -1,0 +1,44 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, test } from "vitest";
+import { envelope } from "@dividere/runtime";
+import { RpcRequestSchema, RpcResponseSchema } from "../runtime/src/gen/dividere/v1/rpc_pb.js";
+import { callerField, requestEnvelope, responseEnvelope } from "../runtime/src/rpc/wire.js";
+import { methodPath } from "../runtime/src/rpc/types.js";
+import { file_test_chat_v1_chat } from "./gen/test/chat/v1/chat_pb.js";
+
+/** A small seeded generator (mulberry32): the same cases on every run. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const random = seeded(7);
+const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!;
+const bytes = () => new Uint8Array(pick([0, 1, 127, 128, 300, 20000])).map(() => Math.floor(random() * 256));
+const number = () => pick([0, 1, 127, 128, 16383, 16384, 2 ** 31, 2 ** 32 - 1, 2 ** 53 - 1]);
+const methods = file_test_chat_v1_chat.services.flatMap((service) => service.methods);
+
+describe("RPC envelopes written in one pass are the bytes protobuf-es and encodeEnvelope give", () => {
+  test("requests", () => {
+    for (let i = 0; i < 500; i++) {
+      const fields = { id: number(), method: pick(methods), timeoutMs: pick([0, 1, 1000, 2 ** 32 - 1]), payload: bytes(), caller: pick(["", "host/42", "hôte/1"]) };
+      const generic = envelope.encodeEnvelope(RpcRequestSchema, toBinary(RpcRequestSchema, create(RpcRequestSchema, { ...fields, id: BigInt(fields.id), method: methodPath(fields.method) })));
+      const written = requestEnvelope({ ...fields, caller: callerField(fields.caller) });
+      expect(Buffer.from(written).equals(Buffer.from(generic)), JSON.stringify({ ...fields, payload: fields.payload.length, method: fields.method.name })).toBe(true);
+    }
+  });
+
+  test("responses, with ids as numbers and as bigints beyond 2^53", () => {
+    for (let i = 0; i < 500; i++) {
+      const id = pick([number(), 2n ** 53n + 1n, 2n ** 64n - 1n]);
+      const fields = { payload: bytes(), more: random() < 0.5, code: pick([0, 1, 14, 16]), message: pick(["", "no", "ça ne va pas"]) };
+      const generic = envelope.encodeEnvelope(RpcResponseSchema, toBinary(RpcResponseSchema, create(RpcResponseSchema, { ...fields, id: BigInt(id) })));
+      const written = responseEnvelope({ id, ...fields });
+      expect(Buffer.from(written).equals(Buffer.from(generic)), JSON.stringify({ ...fields, id: String(id), payload: fields.payload.length })).toBe(true);
+    }
+  });
+});
