@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { SocketOptions } from "../connection/options.js";
+import { eachUntilClosed } from "../connection/receiver.js";
 import { Router } from "../connection/routing.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
 import { DividereError } from "../errors.js";
@@ -182,27 +183,27 @@ export class Broker {
     await this.close();
   }
 
-  async #serveClients(): Promise<void> {
-    for await (const frames of this.#frontend) {
+  #serveClients(): Promise<void> {
+    return eachUntilClosed(this.#frontend, (frames) => {
       const [client, frame] = frames;
       if (!client || !frame || frames.length !== 2) {
         this.#drop(new DividereError("NOT_AN_ENVELOPE", `a caller sent ${frames.length - 1} frames; a call is one envelope`));
-        continue;
+        return;
       }
       const message = this.#decode(frame);
       if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, frame, message);
-      else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("hex")}/${message.id}`);
+      else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("latin1")}/${message.id}`);
       else if (message) this.#drop(new DividereError("UNKNOWN_TYPE", `a caller sent a ${message.$typeName}; calls are RpcRequests`));
-    }
+    });
   }
 
-  async #serveWorkers(): Promise<void> {
-    for await (const frames of this.#backend) {
+  #serveWorkers(): Promise<void> {
+    return eachUntilClosed(this.#backend, (frames) => {
       const identity = frames[0]!;
       const frame = frames[frames.length - 1]!;
       const message = frames.length >= 2 ? this.#decode(frame) : undefined;
-      if (!message) continue;
-      const worker = this.#workers.get(identity.toString("hex"));
+      if (!message) return;
+      const worker = this.#workers.get(identity.toString("latin1"));
       if (worker) worker.expiresAt = Date.now() + this.#expiryMs;
       switch (message.$typeName) {
         case "dividere.v1.WorkerReady":
@@ -221,7 +222,7 @@ export class Broker {
         default:
           this.#drop(new DividereError("UNKNOWN_TYPE", `a worker sent a ${message.$typeName}`));
       }
-    }
+    });
   }
 
   #decode(frame: Buffer) {
@@ -234,7 +235,7 @@ export class Broker {
   }
 
   #request(client: Buffer, frame: Buffer, request: RpcRequest): void {
-    const key = `${client.toString("hex")}/${request.id}`;
+    const key = `${client.toString("latin1")}/${request.id}`;
     const service = request.method.split("/")[1] ?? "";
     const call: Call = {
       key,
@@ -275,13 +276,13 @@ export class Broker {
   }
 
   #ready(identity: Buffer, services: string[], id: string, capacity: number): void {
-    const key = identity.toString("hex");
+    const key = identity.toString("latin1");
     const known = this.#workers.get(key);
     if (known) this.#lose(known, "it announced itself again");
     const worker: WorkerState = {
       identity,
       key,
-      id: id || key,
+      id: id || identity.toString("hex"),
       services,
       capacity: Math.max(1, capacity),
       calls: new Set(),
@@ -296,7 +297,7 @@ export class Broker {
   }
 
   #response(worker: WorkerState, client: Buffer, frame: Buffer, response: RpcResponse): void {
-    const call = this.#calls.get(`${client.toString("hex")}/${response.id}`);
+    const call = this.#calls.get(`${client.toString("latin1")}/${response.id}`);
     if (!call || call.worker !== worker) {
       debug("broker: a late answer from %s to a call that moved or ended", worker.id);
       return;

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { SocketOptions } from "../connection/options.js";
+import { eachUntilClosed } from "../connection/receiver.js";
 import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
 import { WorkerDisconnectSchema, WorkerReadySchema } from "../gen/dividere/v1/broker_pb.js";
 import { debug } from "../log.js";
@@ -124,29 +125,29 @@ export class Worker {
     void this.#serve(dealer);
   }
 
-  async #serve(dealer: Dealer<typeof brokerTypes>): Promise<void> {
-    for await (const { route, message } of dealer) {
+  #serve(dealer: Dealer<typeof brokerTypes>): Promise<void> {
+    return eachUntilClosed(dealer, ({ route, message }) => {
       this.#heard = this.#liveness;
       this.#backoff = this.#options.reconnectInitialMs ?? 1000;
       const client = route[0];
       switch (message.$typeName) {
         case "dividere.v1.RpcRequest": {
           if (!client) break;
-          const key = `${client.toString("hex")}/${message.id}`;
+          const key = `${client.toString("latin1")}/${message.id}`;
           const respond: Respond = (envelope) => dealer[sendEnvelope]([client], envelope);
           if (this.#stopping) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the worker is stopping"), respond);
           else this.#calls.start(key, message, message.caller || client.toString("hex"), respond);
           break;
         }
         case "dividere.v1.RpcCancel":
-          if (client) this.#calls.cancel(`${client.toString("hex")}/${message.id}`);
+          if (client) this.#calls.cancel(`${client.toString("latin1")}/${message.id}`);
           break;
         case "dividere.v1.WorkerDisconnect":
           // The broker does not know this worker (it restarted): announce again on a new connection.
           if (!this.#stopping) this.#reconnect(0, "the broker asked");
           break;
       }
-    }
+    });
   }
 
   #tick(): void {

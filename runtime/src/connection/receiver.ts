@@ -208,3 +208,21 @@ export async function* untilClosed<T>(source: { recv(): Promise<T> }): AsyncGene
     yield value;
   }
 }
+
+/**
+ * Hands each item of `source.recv()` to `handle` until it rejects with `CLOSED`; other errors
+ * reject. What `for await` does, without an async generator's promises per item: the loop
+ * of the runtime's own servers.
+ */
+export async function eachUntilClosed<T>(source: { recv(): Promise<T> }, handle: (item: T) => void): Promise<void> {
+  for (;;) {
+    let item: T;
+    try {
+      item = await source.recv();
+    } catch (error) {
+      if (DividereError.is(error, "CLOSED")) return;
+      throw error;
+    }
+    handle(item);
+  }
+}

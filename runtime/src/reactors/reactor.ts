@@ -117,6 +117,11 @@ export class Reactor {
         this.#report(new DividereError("ZMQ", `${socket.name}: receive failed: ${(error as Error).message}`, { cause: error }), undefined);
         continue;
       }
+      if (concurrency === 1) {
+        // One at a time: no bookkeeping of tasks in flight.
+        await this.#handle(socket, received);
+        continue;
+      }
       const task = this.#handle(socket, received).finally(() => inFlight.delete(task));
       inFlight.add(task);
       if (inFlight.size >= concurrency) await Promise.race(inFlight);

@@ -2,8 +2,8 @@ import { hostname } from "node:os";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { SocketOptions } from "../connection/options.js";
+import { eachUntilClosed } from "../connection/receiver.js";
 import { RpcCancelSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse } from "../gen/dividere/v1/rpc_pb.js";
-import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
@@ -110,18 +110,10 @@ export class Channel {
     await this.#loop;
   }
 
-  async #receive(): Promise<void> {
-    // A plain loop rather than `for await`: an async generator costs promises per reply.
-    for (;;) {
-      let message;
-      try {
-        ({ message } = await this.#dealer.recv());
-      } catch (error) {
-        if (DividereError.is(error, "CLOSED")) return;
-        throw error;
-      }
+  #receive(): Promise<void> {
+    return eachUntilClosed(this.#dealer, ({ message }) => {
       if (message.$typeName === RpcResponseSchema.typeName) this.#deliver(message);
-    }
+    });
   }
 
   #deliver(response: RpcResponse): void {

@@ -1,5 +1,5 @@
 import type { Endpoint } from "../connection/endpoint.js";
-import { DividereError } from "../errors.js";
+import { eachUntilClosed } from "../connection/receiver.js";
 import type { SocketOptions } from "../connection/options.js";
 import { Router } from "../messaging/routing.js";
 import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
@@ -70,17 +70,8 @@ export class RpcServer {
     await this.close();
   }
 
-  async #serve(): Promise<void> {
-    for (;;) {
-      // A plain loop rather than `for await`: an async generator costs promises per call.
-      let received;
-      try {
-        received = await this.#router.recv();
-      } catch (error) {
-        if (DividereError.is(error, "CLOSED")) return;
-        throw error;
-      }
-      const { route, message } = received;
+  #serve(): Promise<void> {
+    return eachUntilClosed(this.#router, ({ route, message }) => {
       const key = `${route[0]!.toString("latin1")}/${"id" in message ? message.id : ""}`;
       const respond: Respond = (envelope) => this.#router[sendEnvelope](route, envelope);
       if (message.$typeName === "dividere.v1.RpcCancel") {
@@ -89,6 +80,6 @@ export class RpcServer {
         if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is stopping; call another instance"), respond);
         else this.#calls.start(key, message, message.caller || route[0]!.toString("hex"), respond);
       }
-    }
+    });
   }
 }
