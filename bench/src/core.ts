@@ -9,7 +9,7 @@ import { Reactor, brokerTransport, directTransport, type Transport } from "@divi
 import * as zmq from "zeromq";
 import { BenchClient, BenchSubscriber, benchDispatch } from "./gen/bench_dividere.js";
 import { PayloadSchema } from "./gen/bench_pb.js";
-import { callFigures, latency, medianOf, receiveRate, windowed } from "./measure.js";
+import { type Measurer, interleaved, latency, medianOf, receiveRate, throughput, windowed } from "./measure.js";
 import { Process } from "./processes.js";
 import type { Row, Suite, SuiteOptions } from "./rows.js";
 
@@ -88,19 +88,30 @@ async function reactorRate({ runs, durationMs }: SuiteOptions): Promise<number> 
   });
 }
 
-/** Round trips of sequential calls, and calls per second with 64 in flight. */
+/**
+ * Round trips of sequential calls, and calls per second with 64 in flight. Every server runs from
+ * the start and the rows are measured in turn, run after run: this machine has slow spells of
+ * seconds, and taking each row's runs far apart in time let them fall on one row and not its
+ * neighbour.
+ */
 export const rpcSuite: Suite = async ({ runs, durationMs }) => {
-  const rows: Row[] = [];
-  const roundTrip = (name: string, value: number): Row => ({ group: "round trip", name, payload: PAYLOAD, value, unit: "µs" });
-  const inFlight = (name: string, value: number): Row => ({ group: "64 in flight", name, payload: PAYLOAD, value, unit: "req/s" });
-
-  for (const [name, role, byHand] of [
-    ["raw zeromq.js REQ/REP", "raw-rep", false],
-    ["by hand: zeromq.js + protobuf-es REQ/REP", "hand-rep", true],
-  ] as const) {
-    const value = await withServer([role], async (endpoint) => {
+  const roundTrip = (name: string): Omit<Row, "value"> => ({ group: "round trip", name, payload: PAYLOAD, unit: "µs" });
+  const inFlight = (name: string): Omit<Row, "value"> => ({ group: "64 in flight", name, payload: PAYLOAD, unit: "req/s" });
+  const cleanups: (() => unknown)[] = [];
+  const start = async (args: string[]) => {
+    const process = new Process(args);
+    cleanups.push(() => process.stop());
+    return await process.ready;
+  };
+  try {
+    const measurers: Measurer[] = [];
+    for (const [name, role, byHand] of [
+      ["raw zeromq.js REQ/REP", "raw-rep", false],
+      ["by hand: zeromq.js + protobuf-es REQ/REP", "hand-rep", true],
+    ] as const) {
       const request = new zmq.Request();
-      request.connect(endpoint);
+      cleanups.push(() => request.close());
+      request.connect(await start([serverProgram, role]));
       const call = byHand
         ? async () => {
             await request.send(encoded());
@@ -110,51 +121,35 @@ export const rpcSuite: Suite = async ({ runs, durationMs }) => {
             await request.send(frame);
             await request.receive();
           };
-      try {
-        return await medianOf(runs, async () => (await latency(call)).medianUs);
-      } finally {
-        request.close();
-      }
-    });
-    rows.push(roundTrip(name, value));
-  }
-
-  for (const [name, role, byHand] of [
-    ["raw zeromq.js DEALER/ROUTER", "raw-router", false],
-    ["by hand: zeromq.js + protobuf-es DEALER/ROUTER", "hand-router", true],
-  ] as const) {
-    const value = await withServer([role], async (endpoint) => {
+      measurers.push({ row: roundTrip(name), measure: async () => (await latency(call)).medianUs });
+    }
+    for (const [name, role, byHand] of [
+      ["raw zeromq.js DEALER/ROUTER", "raw-router", false],
+      ["by hand: zeromq.js + protobuf-es DEALER/ROUTER", "hand-router", true],
+    ] as const) {
       const dealer = new zmq.Dealer();
-      dealer.connect(endpoint);
+      cleanups.push(() => dealer.close());
+      dealer.connect(await start([serverProgram, role]));
       const send = byHand ? () => dealer.send(encoded()) : () => dealer.send(frame);
       const receive = byHand ? async () => fromBinary(PayloadSchema, (await dealer.receive())[0]!) : () => dealer.receive();
-      try {
-        return await medianOf(runs, () => windowed(send, receive, 64, durationMs));
-      } finally {
-        dealer.close();
-      }
-    });
-    rows.push(inFlight(name, value));
-  }
-
-  const generated = async (transport: Transport, name: string) => {
-    const client = new BenchClient(transport);
-    const call = () => client.echo({ data }, { timeoutMs: 10_000 });
-    try {
-      const { roundTripUs, perSecond } = await callFigures(call, runs, durationMs);
-      rows.push(roundTrip(name, roundTripUs), inFlight(`${name}, 64 in flight`, perSecond));
-    } finally {
-      await transport.close();
+      measurers.push({ row: inFlight(name), measure: () => windowed(send, receive, 64, durationMs) });
     }
-  };
-  await withServer(["direct"], (endpoint) => generated(directTransport(endpoint), "dividere generated client → server"));
-
-  const broker = new Process([cli, "broker", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]);
-  try {
-    const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(await broker.ready)!;
-    await withServer(["worker", backend!, "64"], () => generated(brokerTransport(frontend!), "dividere generated client → broker → worker"));
+    const generated = (transport: Transport, name: string) => {
+      cleanups.push(() => transport.close());
+      const client = new BenchClient(transport);
+      const call = () => client.echo({ data }, { timeoutMs: 10_000 });
+      measurers.push(
+        { row: roundTrip(name), measure: async () => (await latency(call)).medianUs },
+        { row: inFlight(`${name}, 64 in flight`), measure: () => throughput(call, 64, durationMs) },
+      );
+    };
+    generated(directTransport(await start([serverProgram, "direct"])), "dividere generated client → server");
+    const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(await start([cli, "broker", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]))!;
+    await start([serverProgram, "worker", backend!, "64"]);
+    generated(brokerTransport(frontend!), "dividere generated client → broker → worker");
+    return await interleaved(measurers, runs);
   } finally {
-    await broker.stop();
+    // In reverse: each client before its server, the worker before the broker.
+    for (const cleanup of cleanups.reverse()) await cleanup();
   }
-  return rows;
 };

@@ -1,4 +1,5 @@
 /** Measuring: round-trip latency of sequential calls, and throughput with calls in flight. */
+import type { Row } from "./rows.js";
 
 /** Median of numbers. */
 export function median(values: readonly number[]): number {
@@ -106,6 +107,22 @@ export async function medianOf(runs: number, measure: () => Promise<number>): Pr
   const values: number[] = [];
   for (let run = 0; run < runs; run++) values.push(await measure());
   return median(values);
+}
+
+/** One row's measurement, taken run after run in turn with the other rows of its suite. */
+export interface Measurer {
+  row: Omit<Row, "value">;
+  /** One run; the row's value is the median of the runs. */
+  measure(): Promise<number>;
+}
+
+/** Runs every measurer once per run, in turn, `runs` times; each row holds the median of its runs. */
+export async function interleaved(measurers: readonly Measurer[], runs: number): Promise<Row[]> {
+  const values = measurers.map((): number[] => []);
+  for (let run = 0; run < runs; run++) {
+    for (const [index, measurer] of measurers.entries()) values[index]!.push(await measurer.measure());
+  }
+  return measurers.map((measurer, index) => ({ ...measurer.row, value: median(values[index]!) }));
 }
 
 /** A call's figures, each the median of `runs`: round trip of sequential calls (µs), and calls per second with 64 in flight. */
