@@ -1,3 +1,4 @@
+import { create, toBinary } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { DividereError, RpcServer, connection, directTransport, envelope, rpcProtocol, type CallContext, type Transport } from "@dividere/runtime";
 import { echo } from "./fixtures/echo-service.mjs";
@@ -52,6 +53,19 @@ describe("unary calls through a generated client", () => {
     expect(error).toMatchObject({ code: "DEADLINE_EXCEEDED" });
     await eventually(() => seen[0]?.signal.aborted === true, 2000, "the handler's signal aborted");
     expect(seen[0]!.deadline).toBeGreaterThan(0);
+  });
+
+  test("the server's own deadline aborts the handler's signal when no cancel arrives", async () => {
+    // A raw Dealer sends the request and never a cancel: only the server's deadline can stop the handler.
+    await using raw = new connection.Dealer(connectTo({ endpoint: server.endpoint }));
+    const codec = new envelope.EnvelopeCodec([rpcProtocol.RpcRequestSchema, EchoRequestSchema]);
+    const request = toBinary(EchoRequestSchema, create(EchoRequestSchema, { text: "slow", delayMs: 10_000 }));
+    const sent = Date.now();
+    await raw.send(codec.encode(rpcProtocol.RpcRequestSchema, { id: 1n, method: "/test.services.v1.Echo/Say", timeoutMs: 100, payload: request }));
+    await eventually(() => seen[0]?.signal.aborted === true, 3000, "the handler's signal aborted");
+    expect((seen[0]!.signal.reason as DividereError).code).toBe("DEADLINE_EXCEEDED");
+    await eventually(() => server.stats.cancelled === 1, 3000, "the handler stopped long before its 10 s sleep");
+    expect(Date.now() - sent).toBeLessThan(5000);
   });
 
   test("abort mid-call: CANCELLED for the caller, and the server's handler sees the signal", async () => {

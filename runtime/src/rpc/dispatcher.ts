@@ -46,7 +46,7 @@ class Call implements CallContext {
       this.#controller = new AbortController();
       const reason = this.abortedBy();
       if (reason) this.#controller.abort(reason);
-      else if (this.deadline !== undefined) this.#timer = setTimeout(() => this.abortedBy(), this.deadline - Date.now());
+      else if (this.deadline !== undefined) this.#timer = setTimeout(() => this.abort(this.#deadlinePassed()), this.deadline - Date.now());
     }
     return this.#controller.signal;
   }
@@ -54,9 +54,13 @@ class Call implements CallContext {
   /** Why the call was given up (cancelled, its deadline passed, the server stopping), if it was. */
   abortedBy(): RpcError | undefined {
     if (!this.#reason && this.deadline !== undefined && Date.now() >= this.deadline) {
-      this.abort(new RpcError("DEADLINE_EXCEEDED", `${this.method}: the caller's deadline passed`));
+      this.abort(this.#deadlinePassed());
     }
     return this.#reason;
+  }
+
+  #deadlinePassed(): RpcError {
+    return new RpcError("DEADLINE_EXCEEDED", `${this.method}: the caller's deadline passed`);
   }
 
   abort(reason: RpcError): void {
