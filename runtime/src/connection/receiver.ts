@@ -176,15 +176,7 @@ export class Receiver<Raw, T = Raw> {
   #arrived(item: Item<T>): void {
     this.#pulling = false;
     if (this.#closed) return;
-    if (this.#buffer.length === 0 && this.#waiters.length > 0 && !this.#waiters[0]!.peek) {
-      // The common case: somebody waits for exactly this item; hand it over without buffering.
-      const waiter = this.#waiters.shift()!;
-      waiter.cleanup();
-      if (item.ok) waiter.resolve(item.value);
-      else waiter.reject(item.error);
-    } else {
-      this.#buffer.push(item);
-    }
+    this.#buffer.push(item);
     this.#serve();
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf";
 import { writeEnvelope } from "../envelope/codec.js";
-import { encodeUtf8, varintSize, writeVarint } from "../envelope/wire.js";
+import { encodeUtf8, lengthDelimited, varintSize, writeVarint } from "../envelope/wire.js";
 import { RpcRequestSchema, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { methodPath } from "./types.js";
 
@@ -29,11 +29,7 @@ function methodField(method: DescMethod): Uint8Array {
 
 /** `tag len bytes`, or nothing for empty bytes (proto3 leaves defaults out). */
 function lengthDelimitedField(field: number, bytes: Uint8Array): Uint8Array {
-  if (bytes.length === 0) return bytes;
-  const out = new Uint8Array(1 + varintSize(bytes.length) + bytes.length);
-  out[0] = tag(field, LENGTH_DELIMITED);
-  out.set(bytes, writeVarint(out, 1, bytes.length));
-  return out;
+  return bytes.length === 0 ? bytes : lengthDelimited(tag(field, LENGTH_DELIMITED), bytes);
 }
 
 const varintFieldSize = (value: number) => (value === 0 ? 0 : 1 + varintSize(value));
