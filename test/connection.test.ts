@@ -310,9 +310,14 @@ describe("ZeroMQ options are passed through", () => {
     }
   });
 
-  test("linger defaults to 500 ms, not ZeroMQ's for ever", async () => {
+  test("linger defaults to 500 ms, not ZeroMQ's for ever; maxMessageSize to 64 MiB, not unlimited", async () => {
     await using pair = new connection.Pair(transports.inproc());
-    expect((pair[native] as unknown as { linger: number }).linger).toBe(500);
+    const options = pair[native] as unknown as { linger: number; maxMessageSize: number };
+    expect(options.linger).toBe(500);
+    expect(options.maxMessageSize).toBe(connection.DEFAULT_MAX_MESSAGE_SIZE);
+    expect(connection.DEFAULT_MAX_MESSAGE_SIZE).toBe(64 * 1024 * 1024);
+    await using unlimited = new connection.Pair(transports.inproc(), { maxMessageSize: -1 });
+    expect((unlimited[native] as unknown as { maxMessageSize: number }).maxMessageSize).toBe(-1);
   });
 
   test("a Router with mandatory: true refuses an unknown identity with UNROUTABLE, with or without peers", async () => {

@@ -37,7 +37,7 @@ export function generatePythonModules(): string {
   return out;
 }
 
-/** Starts test/python/peer.py in a mode: one JSON object per stdout line. */
-export function pythonPeer(python: string, modules: string, args: string[]): Child {
-  return new Child(python, [join(root, "test/python/peer.py"), ...args], { ...process.env, PYTHONPATH: modules });
+/** Starts test/python/peer.py in a mode, with `env` added: one JSON object per stdout line. */
+export function pythonPeer(python: string, modules: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  return new Child(python, [join(root, "test/python/peer.py"), ...args], { ...process.env, ...env, PYTHONPATH: modules });
 }

@@ -5,6 +5,7 @@
  * - `connection`: byte-level ZeroMQ sockets (frames in, frames out).
  * - `envelope`: the wire format (envelope codec, topics, type registry).
  * - `messaging`: protobuf-typed sockets built on both.
+ * - `curve`: CurveZMQ keys and certificate files, for the `curve` option every socket and server takes.
  * - `Reactor`: one event loop handing each received message to the handler of its type;
  *   `WorkerReactor`: the same on several threads.
  * - Services: `serve()` hosts a generated service, `RegistryServer`/`RegistryClient` are the
@@ -18,6 +19,7 @@
  * @module
  */
 export * as connection from "./connection/index.js";
+export * as curve from "./connection/curve.js";
 export * as envelope from "./envelope/index.js";
 export * as messaging from "./messaging/index.js";
 export * as MsgLib from "./gen/dividere/MsgLib_pb.js";

@@ -9,7 +9,9 @@ Usage (one JSON object per stdout line; the first line says where it is):
   peer.py pub COUNT     bind an XPUB on an ephemeral port, wait for COUNT subscriptions, publish a script
   peer.py sub ENDPOINT COUNT TYPE...   subscribe to TYPEs (by envelope prefix), print COUNT messages
   peer.py rep COUNT     bind a REP, answer COUNT testMsg01 requests with field1 reversed, field2 + 1
-  peer.py req ENDPOINT WORD...         send one testMsg01 request per WORD, print each reply
+  peer.py req ENDPOINT WORD...         send one testMsg01 request per WORD, print each reply; with
+                        PEER_CURVE_CERT (own .key_secret) and PEER_CURVE_SERVER (server's .key), over CURVE
+  peer.py certificates FOLDER NAME     write a CURVE key pair with pyzmq's zmq.auth.create_certificates
   peer.py registry-client ENDPOINT STEP...
                         a Python dividere registry client: each STEP is register:NAME:HOST:PORT,
                         unregister:NAME:HOST:PORT or lookup:NAME; prints each answer
@@ -21,9 +23,11 @@ Usage (one JSON object per stdout line; the first line says where it is):
 The generated modules MsgLib_pb2 and TestMsg_pb2 must be on PYTHONPATH.
 """
 import json
+import os
 import sys
 
 import zmq
+import zmq.auth
 from google.protobuf import json_format
 
 import MsgLib_pb2
@@ -122,11 +126,28 @@ def respond(ctx, count):
 
 def request(ctx, endpoint, words):
     sock = ctx.socket(zmq.REQ)
+    curve_client(sock)
     sock.connect(endpoint)
     for i, word in enumerate(words):
         sock.send(encode(TestMsg_pb2.testMsg01(field1=word, field2=i)))
         emit(**show(decode(receive(sock))))
     sock.close(linger=0)
+
+
+def curve_client(sock):
+    """CURVE from certificate files, as pyzmq's zmq.auth reads them: PEER_CURVE_CERT (own secret), PEER_CURVE_SERVER (server public)."""
+    if "PEER_CURVE_CERT" not in os.environ:
+        return
+    public, secret = zmq.auth.load_certificate(os.environ["PEER_CURVE_CERT"])
+    server_public, _ = zmq.auth.load_certificate(os.environ["PEER_CURVE_SERVER"])
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    sock.curve_serverkey = server_public
+
+
+def certificates(folder, name):
+    public_file, secret_file = zmq.auth.create_certificates(folder, name)
+    emit(public=public_file, secret=secret_file, publicKey=zmq.auth.load_certificate(public_file)[0].decode())
 
 
 def registry_client(ctx, endpoint, steps):
@@ -191,6 +212,8 @@ def main(argv):
         respond(ctx, int(argv[2]))
     elif mode == "req":
         request(ctx, argv[2], argv[3:])
+    elif mode == "certificates":
+        certificates(argv[2], argv[3])
     elif mode == "registry-client":
         registry_client(ctx, argv[2], argv[3:])
     elif mode == "registry-server":

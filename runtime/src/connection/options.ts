@@ -1,6 +1,10 @@
+import type { CurveOptions } from "./curve.js";
+import { resolveCurve } from "./keys.js";
+import { newZapDomain } from "./zap.js";
+
 /**
  * ZeroMQ options every socket takes; names follow zeromq.js, which follows libzmq.
- * Unset options keep ZeroMQ's defaults, except `linger` (see below).
+ * Unset options keep ZeroMQ's defaults, except `linger` and `maxMessageSize` (see below).
  */
 export interface SocketOptions {
   /** A name for debug logs (`NODE_DEBUG=dividere`); defaults to the socket kind and endpoint. */
@@ -15,8 +19,9 @@ export interface SocketOptions {
   /** Incoming messages queued per peer before ZeroMQ stops reading (ZMQ_RCVHWM; default 1000). */
   receiveHighWaterMark?: number;
   /**
-   * Hard transport limit in bytes (ZMQ_MAXMSGSIZE): a peer sending a larger message is
-   * disconnected before the message is read. Default: no limit.
+   * Hard transport limit in bytes on each received frame (ZMQ_MAXMSGSIZE): a peer sending a
+   * larger one is disconnected before it is read into memory. Default 64 MiB
+   * ({@link DEFAULT_MAX_MESSAGE_SIZE}); -1 lifts the limit.
    */
   maxMessageSize?: number;
   /** Send ZMTP heartbeats (PING) every this many ms (ZMQ_HEARTBEAT_IVL). */
@@ -35,6 +40,11 @@ export interface SocketOptions {
   immediate?: boolean;
   /** A blocked send fails with `TIMEOUT` after this many ms (ZMQ_SNDTIMEO; default: wait). */
   sendTimeout?: number;
+  /**
+   * CurveZMQ encryption and authentication: a server's key pair and allow list, or a client's
+   * key pair and the server's public key (see {@link CurveOptions}). Default: plain text.
+   */
+  curve?: CurveOptions;
 }
 
 /** Options of sockets that take part in routing: Request, Dealer, Router. */
@@ -62,15 +72,32 @@ const NATIVE_KEYS = [
 
 export const DEFAULT_LINGER_MS = 500;
 
+/** The default `maxMessageSize` of every socket, in bytes: 64 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+
 /** The zeromq.js constructor options for `options`, plus the socket-kind specific `extra` ones. */
 export function nativeOptions(options: SocketOptions, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const native: Record<string, unknown> = { linger: DEFAULT_LINGER_MS };
+  const native: Record<string, unknown> = { linger: DEFAULT_LINGER_MS, maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE };
   for (const key of NATIVE_KEYS) {
     const value = (options as Record<string, unknown>)[key];
     if (value !== undefined) native[key] = value;
   }
+  if (options.curve) Object.assign(native, curveOptions(options.curve));
   for (const [key, value] of Object.entries(extra)) {
     if (value !== undefined) native[key] = value;
   }
   return native;
+}
+
+/** The zeromq.js options of CURVE: a server (with a ZAP domain of its own when it has an allow list) or a client. */
+function curveOptions(curve: CurveOptions): Record<string, unknown> {
+  const { publicKey, secretKey, serverKey, allow } = resolveCurve(curve);
+  if (serverKey !== undefined) return { curveServerKey: serverKey, curvePublicKey: publicKey, curveSecretKey: secretKey };
+  return {
+    curveServer: true,
+    curvePublicKey: publicKey,
+    curveSecretKey: secretKey,
+    // Fail closed: with a domain set, libzmq refuses clients when no ZAP handler answers.
+    ...(allow && { zapDomain: newZapDomain(), zapEnforceDomain: true }),
+  };
 }

@@ -6,6 +6,7 @@ import { type SocketEvents, monitor } from "./events.js";
 import { DEFAULT_LINGER_MS, type SocketOptions } from "./options.js";
 import { type Accept, Receiver, type RecvOptions } from "./receiver.js";
 import { Sender } from "./sender.js";
+import { guardCurveServer } from "./zap.js";
 
 /** One ZeroMQ frame as a caller may pass it: bytes or a UTF-8 string. */
 export type Frame = Uint8Array | string;
@@ -49,6 +50,7 @@ export abstract class Socket {
   #sender: Sender<Frames> | undefined;
   #receiver: Receiver<Buffer[]> | undefined;
   readonly #linger: number;
+  #releaseCurve: (() => void) | undefined;
 
   protected constructor(kind: string, socket: zmq.Socket, endpoint: Endpoint, options: SocketOptions) {
     this[native] = socket;
@@ -62,12 +64,19 @@ export abstract class Socket {
     }
     this.name = options.name ?? `${kind} ${[...resolved.bind, ...resolved.connect].join(",")}`;
     this.events = monitor(socket, () => this.name);
+    try {
+      this.#releaseCurve = guardCurveServer(socket, options.curve, this.events, this.name);
+    } catch (error) {
+      socket.close();
+      throw error;
+    }
     const bound: string[] = [];
     for (const address of resolved.bind) {
       try {
         socket.bindSync(address);
       } catch (error) {
         socket.close();
+        this.#releaseCurve?.();
         const { message, code } = error as { message?: string; code?: string };
         throw new DividereError(
           "BIND_FAILED",
@@ -85,6 +94,7 @@ export abstract class Socket {
         socket.connect(address);
       } catch (error) {
         socket.close();
+        this.#releaseCurve?.();
         throw new DividereError("INVALID_ARGUMENT", `${this.name}: cannot connect to ${address}: ${(error as Error).message}`, {
           cause: error,
         });
@@ -134,6 +144,7 @@ export abstract class Socket {
     this.beforeClose(error);
     await this.#sender?.drain(this.#linger);
     this[native].close();
+    this.#releaseCurve?.();
     debug("%s closed", this.name);
   }
 
