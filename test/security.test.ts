@@ -209,6 +209,27 @@ describe("an allow list enforced through the ZAP handler", () => {
     expect(broker.stats.answered).toBe(20);
   });
 
+  test("every socket kind: the allowed client's message arrives, the intruder's does not", async () => {
+    const kinds = [
+      ["Push → Pull", (at: object, o: object) => new connection.Pull(at, o), (to: string, o: object) => new connection.Push(to, o)],
+      ["Dealer → Router", (at: object, o: object) => new connection.Router(at, o), (to: string, o: object) => new connection.Dealer(to, o)],
+      ["Request → Response", (at: object, o: object) => new connection.Response(at, o), (to: string, o: object) => new connection.Request(to, o)],
+      ["Pair → Pair", (at: object, o: object) => new connection.Pair(at, o), (to: string, o: object) => new connection.Pair(to, o)],
+    ] as const;
+    for (const [kind, makeServer, makeClient] of kinds) {
+      const k = keys();
+      const server = later(makeServer(loopback(), { curve: k.server }), (s) => s.close());
+      const intruder = later(makeClient(server.endpoint, { curve: k.intruder }), (s) => s.close());
+      await refused(k.refusals, k.intruderKey);
+      void intruder.send("from the intruder").catch(() => undefined); // queued for a connection that never completes
+      const friend = later(makeClient(server.endpoint, { curve: k.friend }), (s) => s.close());
+      await friend.send("from a friend");
+      const frames = await server.recv({ timeoutMs: 5000 });
+      expect(frames.at(-1)!.toString(), kind).toBe("from a friend");
+      expect(await server.wait(100), kind).toBe(false);
+    }
+  });
+
   test("a server without an allow list encrypts for every client that knows its public key", async () => {
     const server = curve.keyPair();
     const rep = later(new messaging.Response(loopback(), { types, curve: server }), (s) => s.close());
