@@ -29,7 +29,8 @@ import { findPython, generatePythonModules, pythonPeer } from "./python-peer.js"
 
 const types = [testMsg01Schema];
 const fixture = fileURLToPath(new URL("./fixtures/curve-exits.mjs", import.meta.url));
-const cli = fileURLToPath(new URL("../runtime/bin/dividere.js", import.meta.url));
+const root = fileURLToPath(new URL("..", import.meta.url));
+const cli = join(root, "runtime/bin/dividere.js");
 const loopback = () => ({ bind: "tcp://127.0.0.1:0" });
 const cleanup: Array<() => unknown> = [];
 const later = <T>(thing: T, close: (thing: T) => unknown): T => (cleanup.push(() => close(thing)), thing);
@@ -144,6 +145,30 @@ test("dividere keygen writes a certificate pair, refuses to overwrite it without
   const path = await keygen("../elsewhere");
   expect(path.code).toBe(2);
   expect(path.stderr).toMatch(/without folders/);
+});
+
+test("the dividere commands take their keys from the environment: an allowed `dividere call` is answered, one without keys is not", async () => {
+  const folder = mkdtempSync(join(tmpdir(), "dividere-keys-"));
+  const server = curve.writeCertificates(join(folder, "server"));
+  const client = curve.writeCertificates(join(folder, "clients", "cli"));
+  const rpc = later(
+    new RpcServer(loopback(), { curve: { ...curve.readCertificate(server.secretFile), allow: curve.readAllowList(join(folder, "clients")) } }).add(
+      EchoDefinition,
+      echo("secured"),
+    ),
+    (s) => s.close(0),
+  );
+  const call = (env: NodeJS.ProcessEnv) =>
+    runNode(cli, 20_000, {
+      args: ["call", rpc.endpoint, "test.services.v1.Echo/Say", '{"text": "hi"}', "--timeout", "1000", "--proto", join(root, "proto")],
+      env: { ...process.env, ...env },
+    });
+  const allowed = await call({ DIVIDERE_CURVE_CERT: client.secretFile, DIVIDERE_CURVE_SERVER_KEY: server.publicFile });
+  expect(allowed.stderr).toBe("");
+  expect(JSON.parse(allowed.stdout)).toEqual({ text: "hi", servedBy: "secured" });
+  const plain = await call({});
+  expect(plain.code).toBe(1);
+  expect(plain.stderr).toMatch(/DEADLINE_EXCEEDED|UNAVAILABLE/);
 });
 
 describe("an allow list enforced through the ZAP handler", () => {

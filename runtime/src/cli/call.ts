@@ -6,6 +6,7 @@ import { RpcClient } from "../rpc/client.js";
 import { RpcError } from "../rpc/status.js";
 import { type Transport, directTransport } from "../rpc/transport.js";
 import { type Command, UsageError, integer, parse, printJson } from "./command.js";
+import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { TYPE_USAGE, loadTypes, typeOptions, unknownType } from "./types.js";
 
 /** `Service/Method`, `/Service/Method` or (with the service known) `Method`: the method's descriptor. */
@@ -36,6 +37,8 @@ options:
   --timeout MS               give up after this long (default 5000)
 ${TYPE_USAGE}
   -h, --help                 this text
+
+${SECURITY_USAGE}
 `,
   async run(args) {
     const { values, positionals } = parse(
@@ -53,11 +56,12 @@ ${TYPE_USAGE}
     } catch (error) {
       throw new UsageError(`the JSON is not a ${method.input.typeName}: ${(error as Error).message}`);
     }
+    const security = curveFromEnvironment();
     const transport: Transport = byEndpoint
-      ? directTransport(target)
+      ? directTransport(target, security)
       : values.broker
-        ? brokerTransport(values.broker)
-        : registryTransport(values.registry ?? `tcp://localhost:${REGISTRY_PORT}`);
+        ? brokerTransport(values.broker, security)
+        : registryTransport(values.registry ?? `tcp://localhost:${REGISTRY_PORT}`, security);
     const client = new RpcClient(transport);
     const options = { timeoutMs: integer(values.timeout, "timeout") ?? 5000 };
     try {

@@ -3,6 +3,7 @@ import { InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
 import { RegistryClient } from "../registry/client.js";
 import { REGISTRY_PORT } from "../registry/defaults.js";
 import { type Command, integer, parse, printJson } from "./command.js";
+import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 
 export const lookup: Command = {
   name: "lookup",
@@ -17,6 +18,8 @@ options:
   --python                   speak Python dividere's registry protocol
   --timeout MS               how long to wait for the registry (default 3000)
   -h, --help                 this text
+
+${SECURITY_USAGE}
 `,
   async run(args) {
     const { values, positionals } = parse(
@@ -31,6 +34,7 @@ options:
       protocol: values.python ? "python" : "dividere",
       timeoutMs: integer(values.timeout, "timeout") ?? 3000,
       retries: 0,
+      ...curveFromEnvironment(),
     });
     const instances = await client.lookup(service);
     for (const instance of instances) printJson(toJson(InstanceSchema, instance));

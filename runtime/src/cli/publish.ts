@@ -2,6 +2,7 @@ import { type Registry, fromJsonString } from "@bufbuild/protobuf";
 import { Publisher } from "../messaging/pubsub.js";
 import { DividereError } from "../errors.js";
 import { type Command, UsageError, integer, parse } from "./command.js";
+import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { TYPE_USAGE, loadTypes, typeOptions, unknownType } from "./types.js";
 
 export const publish: Command = {
@@ -16,6 +17,8 @@ options:
 ${TYPE_USAGE}
   --wait MS                  wait up to this long for a subscriber to the type first (default 2000)
   -h, --help                 this text
+
+${SECURITY_USAGE}
 `,
   async run(args) {
     const { values, positionals } = parse(args, { wait: { type: "string" }, ...typeOptions }, { min: 3, max: 3, names: "ENDPOINT TYPE JSON" });
@@ -29,7 +32,7 @@ ${TYPE_USAGE}
     } catch (error) {
       throw new UsageError(`the JSON is not a ${typeName}: ${(error as Error).message}`);
     }
-    await using publisher = new Publisher(endpoint, { types, name: "publish" });
+    await using publisher = new Publisher(endpoint, { types, name: "publish", ...curveFromEnvironment() });
     const waitMs = integer(values.wait, "wait", 0) ?? 2000;
     try {
       await publisher.waitForSubscribers({ type: typeName, timeoutMs: waitMs });

@@ -4,6 +4,7 @@ import { parseEnvelope } from "../envelope/codec.js";
 import { envelopeTopic } from "../envelope/wire.js";
 import { DividereError } from "../errors.js";
 import { type Command, integer, parse, printJson } from "./command.js";
+import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { TYPE_USAGE, loadTypes, typeOptions } from "./types.js";
 
 /** One received frame as a line of JSON: decoded when its type is known, its bytes otherwise. */
@@ -35,6 +36,8 @@ ${TYPE_USAGE}
   --count N                  exit after N messages
   --timeout MS               exit with 1 when nothing arrives for this long
   -h, --help                 this text
+
+${SECURITY_USAGE}
 `,
   async run(args) {
     const { values, positionals } = parse(
@@ -45,7 +48,7 @@ ${TYPE_USAGE}
     const types = loadTypes(values);
     const count = integer(values.count, "count");
     const timeoutMs = integer(values.timeout, "timeout");
-    await using subscriber = new Subscriber(positionals[0]!, { topics: (values.topic ?? []).map(envelopeTopic), name: "tap" });
+    await using subscriber = new Subscriber(positionals[0]!, { topics: (values.topic ?? []).map(envelopeTopic), name: "tap", ...curveFromEnvironment() });
     const stop = new AbortController();
     for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => stop.abort());
     for (let seen = 0; count === undefined || seen < count; seen++) {
