@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import type * as Runtime from "@dividere/runtime";
+import { eventually } from "./helpers.js";
 
 // The threads run the built package (worker threads run JavaScript), so this test uses it too:
 // one copy of the runtime's classes on both sides.
@@ -87,6 +88,26 @@ describe("WorkerReactor", () => {
     });
     await expect(workers.ready).rejects.toMatchObject({ code: "HANDLER_FAILED", message: expect.stringMatching(/no-such-module/) });
     await workers.stop();
+  });
+
+  test("CURVE on a shared Router secures the socket peers reach: an allowed client's jobs are done, an intruder is refused", async () => {
+    const server = runtime.curve.keyPair();
+    const friend = runtime.curve.keyPair();
+    const refused: string[] = [];
+    const port = await runtime.connection.PortManager.acquire({ host: "127.0.0.1" });
+    const curve = { ...server, allow: [friend.publicKey], onRefused: (refusal: Runtime.curve.CurveRefusal) => refused.push(refusal.publicKey!) };
+    const workers = new runtime.WorkerReactor(handlerModule, {
+      threads: 2,
+      sockets: [{ kind: "Router", endpoint: { bind: `tcp://127.0.0.1:${port}` }, options: { curve } }],
+    });
+    await workers.ready;
+    const intruderKeys = runtime.curve.keyPair();
+    await using intruder = new runtime.messaging.Dealer(`tcp://127.0.0.1:${port}`, { types, curve: { ...intruderKeys, serverKey: server.publicKey } });
+    await using client = new runtime.messaging.Dealer(`tcp://127.0.0.1:${port}`, { types, curve: { ...friend, serverKey: server.publicKey } });
+    for (let id = 0; id < 10; id++) await client.send(JobSchema, { id, work: 10 });
+    for (let i = 0; i < 10; i++) expect((await client.recv({ timeoutMs: 10_000 })).message.$typeName).toBe("test.jobs.Done");
+    await eventually(() => refused.includes(intruderKeys.publicKey), 5000, "the intruder's refusal");
+    expect((await workers.stop()).handled).toBe(10);
   });
 
   test("a bound Subscriber cannot be shared by several threads", () => {

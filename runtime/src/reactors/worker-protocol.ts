@@ -14,7 +14,12 @@ export interface WorkerSocketSpec {
    * bind; the reactor then shares it (see `WorkerReactorOptions.sockets`).
    */
   endpoint: Endpoint;
-  /** Socket options other than `types` (e.g. `topics` as type names, high-water marks). */
+  /**
+   * Socket options other than `types` (e.g. `topics` as type names, high-water marks). A
+   * `curve` option of a bound socket shared by several threads secures the reactor's shared
+   * socket (its `onRefused` stays in this thread); other sockets' options cross to the threads,
+   * so they hold no functions.
+   */
   options?: Record<string, unknown>;
 }
 

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { resolveEndpoint } from "../connection/endpoint.js";
+import type { CurveOptions } from "../connection/curve.js";
 import { Proxy } from "../connection/proxy.js";
 import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
@@ -123,11 +124,17 @@ export class WorkerReactor<D = unknown> {
       );
     }
     const backend = `inproc://dividere-worker-reactor-${randomUUID()}`;
-    const device = new Proxy({ frontend: { bind }, backend: { bind: backend }, pattern: spec.kind === "Pull" ? "pipeline" : "request-reply" });
+    // The device's bound socket is the one peers reach, so it is the one CURVE secures; the
+    // threads' sockets connect over inproc, where no handshake runs.
+    const { curve, ...threadOptions } = spec.options ?? {};
+    const device = new Proxy(
+      { frontend: { bind }, backend: { bind: backend }, pattern: spec.kind === "Pull" ? "pipeline" : "request-reply" },
+      curve ? { curve: curve as CurveOptions } : {},
+    );
     device.start();
     this.#devices.push(device);
     debug("worker reactor shares %s %j through %s", spec.kind, bind, backend);
-    return { ...spec, endpoint: { connect: [backend, ...connect] } };
+    return { ...spec, endpoint: { connect: [backend, ...connect] }, options: threadOptions };
   }
 
   #spawn(start: WorkerStart): Thread {
