@@ -45,7 +45,7 @@ export interface CurveOptions {
 export interface CurveRefusal {
   /** The refusing socket's name. */
   socket: string;
-  /** Where the client connected from (an IP address, or the endpoint when ZeroMQ gives no more). */
+  /** For `NOT_ALLOWED`, the client's IP address; for `HANDSHAKE_FAILED`, the server's endpoint (ZeroMQ does not tell whose handshake failed). */
   address: string;
   /** `NOT_ALLOWED`: a valid CURVE client whose key is not in `allow`; `HANDSHAKE_FAILED`: no CURVE, or not this server's key. */
   reason: "NOT_ALLOWED" | "HANDSHAKE_FAILED";

@@ -120,6 +120,7 @@ function watchHandshakes(events: SocketEvents, socket: string, refuse: (refusal:
 }
 
 const REPEAT_MS = 60_000;
+const MAX_REMEMBERED = 1024;
 
 /**
  * The default report of refusals: a line on stderr the first time a client is refused, then at
@@ -130,6 +131,11 @@ function refusalLogger(): (refusal: CurveRefusal) => void {
   return (refusal) => {
     const key = `${refusal.reason} ${refusal.publicKey ?? refusal.address}`;
     const now = Date.now();
+    // A client cycling through keys must not grow this without bound.
+    if (seen.size >= MAX_REMEMBERED) {
+      for (const [remembered, { at }] of seen) if (now - at >= REPEAT_MS) seen.delete(remembered);
+      if (seen.size >= MAX_REMEMBERED) seen.clear();
+    }
     const last = seen.get(key);
     if (last && now - last.at < REPEAT_MS) {
       last.since++;
