@@ -294,20 +294,34 @@ describe("ZeroMQ options are passed through", () => {
     expect(Object.fromEntries(Object.keys(options).map((key) => [key, socket[key]]))).toEqual(options);
   });
 
-  test("noDrop: a publisher blocks at the high-water mark instead of dropping", async () => {
-    for (const noDrop of [false, true]) {
-      await using pub = new connection.Publisher(transports.inproc(), { noDrop, sendHighWaterMark: 2, sendTimeout: 0 });
+  test("whenFull: a publisher drops for a full subscriber and counts it, or blocks until sendTimeout", async () => {
+    for (const whenFull of ["drop", "block"] as const) {
+      await using pub = new connection.Publisher(transports.inproc(), { whenFull, sendHighWaterMark: 2, sendTimeout: 50 });
       await using sub = new connection.Subscriber(connectTo(pub), { receiveHighWaterMark: 2 });
       await pub.waitForSubscribers({ timeoutMs: 2000 });
       const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => pub.send(String(i))));
       const refused = results.filter((result) => result.status === "rejected");
-      if (noDrop) {
+      if (whenFull === "drop") {
+        expect(refused).toEqual([]);
+        expect(pub.stats.unsent).toBeGreaterThan(0);
+        expect(pub.stats.sent + pub.stats.unsent).toBe(20);
+      } else {
         expect(refused.length).toBeGreaterThan(0);
         expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: "TIMEOUT" });
-      } else {
-        expect(refused).toEqual([]);
+        expect(pub.stats.unsent).toBe(0);
       }
+      // What was sent is what arrives, in order: a message goes to every subscriber or to none.
+      const received: string[] = [];
+      while (await sub.wait(100)) received.push((await sub.recv())[0]!.toString());
+      expect(received.length).toBe(pub.stats.sent);
+      expect(received.map(Number)).toEqual([...received.map(Number)].sort((a, b) => a - b));
     }
+  });
+
+  test("a publisher without subscribers sends without error, to nobody", async () => {
+    await using pub = new connection.Publisher(transports.inproc());
+    for (let i = 0; i < 5000; i++) await pub.send("nobody listens");
+    expect(pub.stats).toMatchObject({ sent: 5000, unsent: 0 });
   });
 
   test("linger defaults to 500 ms, not ZeroMQ's for ever; maxMessageSize to 64 MiB, not unlimited", async () => {

@@ -2,8 +2,8 @@
  * The fast producer of the memory benchmark: `node memory-publisher.js`. Binds a
  * `messaging.Publisher` on an ephemeral port of 127.0.0.1 and prints the endpoint as its first
  * line; waits for a subscriber, then publishes 1 KiB bench.v1.Payload messages as fast as it
- * can (each send awaited, so no promises pile up; ZeroMQ drops what the subscriber's queues
- * cannot take) until SIGTERM. Samples its own RSS every 250 ms from the start; on SIGTERM prints
+ * can (each send awaited, so no promises pile up; what the subscriber's queues cannot take is
+ * not sent, and counted in `stats.unsent`: the Publisher's default `whenFull: "drop"`) until SIGTERM. Samples its own RSS every 250 ms from the start; on SIGTERM prints
  * one JSON line (samples in bytes, messages sent, stats) and exits.
  */
 import { create } from "@bufbuild/protobuf";

@@ -2,8 +2,8 @@
  * Memory over a sustained run: the resident set size (RSS) of a dividere Subscriber that takes
  * ~1 message per ms from a Publisher sending 1 KiB messages as fast as it can, each in its own
  * process (memory-publisher.ts, memory-subscriber.ts). What should show: the subscriber's RSS
- * levels off, bounded by the high-water marks (1000 messages each side; ZeroMQ drops the
- * rest at the publisher), and does not grow through the second half of the run.
+ * levels off, bounded by the high-water marks (1000 messages each side; the publisher drops the
+ * rest and counts them in `stats.unsent`), and does not grow through the second half of the run.
  */
 import { fileURLToPath } from "node:url";
 import { Process } from "./processes.js";
@@ -26,6 +26,7 @@ interface SubscriberReport extends Report {
 }
 interface PublisherReport extends Report {
   sent: number;
+  stats: Report["stats"] & { unsent: number };
 }
 
 const mib = (bytes: number) => bytes / MiB;
@@ -68,14 +69,16 @@ export const memorySuite: Suite = async ({ durationMs }) => {
         value: summary(sub.samples).peak,
         note:
           `${describe(sub.samples)}; ${sub.received.toLocaleString("en-US")} msgs received (of ~${pub.sent.toLocaleString("en-US")} published; ` +
-          `${Math.max(0, seen - sub.received).toLocaleString("en-US")} skipped by ZeroMQ between the first and last seen, ${dropped} dropped by dividere)`,
+          `${Math.max(0, seen - sub.received).toLocaleString("en-US")} missing between the first and last seen, ${dropped} dropped by dividere)`,
       },
       {
         group: "memory",
         name: "dividere Publisher, fast producer to a slow consumer",
         unit: "MiB",
         value: summary(pub.samples).peak,
-        note: `${describe(pub.samples)}; ${pub.sent.toLocaleString("en-US")} msgs of ${PAYLOAD} B sent`,
+        note:
+          `${describe(pub.samples)}; ${pub.sent.toLocaleString("en-US")} msgs of ${PAYLOAD} B sent, ` +
+          `${pub.stats.unsent.toLocaleString("en-US")} not sent for a full subscriber queue (stats.unsent)`,
       },
     ] satisfies Row[];
   } finally {

@@ -12,9 +12,11 @@ export {
   Publisher,
   Subscriber,
   type PublisherOptions,
+  type PublisherStats,
   type SubscriberOptions,
   type Topic,
   type WaitForSubscribersOptions,
+  type WhenFull,
 } from "./pubsub.js";
 export type { RecvOptions } from "./receiver.js";
 export { Request, Response, type RequestOptions } from "./reqrep.js";

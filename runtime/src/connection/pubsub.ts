@@ -8,12 +8,45 @@ import { ReadableSocket, WritableSocket } from "./socket.js";
 /** A subscription topic: a prefix of the messages to receive, as bytes or a UTF-8 string. */
 export type Topic = Uint8Array | string;
 
+/**
+ * What a {@link Publisher}'s send does when a subscriber the message is for has a full queue
+ * (`sendHighWaterMark` messages waiting for it): see {@link PublisherOptions.whenFull}.
+ */
+export type WhenFull = "drop" | "block";
+
 /** Options of a {@link Publisher}. */
 export interface PublisherOptions extends SocketOptions {
-  /** Block sends at the high-water mark instead of dropping messages for slow subscribers (ZMQ_XPUB_NODROP). */
-  noDrop?: boolean;
-  /** Keep only the newest message per subscriber (ZMQ_CONFLATE). */
-  conflate?: boolean;
+  /**
+   * What a send does when a subscriber the message is for has a full queue (`sendHighWaterMark`
+   * messages waiting for it; a subscriber that reads slower than the publisher sends gets there).
+   * Both modes set ZMQ_XPUB_NODROP, so a message goes to every matching subscriber or to none:
+   *
+   * - `"drop"` (default): the message is sent to none of them, the send resolves at once (the
+   *   caller is not failed, nor kept waiting), and {@link PublisherStats.unsent} counts it. Loss is
+   *   counted exactly, never hidden; the price is that one slow subscriber costs the others the
+   *   messages it cannot take. Give a slow consumer its own feed (another Publisher), let it
+   *   subscribe with `conflate` if only the newest message matters, or raise `sendHighWaterMark`
+   *   to ride out bursts. `sendTimeout` is ignored (always 0).
+   * - `"block"`: the send waits until every matching subscriber has room, so nothing is lost and
+   *   the slowest subscriber sets the pace. With `sendTimeout`, a send that waited that long fails
+   *   with `TIMEOUT` and the message is not sent. ZeroMQ does not say when room appears, so a
+   *   waiting send tries again every few ms (at most 8 ms apart).
+   *
+   * Without subscribers, or without a matching one, a send succeeds and the message goes nowhere
+   * (pub/sub's late joiner; see {@link Publisher.waitForSubscribers}).
+   */
+  whenFull?: WhenFull;
+}
+
+/** Counters of a {@link Publisher}. */
+export interface PublisherStats {
+  /** Messages handed to ZeroMQ for the matching subscribers (every one of them gets it). */
+  readonly sent: number;
+  /**
+   * Messages not sent to anybody because a subscriber they were for had a full queue
+   * (`whenFull: "drop"`). `sent + unsent` is every send that resolved.
+   */
+  readonly unsent: number;
 }
 
 /** Options of {@link Publisher.waitForSubscribers}. */
@@ -37,15 +70,37 @@ export interface WaitForSubscribersOptions {
  * ```
  */
 export class Publisher extends WritableSocket {
+  /** Counters: messages sent, and messages dropped for a full subscriber queue (see {@link PublisherOptions.whenFull}). */
+  readonly stats: PublisherStats;
   /** Active subscriptions, keyed by topic bytes (as latin1), counted per subscriber. */
   readonly #subscriptions = new Map<string, number>();
   #changed: Array<() => void> = [];
 
   constructor(endpoint: Endpoint, options: PublisherOptions = {}) {
+    const whenFull = options.whenFull ?? "drop";
+    if (whenFull !== "drop" && whenFull !== "block") {
+      throw new DividereError("INVALID_ARGUMENT", `whenFull must be "drop" or "block", got ${JSON.stringify(whenFull)}`);
+    }
     const socket = new zmq.XPublisher(
-      nativeOptions(options, { noDrop: options.noDrop, conflate: options.conflate, verbosity: "allSubsUnsubs" }),
+      nativeOptions(options, {
+        // Without NODROP, libzmq drops a full subscriber's copy silently; with it, the send fails and is counted.
+        noDrop: true,
+        // An XPUB always polls writable, so zeromq.js never waits for room: the Sender does (see whenFull).
+        sendTimeout: 0,
+        verbosity: "allSubsUnsubs",
+      }),
     );
     super("pub", socket, endpoint, options);
+    const sender = this.sender;
+    sender.whenFull(whenFull, options.sendTimeout);
+    this.stats = {
+      get sent() {
+        return sender.sent;
+      },
+      get unsent() {
+        return sender.unsent;
+      },
+    };
     void this.#track();
   }
 

@@ -7,9 +7,32 @@ interface Queued<F> {
 }
 
 /**
+ * Sends in a row a Sender with a {@link Sender.whenFull} policy hands to ZeroMQ before it lets
+ * the event loop in: zeromq.js's own count (`max_sync_operations`) for sends that may wait,
+ * which it does not apply to a socket with `sendTimeout` 0, whose sends all settle at once.
+ */
+const SENDS_BETWEEN_YIELDS = 512;
+
+/** The first pause before a blocked send tries again, in ms; it doubles up to {@link RETRY_MAX_MS}. */
+const RETRY_MIN_MS = 1;
+/** The longest pause between two tries of a blocked send, in ms: how late it may notice room. */
+const RETRY_MAX_MS = 8;
+
+/**
+ * What a Sender does with a send ZeroMQ refuses because a queue is full (`EAGAIN`): fail it
+ * (ZeroMQ's own behaviour), drop it (resolve it and count it `unsent`), or block (try again
+ * until it goes out, or until a time limit makes it fail).
+ */
+export type FullPolicy = "fail" | "drop" | "block";
+
+/**
  * The send side of one socket: sends are handed to ZeroMQ one at a time and in call
  * order, because zeromq.js allows only one pending send per socket. Callers may fire
  * several sends without awaiting each; a send resolves once ZeroMQ has queued it.
+ *
+ * The queue is not bounded here: it holds sends whose promises the callers still hold, so a
+ * caller that awaits its sends (or bounds its own sends in flight, as the RPC channel does with
+ * `maxInFlight`) bounds it. Below it, ZeroMQ's `sendHighWaterMark` bounds what is queued per peer.
  */
 export class Sender<F> {
   readonly #push: (frames: F) => Promise<void>;
@@ -18,6 +41,17 @@ export class Sender<F> {
   readonly #idle: (() => void)[] = [];
   #busy = false;
   #sent = 0;
+  #unsent = 0;
+  #full: FullPolicy = "fail";
+  /** How long a blocked send may wait, in ms; -1: for ever. */
+  #blockMs = -1;
+  /** Sends since the last yield to the event loop; counted only under a {@link FullPolicy} other than "fail". */
+  #inARow = 0;
+  /** The frames ZeroMQ is working on, kept only to try a blocked send again. */
+  #current: F | undefined;
+  /** When the current send first met a full queue (0: it has not). */
+  #blockedSince = 0;
+  #pause = RETRY_MIN_MS;
   #closed: DividereError | undefined;
 
   /**
@@ -39,6 +73,24 @@ export class Sender<F> {
     return this.#sent;
   }
 
+  /** Sends ZeroMQ refused because a queue was full, resolved as dropped (policy `"drop"`). */
+  get unsent(): number {
+    return this.#unsent;
+  }
+
+  /**
+   * From now on, a send ZeroMQ refuses because a queue is full (`EAGAIN`) is dropped (resolved,
+   * and counted in {@link unsent}) or blocks (tried again every few ms until it goes out; after
+   * `timeoutMs`, if given, it fails as ZeroMQ failed it). For a socket whose native sends never
+   * wait (`sendTimeout` 0): such a send settles at once, so zeromq.js never defers one, and this
+   * Sender lets the event loop in every 512 sends, or a loop of awaited sends would starve
+   * timers and I/O.
+   */
+  whenFull(policy: FullPolicy, timeoutMs?: number): void {
+    this.#full = policy;
+    this.#blockMs = timeoutMs !== undefined && timeoutMs >= 0 ? timeoutMs : -1;
+  }
+
   send(frames: F): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (this.#busy) return new Promise((resolve, reject) => this.#queue.push({ frames, resolve, reject }));
@@ -48,13 +100,27 @@ export class Sender<F> {
   }
 
   #start(frames: F): Promise<void> {
-    let pushed: Promise<void>;
-    try {
-      pushed = this.#push(frames);
-    } catch (error) {
-      pushed = Promise.reject(error);
+    if (this.#full !== "fail" && ++this.#inARow >= SENDS_BETWEEN_YIELDS) {
+      this.#inARow = 0;
+      return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#hand(frames));
     }
-    return pushed.then(this.#done, this.#failed);
+    return this.#hand(frames);
+  }
+
+  #hand(frames: F): Promise<void> {
+    if (this.#full === "block") {
+      this.#current = frames;
+      this.#blockedSince = 0;
+    }
+    return this.#pushed(frames).then(this.#done, this.#failed);
+  }
+
+  #pushed(frames: F): Promise<void> {
+    try {
+      return this.#push(frames);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   readonly #done = (): void => {
@@ -62,12 +128,38 @@ export class Sender<F> {
     this.#next();
   };
 
-  readonly #failed = (error: unknown): never => {
+  readonly #failed = (error: unknown): void | Promise<void> => {
+    // Under a policy, the native send never waits, so EAGAIN means a full queue, never a timeout.
+    const full = this.#full !== "fail" && (error as { code?: unknown } | undefined)?.code === "EAGAIN";
+    if (full && this.#full === "block") return this.#blocked(error);
+    if (full) this.#unsent++;
     this.#next();
-    throw this.#failure(error);
+    if (!full) throw this.#failure(error);
   };
 
+  /** Tries the current send again after a pause, or fails it when its time is up or the socket closes. */
+  #blocked(error: unknown): Promise<void> {
+    const now = Date.now();
+    if (this.#blockedSince === 0) {
+      this.#blockedSince = now;
+      this.#pause = RETRY_MIN_MS;
+    }
+    // ZeroMQ tells nobody when a subscriber's queue has room again (an XPUB always polls writable), so look.
+    const left = this.#blockMs < 0 ? Number.POSITIVE_INFINITY : this.#blockedSince + this.#blockMs - now;
+    if (left <= 0 || this.#closed) {
+      this.#current = undefined;
+      this.#next();
+      return Promise.reject(this.#failure(error));
+    }
+    const pause = Math.min(this.#pause, left);
+    this.#pause = Math.min(this.#pause * 2, RETRY_MAX_MS);
+    return new Promise<void>((resolve) => setTimeout(resolve, pause))
+      .then(() => this.#pushed(this.#current!))
+      .then(this.#done, this.#failed);
+  }
+
   #next(): void {
+    this.#current = undefined;
     const queued = this.#queue.shift();
     if (queued) {
       this.#start(queued.frames).then(queued.resolve, queued.reject);

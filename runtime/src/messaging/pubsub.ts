@@ -1,6 +1,7 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
 import * as connection from "../connection/pubsub.js";
+import type { WhenFull } from "../connection/pubsub.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
 import type { MessageOf, SchemaOf, Types } from "../envelope/types.js";
 import { type MessagingOptions, MessagingSocket, ReceivingSocket, singleFrame } from "./socket.js";
@@ -10,14 +11,19 @@ export type TypeRef<T extends Types> = SchemaOf<T> | string;
 
 /** Options of a {@link Publisher}. */
 export interface PublisherOptions<T extends Types> extends MessagingOptions<T> {
-  /** Block sends at the high-water mark instead of dropping messages for slow subscribers. */
-  noDrop?: boolean;
-  /** Keep only the newest message per subscriber. */
-  conflate?: boolean;
+  /**
+   * What a send does when a subscriber the message is for has a full queue: `"drop"` (default)
+   * sends it to nobody, resolves at once and counts it in `stats.unsent`; `"block"` waits for
+   * room (up to `sendTimeout`, then `TIMEOUT`). A message reaches every matching subscriber or
+   * none. See {@link connection.PublisherOptions.whenFull}.
+   */
+  whenFull?: WhenFull;
 }
 
 /**
- * Publishes protobuf messages in envelopes, as Python dividere's `messaging.Publisher`.
+ * Publishes protobuf messages in envelopes, as Python dividere's `messaging.Publisher`. A
+ * message a subscriber cannot take in time is dropped for all and counted in `stats.unsent`
+ * (or, with `whenFull: "block"`, waited for); see {@link PublisherOptions.whenFull}.
  *
  * ```ts
  * await using pub = new messaging.Publisher("tcp://*:5555", { types: [SaidSchema, JoinedSchema] });

@@ -1,6 +1,7 @@
 import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
 import type { SocketEvents } from "../connection/events.js";
 import type { SocketOptions } from "../connection/options.js";
+import { Publisher as ConnectionPublisher } from "../connection/pubsub.js";
 import { type Receiver, type RecvOptions, SKIP, untilClosed } from "../connection/receiver.js";
 import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, sentCount } from "../connection/socket.js";
 import { EnvelopeCodec, encodeEnvelope } from "../envelope/codec.js";
@@ -31,6 +32,12 @@ export type DropReason = Extract<ErrorCode, "NOT_AN_ENVELOPE" | "UNKNOWN_TYPE" |
 export interface MessagingStats {
   /** Messages handed to ZeroMQ. */
   sent: number;
+  /**
+   * Messages a send dropped instead of sending, because a peer's queue was full: a Publisher's
+   * (`whenFull: "drop"`, its default) when a subscriber the message was for cannot keep up. The
+   * send resolved; the message went to nobody. Always 0 on other sockets, whose sends wait or fail.
+   */
+  unsent: number;
   /** Messages received and decoded. */
   received: number;
   /** Received input discarded, by reason. */
@@ -74,6 +81,9 @@ export abstract class MessagingSocket<T extends Types> {
       // Counted where the send completes, without a promise of its own per message.
       get sent() {
         return connection[sentCount];
+      },
+      get unsent() {
+        return connection instanceof ConnectionPublisher ? connection.stats.unsent : 0;
       },
       received: 0,
       dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
