@@ -29,6 +29,7 @@ export * as brokerProtocol from "./gen/dividere/v1/broker_pb.js";
 export { DividereError, type ErrorCode, type RpcCode } from "./errors.js";
 export type { Endpoint } from "./connection/endpoint.js";
 export {
+  DEFAULT_MAX_IN_FLIGHT,
   RpcClient,
   RpcError,
   RpcServer,
@@ -36,6 +37,7 @@ export {
   directTransport,
   type CallContext,
   type CallOptions,
+  type ChannelOptions,
   type RpcServerStats,
   type ServiceDefinition,
   type Transport,

@@ -18,6 +18,29 @@ export const CALLER = `${hostname()}/${process.pid}`;
 const callerBytes = callerField(CALLER);
 const NO_ROUTE: readonly never[] = [];
 
+/** The default {@link ChannelOptions.maxInFlight}: calls one connection carries at once. */
+export const DEFAULT_MAX_IN_FLIGHT = 1000;
+
+/** Options of the connection calls go over: the socket options, and how many calls it carries at once. */
+export interface ChannelOptions extends SocketOptions {
+  /**
+   * Calls sent on one connection and not yet answered, at most; default 1000
+   * ({@link DEFAULT_MAX_IN_FLIGHT}). A call beyond it waits, unsent, for an earlier call to end,
+   * within its own deadline (`DEADLINE_EXCEEDED`, never sent) and `AbortSignal` (`CANCELLED`);
+   * waiting calls go out in the order they were made. The bound keeps one client from piling
+   * unbounded work on a server, and its own book of calls bounded.
+   */
+  maxInFlight?: number;
+}
+
+/** A call that waits for a free place among the calls in flight. */
+interface Waiting {
+  method: DescMethod;
+  payload: Uint8Array;
+  deadline: number | undefined;
+  sink: CallSink;
+}
+
 /** Where the replies of one call go. */
 export interface CallSink {
   /** A message of the reply (unary) or of the stream. */
@@ -27,20 +50,28 @@ export interface CallSink {
 }
 
 /**
- * One connection to one server (a Dealer), carrying any number of calls at once, told apart
- * by request id. When the connection drops, the calls in flight on it fail with `UNAVAILABLE`:
- * their replies could not reach this socket any more.
+ * One connection to one server (a Dealer), carrying up to `maxInFlight` calls at once, told
+ * apart by request id; further calls wait their turn unsent. When the connection drops, the
+ * calls in flight on it fail with `UNAVAILABLE`: their replies could not reach this socket any more.
  */
 export class Channel {
   readonly endpoint: string;
   readonly #dealer: Dealer<typeof rpcTypes>;
   readonly #pending = new Map<number, CallSink>();
+  /** In call order: a Map keeps insertion order and forgets a cancelled call in O(1). */
+  readonly #waiting = new Map<number, Waiting>();
+  readonly #maxInFlight: number;
   readonly #loop: Promise<void>;
   #nextId = 1;
   #connected = false;
 
-  constructor(endpoint: Endpoint, options: SocketOptions = {}) {
-    this.#dealer = new Dealer(endpoint, { ...options, types: rpcTypes });
+  constructor(endpoint: Endpoint, options: ChannelOptions = {}) {
+    const { maxInFlight = DEFAULT_MAX_IN_FLIGHT, ...socketOptions } = options;
+    if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1)) {
+      throw new RpcError("INVALID_ARGUMENT", `maxInFlight must be a whole number of at least 1, got ${maxInFlight}`);
+    }
+    this.#maxInFlight = maxInFlight;
+    this.#dealer = new Dealer(endpoint, { ...socketOptions, types: rpcTypes });
     this.endpoint = this.#dealer.endpoint;
     this.#dealer.events.on("handshake", () => (this.#connected = true));
     this.#dealer.events.on("disconnect", () => {
@@ -70,9 +101,19 @@ export class Channel {
     });
   }
 
-  /** Calls in flight on this channel. */
+  /** Calls in flight on this channel: sent, not yet answered. */
   get load(): number {
     return this.#pending.size;
+  }
+
+  /** Calls waiting, unsent, for one in flight to end (see {@link ChannelOptions.maxInFlight}). */
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  /** True while the call `id` waits for its turn and has not been sent. */
+  isWaiting(id: number): boolean {
+    return this.#waiting.has(id);
   }
 
   /** Fired with the endpoint whenever the connection drops. */
@@ -80,32 +121,59 @@ export class Channel {
     this.#dealer.events.on("disconnect", listener);
   }
 
-  /** Sends a request for `method`; replies go to `sink`. Returns the call's id, for `cancel`. */
-  start(method: DescMethod, payload: Uint8Array, timeoutMs: number, sink: CallSink): number {
+  /**
+   * Sends a request for `method` (`deadline`: ms since the epoch, or none), or queues it while
+   * `maxInFlight` calls are in flight; replies go to `sink`. Returns the call's id, for `cancel`.
+   */
+  start(method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink): number {
     const id = this.#nextId++;
-    this.#pending.set(id, sink);
-    let envelope: Uint8Array;
-    try {
-      envelope = requestEnvelope({ id, method, timeoutMs: Math.max(0, Math.min(Math.ceil(timeoutMs), 0xffffffff)), payload, caller: callerBytes });
-    } catch (error) {
-      this.#pending.delete(id);
-      throw error;
-    }
-    this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>
-      this.#end(id, unavailable(`cannot send to ${this.endpoint}: ${(error as Error).message}`, error)),
-    );
+    if (this.#pending.size < this.#maxInFlight && this.#waiting.size === 0) this.#send(id, method, payload, deadline, sink);
+    else this.#waiting.set(id, { method, payload, deadline, sink });
     return id;
   }
 
-  /** Forgets a call and tells the server to stop working on it. */
-  cancel(id: number): void {
-    if (!this.#pending.delete(id)) return;
-    this.#dealer.send(RpcCancelSchema, { id: BigInt(id) }).catch((error: unknown) => debug("rpc: cannot cancel call %s: %s", id, error));
+  #send(id: number, method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink): void {
+    // 0 travels as "no deadline": a deadline that has all but passed still asks for 1 ms.
+    const timeoutMs = deadline === undefined ? 0 : Math.max(1, Math.min(Math.ceil(deadline - Date.now()), 0xffffffff));
+    const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes });
+    this.#pending.set(id, sink);
+    this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>
+      this.#end(id, unavailable(`cannot send to ${this.endpoint}: ${(error as Error).message}`, error)),
+    );
   }
 
-  /** Closes the connection; calls in flight fail with `UNAVAILABLE`. */
+  /** Sends waiting calls while there is room; one whose deadline passed while it waited ends unsent. */
+  #admit(): void {
+    for (const [id, call] of this.#waiting) {
+      if (this.#pending.size >= this.#maxInFlight) return;
+      this.#waiting.delete(id);
+      if (call.deadline !== undefined && call.deadline <= Date.now()) {
+        call.sink.end(new RpcError("DEADLINE_EXCEEDED", `the deadline passed while the call waited for one of ${this.#maxInFlight} calls in flight to ${this.endpoint} to end (maxInFlight); it was not sent`));
+        continue;
+      }
+      try {
+        this.#send(id, call.method, call.payload, call.deadline, call.sink);
+      } catch (error) {
+        call.sink.end(RpcError.from(error));
+      }
+    }
+  }
+
+  /** Forgets a call; a call already sent is cancelled at the server too. */
+  cancel(id: number): void {
+    if (this.#waiting.delete(id)) return;
+    if (!this.#pending.delete(id)) return;
+    this.#dealer.send(RpcCancelSchema, { id: BigInt(id) }).catch((error: unknown) => debug("rpc: cannot cancel call %s: %s", id, error));
+    if (this.#waiting.size > 0) this.#admit();
+  }
+
+  /** Closes the connection; calls in flight, and calls waiting to be sent, fail with `UNAVAILABLE`. */
   async close(): Promise<void> {
-    this.#failAll(`the channel to ${this.endpoint} was closed`);
+    const why = `the channel to ${this.endpoint} was closed`;
+    const waiting = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const call of waiting) call.sink.end(unavailable(why));
+    this.#failAll(why);
     await this.#dealer.close();
     await this.#loop;
   }
@@ -134,6 +202,7 @@ export class Channel {
     if (!sink) return;
     this.#pending.delete(id);
     sink.end(error);
+    if (this.#waiting.size > 0) this.#admit();
   }
 
   #failAll(why: string): void {

@@ -7,7 +7,7 @@ import {
   fromBinary,
   toBinary,
 } from "@bufbuild/protobuf";
-import type { Channel } from "./channel.js";
+import type { Channel, ChannelOptions } from "./channel.js";
 import { RpcError } from "./status.js";
 import type { Transport } from "./transport.js";
 import { type CallOptions, methodPath } from "./types.js";
@@ -19,7 +19,9 @@ const RETRY_DELAY_MS = 25;
 
 /**
  * Makes calls over a transport: deadlines, cancellation, retries. Generated clients
- * (`HistoryClient`) are thin wrappers of this.
+ * (`HistoryClient`) are thin wrappers of this. How many calls go out at once is bounded per
+ * connection by the transport's `maxInFlight` (default 1000): a call beyond it waits, unsent,
+ * within its deadline and signal (see {@link ChannelOptions.maxInFlight}).
  */
 export class RpcClient {
   readonly #transport: Transport;
@@ -164,9 +166,9 @@ class Attempt<O extends DescMessage> {
       if (attemptTimeoutMs !== undefined && (deadline === undefined || attemptTimeoutMs < left)) {
         timer = setTimeout(() => this.cancel(new RpcError("UNAVAILABLE", `no reply within ${attemptTimeoutMs} ms from ${this.channel.endpoint}`)), attemptTimeoutMs);
       } else if (deadline !== undefined) {
-        timer = setTimeout(() => this.cancel(new RpcError("DEADLINE_EXCEEDED", `${this.#path}: no reply within the deadline`)), left);
+        timer = setTimeout(() => this.cancel(this.#deadlineExceeded()), left);
       }
-      this.#id = this.channel.start(this.method, payload, left, {
+      this.#id = this.channel.start(this.method, payload, deadline, {
         item: (bytes) => {
           let message: MessageShape<O>;
           try {
@@ -185,6 +187,16 @@ class Attempt<O extends DescMessage> {
 
   get #path(): string {
     return methodPath(this.method);
+  }
+
+  #deadlineExceeded(): RpcError {
+    if (this.#id !== undefined && this.channel.isWaiting(this.#id)) {
+      return new RpcError(
+        "DEADLINE_EXCEEDED",
+        `${this.#path}: the deadline passed while the call waited for a free place among the calls in flight to ${this.channel.endpoint} (maxInFlight); it was never sent`,
+      );
+    }
+    return new RpcError("DEADLINE_EXCEEDED", `${this.#path}: no reply within the deadline`);
   }
 
   /** Gives up: the server is told, the attempt fails with `error`. */

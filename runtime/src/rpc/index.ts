@@ -3,7 +3,7 @@
  * with deadlines, cancellation, retries and gRPC-style status codes.
  * @module
  */
-export { Channel, rpcTypes, type CallSink } from "./channel.js";
+export { Channel, DEFAULT_MAX_IN_FLIGHT, rpcTypes, type CallSink, type ChannelOptions } from "./channel.js";
 export { RpcClient } from "./client.js";
 export { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
 export { RpcServer, type RpcServerStats } from "./server.js";

@@ -1,6 +1,5 @@
 import type { Endpoint } from "../connection/endpoint.js";
-import type { SocketOptions } from "../connection/options.js";
-import { Channel } from "./channel.js";
+import { Channel, type ChannelOptions } from "./channel.js";
 import type { CallOptions } from "./types.js";
 
 /**
@@ -22,13 +21,14 @@ export interface Transport {
 
 /**
  * A transport to one endpoint (a server's Router, or several: ZeroMQ then shares the calls
- * among them round-robin).
+ * among them round-robin). At most `maxInFlight` calls (default 1000) are in flight at once;
+ * more wait, unsent, within their deadlines (see {@link ChannelOptions.maxInFlight}).
  *
  * ```ts
  * const client = new HistoryClient(directTransport("tcp://localhost:5123"));
  * ```
  */
-export function directTransport(endpoint: Endpoint, options: SocketOptions = {}): Transport & { readonly endpoint: string } {
+export function directTransport(endpoint: Endpoint, options: ChannelOptions = {}): Transport & { readonly endpoint: string } {
   const channel = new Channel(endpoint, options);
   return {
     endpoint: channel.endpoint,
