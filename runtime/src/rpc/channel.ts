@@ -53,6 +53,7 @@ export interface CallSink {
  * One connection to one server (a Dealer), carrying up to `maxInFlight` calls at once, told
  * apart by request id; further calls wait their turn unsent. When the connection drops, the
  * calls in flight on it fail with `UNAVAILABLE`: their replies could not reach this socket any more.
+ * A CURVE server that refuses this client fails them with `UNAUTHENTICATED`.
  */
 export class Channel {
   readonly endpoint: string;
@@ -64,6 +65,8 @@ export class Channel {
   readonly #loop: Promise<void>;
   #nextId = 1;
   #connected = false;
+  /** Why the server refused this client at the last handshake, until one succeeds. */
+  #refusal: RpcError | undefined;
 
   constructor(endpoint: Endpoint, options: ChannelOptions = {}) {
     const { maxInFlight = DEFAULT_MAX_IN_FLIGHT, ...socketOptions } = options;
@@ -73,10 +76,23 @@ export class Channel {
     this.#maxInFlight = maxInFlight;
     this.#dealer = new Dealer(endpoint, { ...socketOptions, types: rpcTypes });
     this.endpoint = this.#dealer.endpoint;
-    this.#dealer.events.on("handshake", () => (this.#connected = true));
+    this.#dealer.events.on("handshake", () => {
+      this.#connected = true;
+      this.#refusal = undefined;
+    });
     this.#dealer.events.on("disconnect", () => {
       this.#connected = false;
       this.#failAll(`lost the connection to ${this.endpoint}`);
+    });
+    // A refused client retries for ever; its calls fail now, saying why, instead of at their deadlines.
+    // Later calls fail at once too, until a handshake succeeds: libzmq retries a refused
+    // connection only after its reconnect interval, and may report no new refusal for a while.
+    this.#dealer.events.on("handshake:error:auth", () => {
+      this.#refusal = new RpcError(
+        "UNAUTHENTICATED",
+        `the server at ${this.endpoint} refused this client: its CURVE public key is not in the server's allow list (give the server's operator this client's public key)`,
+      );
+      this.#failAll(this.#refusal.message, "UNAUTHENTICATED");
     });
     this.#loop = this.#receive();
   }
@@ -127,7 +143,9 @@ export class Channel {
    */
   start(method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink): number {
     const id = this.#nextId++;
-    if (this.#pending.size < this.#maxInFlight && this.#waiting.size === 0) this.#send(id, method, payload, deadline, sink);
+    const refusal = this.#refusal;
+    if (refusal && !this.#connected) queueMicrotask(() => sink.end(refusal));
+    else if (this.#pending.size < this.#maxInFlight && this.#waiting.size === 0) this.#send(id, method, payload, deadline, sink);
     else this.#waiting.set(id, { method, payload, deadline, sink });
     return id;
   }
@@ -205,10 +223,10 @@ export class Channel {
     if (this.#waiting.size > 0) this.#admit();
   }
 
-  #failAll(why: string): void {
+  #failAll(why: string, code: "UNAVAILABLE" | "UNAUTHENTICATED" = "UNAVAILABLE"): void {
     if (this.#pending.size === 0) return;
     debug("rpc: %s with %d calls in flight", why, this.#pending.size);
-    const error = unavailable(why);
+    const error = new RpcError(code, why);
     for (const id of [...this.#pending.keys()]) this.#end(id, error);
   }
 }
