@@ -9,6 +9,7 @@ import { sendEnvelope } from "../messaging/socket.js";
 import { CallDispatcher, type CallStats, type Respond } from "../rpc/dispatcher.js";
 import { RpcError } from "../rpc/status.js";
 import type { ServiceDefinition } from "../rpc/types.js";
+import { STOP_SIGNALS, SignalStop, type StopOnSignalsOptions } from "../signals.js";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerTypes } from "./protocol.js";
 
 /** Options of a {@link Worker}; the socket options apply to its connection to the broker. */
@@ -60,6 +61,7 @@ export class Worker {
   #reconnecting: NodeJS.Timeout | undefined;
   #reconnects = 0;
   #stopping: Promise<void> | undefined;
+  #signalStop: SignalStop | undefined;
 
   constructor(broker: string, options: WorkerOptions = {}) {
     this.#broker = broker;
@@ -102,6 +104,7 @@ export class Worker {
    */
   stop(graceMs = 5000): Promise<void> {
     this.#stopping ??= (async () => {
+      this.#signalStop?.release();
       clearTimeout(this.#reconnecting);
       const dealer = this.#dealer;
       await dealer?.send(WorkerDisconnectSchema, {}).catch(() => undefined);
@@ -109,8 +112,27 @@ export class Worker {
       clearInterval(this.#heartbeat);
       await dealer?.close();
       debug("worker %s stopped: %j", this.#id, this.stats);
-    })();
+    })().finally(() => this.#signalStop?.finished());
     return this.#stopping;
+  }
+
+  /**
+   * Stops gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link stop}.
+   * Once the worker has stopped the process exits by itself, with code 0, unless something else
+   * of the program keeps it alive. Only the first signal is handled; a second one ends the
+   * process at once. Resolves once the worker stopped, with the signal, or `undefined` when
+   * `stop()` was called instead. Later calls return the same promise.
+   *
+   * ```ts
+   * const worker = new Worker("tcp://localhost:5556").add(HistoryDefinition, history).start();
+   * await worker.stopOnSignals();
+   * ```
+   */
+  stopOnSignals(options: StopOnSignalsOptions = {}): Promise<NodeJS.Signals | undefined> {
+    if (this.#signalStop) return this.#signalStop.stopped;
+    if (this.#stopping) return this.#stopping.then(() => undefined);
+    this.#signalStop = new SignalStop(options.signals ?? STOP_SIGNALS, () => void this.stop(options.graceMs));
+    return this.#signalStop.stopped;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

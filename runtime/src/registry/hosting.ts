@@ -6,6 +6,7 @@ import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { RpcServer } from "../rpc/server.js";
 import type { ServiceDefinition } from "../rpc/types.js";
+import { STOP_SIGNALS, SignalStop, type StopOnSignalsOptions } from "../signals.js";
 import { RegistryClient } from "./client.js";
 import { DEFAULT_TTL_MS, advertisedHost, hostAndPort } from "./defaults.js";
 
@@ -33,6 +34,8 @@ let instances = 0;
 
 /**
  * A hosted service: its RPC server, and its registration in the registry, renewed while it runs.
+ * A service program ends with {@link ServiceHost.stopOnSignals}, so that `kill` and Ctrl-C stop
+ * it gracefully.
  */
 export class ServiceHost {
   /** The server that answers the calls. */
@@ -50,6 +53,7 @@ export class ServiceHost {
   #failing = false;
   #registering: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
+  #signalStop: SignalStop | undefined;
 
   /** @internal use {@link serve} */
   constructor(server: RpcServer, options: ServeOptions) {
@@ -92,9 +96,32 @@ export class ServiceHost {
     await this.#register(instance, "start");
   }
 
+  /**
+   * Stops gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link stop},
+   * which unregisters first, then lets the calls in flight finish (up to `graceMs`). Once the
+   * host has stopped the process exits by itself, with code 0, unless something else of the
+   * program keeps it alive: close that after the promise resolves. Only the first signal is
+   * handled; a second one ends the process at once, as it would without this. Resolves once
+   * the host stopped, with the signal, or `undefined` when `stop()` was called instead (which
+   * also stops the listening). Later calls return the same promise.
+   *
+   * ```ts
+   * const host = await serve(HistoryDefinition, history, { registry: "tcp://localhost:5000" });
+   * await host.stopOnSignals();
+   * await otherSockets.close();
+   * ```
+   */
+  stopOnSignals(options: StopOnSignalsOptions = {}): Promise<NodeJS.Signals | undefined> {
+    if (this.#signalStop) return this.#signalStop.stopped;
+    if (this.#stopping) return this.#stopping.then(() => undefined);
+    this.#signalStop = new SignalStop(options.signals ?? STOP_SIGNALS, () => void this.stop(options.graceMs));
+    return this.#signalStop.stopped;
+  }
+
   /** Unregisters, lets calls in flight finish (up to `graceMs`), closes the server. */
   stop(graceMs?: number): Promise<void> {
     this.#stopping ??= (async () => {
+      this.#signalStop?.release();
       clearInterval(this.#renewal);
       this.#stopRediscovery?.();
       if (this.#registry) {
@@ -108,7 +135,7 @@ export class ServiceHost {
       }
       await this.server.close(graceMs);
       if (this.#ownsRegistry) await this.#registry?.close();
-    })();
+    })().finally(() => this.#signalStop?.finished());
     return this.#stopping;
   }
 
