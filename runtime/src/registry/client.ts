@@ -60,6 +60,7 @@ export class RegistryClient {
   #watcher: { subscriber: Subscriber<typeof registryTypes>; loop: Promise<void> } | undefined;
   readonly #changeListeners = new Set<Listener<[string, Instance[]]>>();
   readonly #rediscoverListeners = new Set<Listener<[]>>();
+  readonly #connectionListeners = new Set<Listener<[boolean]>>();
   #closed = false;
 
   constructor(options: RegistryClientOptions = {}) {
@@ -123,6 +124,17 @@ export class RegistryClient {
     this.#watch();
     this.#rediscoverListeners.add(listener);
     return () => this.#rediscoverListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` with `false` when the connection to the registry's publisher drops (the
+   * registry stopped or died), and with `true` whenever it is made (again); returns the way to
+   * stop. A registry that comes back knows nothing until the services register again.
+   */
+  onConnection(listener: (connected: boolean) => void): () => void {
+    this.#watch();
+    this.#connectionListeners.add(listener);
+    return () => this.#connectionListeners.delete(listener);
   }
 
   /**
@@ -198,6 +210,11 @@ export class RegistryClient {
       topics: ["dividere.v1.InstancesChanged", "RediscoverReq"],
       name: `registry watch ${this.publishEndpoint}`,
     });
+    for (const [event, connected] of [["handshake", true], ["disconnect", false]] as const) {
+      subscriber.events.on(event, () => {
+        for (const listener of this.#connectionListeners) listener(connected);
+      });
+    }
     const loop = (async () => {
       for await (const message of subscriber) {
         if (message.$typeName === "dividere.v1.InstancesChanged") {

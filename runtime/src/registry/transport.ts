@@ -16,6 +16,16 @@ export interface RegistryTransportOptions extends SocketOptions {
   connectTimeoutMs?: number;
 }
 
+/**
+ * For how long after the registry comes back its word that an instance is gone is not taken:
+ * a restarted registry knows nothing until the services register again, which they do when it
+ * asks (RediscoverReq) or when their lease is renewed. The registry's own rediscovery window.
+ */
+const RESTART_GRACE_MS = 5000;
+
+/** The longest an instance the registry no longer lists keeps its connection for the calls in flight on it. */
+const DRAIN_MS = 10_000;
+
 interface Known {
   instance: Instance;
   channel: Channel;
@@ -37,7 +47,10 @@ interface ServiceState {
  * the live instances of a service, learns of new and departed instances (the registry's watch,
  * and a lookup every `refreshMs`), and stops using an instance the moment its connection drops.
  * Calls in flight on a lost instance fail with `UNAVAILABLE`, and move to another instance when
- * their `retries` allow.
+ * their `retries` allow; calls in flight on an instance that unregistered (it is stopping) are
+ * let finish. Without the registry (it died, it restarts), calls go on to the instances known:
+ * lookups happen beside the calls, never in their way, and for a while after the registry is
+ * back it can add instances but not take known ones away.
  *
  * ```ts
  * const client = new HistoryClient(registryTransport("tcp://localhost:5000"));
@@ -53,19 +66,35 @@ class RegistryTransport implements Transport {
   readonly #services = new Map<string, ServiceState>();
   readonly #options: RegistryTransportOptions;
   readonly #stopWatching: () => void;
+  /** Channels of instances the registry no longer lists, closing once their calls end. */
+  readonly #draining = new Map<Channel, NodeJS.Timeout>();
+  #registryLost = false;
+  /** Until when the registry (back after it was lost) may add instances but not remove them. */
+  #addOnlyUntil = 0;
   #closed = false;
 
   constructor(registry: string | RegistryClient, options: RegistryTransportOptions) {
     this.#options = options;
     this.#ownsClient = typeof registry === "string";
     this.#client = typeof registry === "string" ? new RegistryClient({ ...options.registry, endpoint: registry }) : registry;
-    this.#stopWatching =
-      this.#client.protocol === "dividere"
-        ? this.#client.onChange((service, instances) => {
-            const state = this.#services.get(service);
-            if (state) this.#reconcile(service, state, instances);
-          })
-        : () => undefined;
+    if (this.#client.protocol === "dividere") {
+      const stops = [
+        this.#client.onChange((service, instances) => {
+          const state = this.#services.get(service);
+          if (state) this.#reconcile(service, state, instances);
+        }),
+        this.#client.onConnection((connected) => {
+          if (!connected) this.#registryLost = true;
+          else if (this.#registryLost) {
+            this.#registryLost = false;
+            this.#addOnlyUntil = Date.now() + RESTART_GRACE_MS;
+          }
+        }),
+      ];
+      this.#stopWatching = () => stops.forEach((stop) => stop());
+    } else {
+      this.#stopWatching = () => undefined;
+    }
   }
 
   async channel(service: string, avoid: readonly Channel[]): Promise<Channel> {
@@ -75,7 +104,9 @@ class RegistryTransport implements Transport {
       state = { known: new Map(), shunned: new Map(), turn: 0, lookedAt: 0, refreshing: undefined };
       this.#services.set(service, state);
     }
-    if (state.known.size === 0 || Date.now() - state.lookedAt > (this.#options.refreshMs ?? 2000)) await this.#refresh(service, state);
+    if (state.known.size === 0) await this.#refresh(service, state);
+    // A registry that is slow or gone must not hold up calls to the instances known.
+    else if (Date.now() - state.lookedAt > (this.#options.refreshMs ?? 2000)) this.#refresh(service, state).catch(() => undefined);
     for (let pass = 0; pass < 2; pass++) {
       const candidates = [...state.known.values()];
       const fresh = candidates.filter((known) => !avoid.includes(known.channel));
@@ -97,6 +128,11 @@ class RegistryTransport implements Transport {
     this.#stopWatching();
     const channels = [...this.#services.values()].flatMap((state) => [...state.known.values()].map((known) => known.channel));
     this.#services.clear();
+    for (const [channel, timer] of this.#draining) {
+      clearInterval(timer);
+      channels.push(channel);
+    }
+    this.#draining.clear();
     await Promise.all(channels.map((channel) => channel.close()));
     if (this.#ownsClient) await this.#client.close();
   }
@@ -122,8 +158,10 @@ class RegistryTransport implements Transport {
   #reconcile(service: string, state: ServiceState, instances: Instance[]): void {
     if (this.#closed) return;
     const live = new Set(instances.map((instance) => instance.instanceId));
-    for (const known of [...state.known.values()]) {
-      if (!live.has(known.instance.instanceId)) this.#forget(service, state, known, "the registry no longer lists it");
+    if (!this.#registryLost && Date.now() >= this.#addOnlyUntil) {
+      for (const known of [...state.known.values()]) {
+        if (!live.has(known.instance.instanceId)) this.#forget(service, state, known, "the registry no longer lists it");
+      }
     }
     const now = Date.now();
     for (const [instanceId, until] of state.shunned) if (until <= now || !live.has(instanceId)) state.shunned.delete(instanceId);
@@ -139,7 +177,9 @@ class RegistryTransport implements Transport {
 
   /**
    * Stops using an instance. One that `failed` is not tried again until its lease would have run
-   * out: a dead instance stays listed by the registry until then.
+   * out: a dead instance stays listed by the registry until then. One that did not fail (it
+   * unregistered: it is stopping, and finishes what it has) keeps its connection until the calls
+   * in flight on it end.
    */
   #forget(service: string, state: ServiceState, known: Known, why: string, failed = false): void {
     if (state.known.get(known.instance.instanceId) !== known) return;
@@ -147,7 +187,21 @@ class RegistryTransport implements Transport {
     if (failed) state.shunned.set(known.instance.instanceId, Date.now() + (known.instance.ttlMs || 5000));
     state.lookedAt = 0; // look again before the next call
     debug("registry transport: no longer using %s at %s: %s", service, known.instance.endpoint, why);
-    void known.channel.close();
+    if (failed || known.channel.load + known.channel.waiting === 0) void known.channel.close();
+    else this.#drain(known.channel);
+  }
+
+  /** Closes `channel` once no call is in flight on it, or after {@link DRAIN_MS}. */
+  #drain(channel: Channel): void {
+    const until = Date.now() + DRAIN_MS;
+    // The channel says nothing when its last call ends: look every few ms.
+    const timer = setInterval(() => {
+      if (channel.load + channel.waiting > 0 && Date.now() < until) return;
+      clearInterval(timer);
+      this.#draining.delete(channel);
+      void channel.close();
+    }, 20);
+    this.#draining.set(channel, timer);
   }
 }
 
