@@ -123,6 +123,10 @@ export class Broker {
   readonly #heartbeatFrame: Uint8Array;
   readonly #loops: Promise<void>[];
   #closing: Promise<void> | undefined;
+  /** Set once the calls have had their grace: nothing more goes to workers. */
+  #closed = false;
+  /** Called when the last call ends while the broker stops. */
+  #drained: (() => void) | undefined;
 
   constructor(options: BrokerOptions = {}) {
     const { frontend = `tcp://*:${BROKER_FRONTEND_PORT}`, backend = `tcp://*:${BROKER_BACKEND_PORT}`, ...socketOptions } = options;
@@ -167,9 +171,22 @@ export class Broker {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Stops: calls in flight and waiting get `UNAVAILABLE`, then both sockets close. */
-  close(): Promise<void> {
+  /**
+   * Stops: new calls are refused with `UNAVAILABLE`; the calls in flight and waiting get
+   * `graceMs` to be answered by the workers, those left then get `UNAVAILABLE`; then both
+   * sockets close.
+   */
+  close(graceMs = 5000): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#calls.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+          timer = setTimeout(resolve, graceMs);
+        });
+        clearTimeout(timer);
+      }
+      this.#closed = true;
       clearInterval(this.#heartbeat);
       for (const call of [...this.#calls.values()]) this.#answerError(call, new RpcError("UNAVAILABLE", "the broker is stopping"));
       await Promise.all([this.#frontend.close(), this.#backend.close()]);
@@ -248,6 +265,7 @@ export class Broker {
       started: false,
     };
     if (service === "dividere.v1.Broker") return this.#answerServices(call);
+    if (this.#closing) return this.#refuse(call, new RpcError("UNAVAILABLE", "the broker is stopping; call again once it is back"));
     const state = this.#services.get(service);
     if (!state && Date.now() > this.#graceUntil) {
       const known = [...this.#services.keys()].join(", ") || "none";
@@ -323,7 +341,7 @@ export class Broker {
 
   #dispatch(service: string): void {
     const state = this.#services.get(service);
-    if (!state || this.#closing) return;
+    if (!state || this.#closed) return;
     while (state.queue.length > 0) {
       let chosen: WorkerState | undefined;
       for (const worker of state.workers) {
@@ -413,6 +431,7 @@ export class Broker {
   /** Takes a call off the books (the calls, its queue, its worker's slots); returns the worker it had. */
   #forget(call: Call): WorkerState | undefined {
     this.#calls.delete(call.key);
+    if (this.#calls.size === 0) this.#drained?.();
     const queue = this.#services.get(call.service)?.queue;
     const at = queue?.indexOf(call) ?? -1;
     if (at >= 0) queue!.splice(at, 1);

@@ -7,7 +7,8 @@ export const broker: Command = {
   summary: "run a load-balancing broker: callers connect to its frontend, workers to its backend",
   usage: `usage: dividere broker [options]
 
-Runs a broker until SIGINT or SIGTERM, then stops cleanly.
+Runs a broker until SIGINT or SIGTERM, then stops cleanly: refuses new calls, lets
+the workers answer the calls in flight (up to 5 s), and exits 0.
 
 options:
   --frontend ENDPOINT        where to bind for callers (default tcp://*:${BROKER_FRONTEND_PORT})
