@@ -84,6 +84,8 @@ interface Call {
 interface ServiceState {
   workers: Set<WorkerState>;
   queue: Call[];
+  /** True once a worker announced the service; before, its calls wait out the grace period only. */
+  served: boolean;
 }
 
 /**
@@ -265,6 +267,12 @@ export class Broker {
       started: false,
     };
     if (service === "dividere.v1.Broker") return this.#answerServices(call);
+    // Ids tell a caller's calls apart; a second call under one in flight could only be answered in its place.
+    if (this.#calls.has(key)) {
+      this.stats.refused++;
+      this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: request.id, code: toStatusCode("ALREADY_EXISTS"), message: `call ${request.id} is already in flight from this caller; give each call its own id` }));
+      return;
+    }
     if (this.#closing) return this.#refuse(call, new RpcError("UNAVAILABLE", "the broker is stopping; call again once it is back"));
     const state = this.#services.get(service);
     if (!state && Date.now() > this.#graceUntil) {
@@ -309,7 +317,11 @@ export class Broker {
       draining: false,
     };
     this.#workers.set(key, worker);
-    for (const service of services) this.#service(service).workers.add(worker);
+    for (const service of services) {
+      const state = this.#service(service);
+      state.workers.add(worker);
+      state.served = true;
+    }
     debug("broker: worker %s serves %j (capacity %d)", worker.id, services, worker.capacity);
     for (const service of services) this.#dispatch(service);
   }
@@ -373,10 +385,16 @@ export class Broker {
       if (worker.expiresAt < now) this.#lose(worker, `no heartbeat for ${this.#expiryMs} ms`);
       else this.#toWorker(worker, [this.#heartbeatFrame]);
     }
-    for (const state of this.#services.values()) {
+    for (const [name, state] of this.#services) {
       for (const call of state.queue.filter((waiting) => waiting.deadline !== undefined && waiting.deadline < now)) {
         this.stats.expired++;
         this.#answerError(call, new RpcError("DEADLINE_EXCEEDED", `no worker of ${call.service} was free before the deadline`));
+      }
+      // Calls that came in the grace period for a service no worker announced by its end
+      // would otherwise wait for ever when they have no deadline.
+      if (!state.served && now > this.#graceUntil) {
+        for (const call of [...state.queue]) this.#refuse(call, new RpcError("NOT_FOUND", `no worker serves ${call.service} at this broker`));
+        this.#services.delete(name);
       }
     }
   }
@@ -406,7 +424,7 @@ export class Broker {
 
   #service(name: string): ServiceState {
     let state = this.#services.get(name);
-    if (!state) this.#services.set(name, (state = { workers: new Set(), queue: [] }));
+    if (!state) this.#services.set(name, (state = { workers: new Set(), queue: [], served: false }));
     return state;
   }
 
