@@ -65,6 +65,7 @@ export {
   serve,
   type RegistryClientOptions,
   type RegistryServerOptions,
+  type RegistryServerStats,
   type RegistryTransportOptions,
   type ServeOptions,
 } from "./registry/index.js";

@@ -30,7 +30,8 @@ import { Publisher } from "../messaging/pubsub.js";
 import { Response } from "../messaging/reqrep.js";
 import type { MessageContext } from "../reactors/context.js";
 import { createDispatch } from "../reactors/dispatch.js";
-import { Reactor } from "../reactors/reactor.js";
+import { Reactor, type ReactorStats } from "../reactors/reactor.js";
+import type { MessagingStats } from "../messaging/socket.js";
 import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, hostAndPort } from "./defaults.js";
 import { InstanceTable } from "./table.js";
 
@@ -48,6 +49,12 @@ export const registryTypes = [
   LookupReplySchema,
   InstancesChangedSchema,
 ] as const;
+
+/** Counters of a {@link RegistryServer}. */
+export interface RegistryServerStats extends ReactorStats {
+  /** Input that was no request (not an envelope, an unknown type, ...), by reason. */
+  dropped: MessagingStats["dropped"];
+}
 
 /** Options of a {@link RegistryServer}; the socket options apply to both its sockets. */
 export interface RegistryServerOptions extends SocketOptions {
@@ -82,6 +89,7 @@ export class RegistryServer {
   readonly #rediscoverUntil: number;
   #rediscoverPending: NodeJS.Timeout | undefined;
   readonly #endpoint: string;
+  readonly #requests: Response<typeof registryTypes>;
 
   constructor(options: RegistryServerOptions = {}) {
     const { endpoint = `tcp://*:${REGISTRY_PORT}`, publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`, ...socketOptions } = options;
@@ -94,6 +102,7 @@ export class RegistryServer {
       throw error;
     }
     this.#endpoint = requests.endpoint;
+    this.#requests = requests;
     this.#reactor = new Reactor(requests, createDispatch(this.#handlers(), HANDLERS), {
       onError: options.onError ?? ((error) => console.error(`dividere registry: ${error.message}`)),
     });
@@ -118,6 +127,11 @@ export class RegistryServer {
   /** Where the registry publishes (with the real port). */
   get publishEndpoint(): string {
     return this.#publisher.endpoint;
+  }
+
+  /** Counters of the requests: answered, of no known kind, failed, and input that was no request at all. */
+  get stats(): RegistryServerStats {
+    return { ...this.#reactor.stats, dropped: { ...this.#requests.stats.dropped } };
   }
 
   /** The live instances of a service. */
