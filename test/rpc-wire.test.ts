@@ -5,16 +5,7 @@ import { RpcRequestSchema, RpcResponseSchema } from "../runtime/src/gen/dividere
 import { callerField, requestEnvelope, responseEnvelope } from "../runtime/src/rpc/wire.js";
 import { methodPath } from "../runtime/src/rpc/types.js";
 import { file_test_chat_v1_chat } from "./gen/test/chat/v1/chat_pb.js";
-
-/** A small seeded generator (mulberry32): the same cases on every run. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as seeded } from "./random.js";
 
 const random = seeded(7);
 const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!;
