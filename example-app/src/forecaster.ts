@@ -42,9 +42,5 @@ const worker = new Worker(backend, { workerId: name })
   .start();
 console.log(`serving ${Forecaster.typeName} behind the broker at ${backend}`);
 
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, async () => {
-    await worker.stop();
-    console.log(`stopped after ${forecasts} forecast${forecasts === 1 ? "" : "s"}`);
-  });
-}
+await worker.stopOnSignals();
+console.log(`stopped after ${forecasts} forecast${forecasts === 1 ? "" : "s"}`);

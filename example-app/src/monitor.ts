@@ -66,11 +66,7 @@ const host = await serve(
 console.log(`listening for readings at ${readings.endpoint}, publishing alerts at ${alerts.endpoint}`);
 console.log(`${Monitor.typeName} answers at ${host.endpoint}, registered at ${registry}`);
 
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, async () => {
-    await host.stop(); // unregisters, then lets calls in flight finish
-    await reactor.stop(); // lets the handler in flight finish, closes the readings socket
-    await alerts.close();
-    console.log(`stopped after ${reactor.stats.handled} readings; unregistered`);
-  });
-}
+await host.stopOnSignals(); // on SIGTERM/SIGINT: unregisters, then lets calls in flight finish
+await reactor.stop(); // lets the handler in flight finish, closes the readings socket
+await alerts.close();
+console.log(`stopped after ${reactor.stats.handled} readings; unregistered`);
