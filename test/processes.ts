@@ -10,15 +10,17 @@ export class Child {
   readonly #lines: Record<string, unknown>[] = [];
   readonly #waiting: Array<() => void> = [];
   #stderr = "";
+  readonly #ended: Promise<void>;
   readonly exited: Promise<number | null>;
 
   constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
     this.#child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     this.#child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
-    createInterface({ input: this.#child.stdout! }).on("line", (line) => {
+    const lines = createInterface({ input: this.#child.stdout! }).on("line", (line) => {
       this.#lines.push(parseLine(line));
       for (const wake of this.#waiting.splice(0)) wake();
     });
+    this.#ended = new Promise((resolve) => lines.once("close", resolve));
     this.exited = new Promise((resolve) => this.#child.on("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
   }
 
@@ -48,6 +50,23 @@ export class Child {
       });
     }
     return this.#lines.shift()!;
+  }
+
+  /**
+   * Every line not yet taken, once the child exited and its stdout was read to the end (a
+   * child killed with SIGKILL included); fails after `timeoutMs` if it is still running.
+   */
+  async rest(timeoutMs = 10_000): Promise<Record<string, unknown>[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the child (pid ${this.pid}) still runs after ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all([this.exited, this.#ended]), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.#lines.splice(0);
   }
 
   /** Waits for the child to exit; fails unless it exits 0. */
