@@ -166,8 +166,7 @@ export class CallDispatcher {
       return this.#fail(request.id, new RpcError("INVALID_ARGUMENT", why), respond);
     }
     const id = callId(request.id);
-    const send = (response: ResponseFields) =>
-      respond(responseEnvelope(response)).catch((error: unknown) => debug("%s: cannot answer call %s: %s", this.#name, request.id, (error as Error).message));
+    const send = (response: ResponseFields) => this.#send(call, respond, responseEnvelope(response), request.id);
     try {
       if (method.methodKind === "unary") {
         const output = await implementation.call(owner, input, call);
@@ -187,6 +186,29 @@ export class CallDispatcher {
       await this.#fail(request.id, RpcError.from(error), respond);
     } finally {
       call.finish();
+    }
+  }
+
+  /**
+   * Sends one response of a call. When the caller reads too slowly its queue fills, and ZeroMQ
+   * refuses the send (TIMEOUT) without saying when there is room: try again every few ms until
+   * the call is given up (its deadline, a cancel, the server stopping). Dropping it would leave a
+   * gap in a stream that still ends OK, or a caller waiting for an answer that was thrown away.
+   */
+  async #send(call: Call, respond: Respond, envelope: Uint8Array, id: bigint): Promise<void> {
+    for (let pause = 1; ; pause = Math.min(pause * 2, 32)) {
+      try {
+        return await respond(envelope);
+      } catch (error) {
+        if (DividereError.is(error, "TIMEOUT") && !call.abortedBy()) {
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          continue;
+        }
+        // The caller is gone: its handler may stop.
+        if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone`));
+        debug("%s: cannot answer call %s: %s", this.#name, id, (error as Error).message);
+        return;
+      }
     }
   }
 
