@@ -4,7 +4,16 @@
 // answer or a clear error, within a bound.
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
-import { DividereError, RegistryClient, brokerServices, brokerTransport, connection, registryTransport, type Transport } from "@dividere/runtime";
+import {
+  DividereError,
+  RegistryClient,
+  brokerServices,
+  brokerTransport,
+  connection,
+  directTransport,
+  registryTransport,
+  type Transport,
+} from "@dividere/runtime";
 import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { eventually } from "./helpers.js";
 import { Child, node } from "./processes.js";
@@ -448,5 +457,29 @@ describe("graceful stop on SIGTERM and SIGINT with calls in flight", () => {
     expect(counts.get("UNAVAILABLE")).toBe(4);
     expect((await registry.next()).text).toBe("dividere registry: stopped");
     expect(registry.stderr).toBe("");
+  });
+});
+
+describe("a caller that stops reading", () => {
+  test("a service streams to a caller stopped with SIGSTOP: other callers are answered at once; the stream arrives whole or ends with an error, never with gaps", async () => {
+    const { endpoint } = await registryProcess();
+    const service = await serviceProcess("streamer", endpoint, 60_000);
+    const COUNT = 20_000;
+    const caller = later(node(fixture("faults-caller.mjs"), service.ready, String(COUNT), "1024", "15000"), (c) => c.kill());
+    await lineWith(caller, "streaming"); // and it stopped itself
+    const echoes = new EchoClient(later(directTransport(service.ready), (t) => t.close()));
+    let slowest = 0;
+    for (let i = 0; i < 100; i++) {
+      const started = Date.now();
+      expect((await echoes.say({ text: `other-${i}` }, { timeoutMs: 2000 })).text).toBe(`other-${i}`);
+      slowest = Math.max(slowest, Date.now() - started);
+    }
+    process.kill(caller.pid, "SIGCONT");
+    const summary = (await lineWith(caller, "items", 20_000)) as { items: number; gaps: number; last: number; ended: string };
+    console.log(`a caller stopped mid-stream: others answered within ${slowest} ms each; its stream: ${JSON.stringify(summary)}`);
+    expect(await caller.exited).toBe(0);
+    expect(summary.gaps).toBe(0);
+    if (summary.ended === "OK") expect(summary.items).toBe(COUNT);
+    else expect(["DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED"]).toContain(summary.ended);
   });
 });

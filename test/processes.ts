@@ -11,6 +11,7 @@ export class Child {
   readonly #waiting: Array<() => void> = [];
   #stderr = "";
   readonly #ended: Promise<void>;
+  #stdoutEnded = false;
   readonly exited: Promise<number | null>;
 
   constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
@@ -21,6 +22,10 @@ export class Child {
       for (const wake of this.#waiting.splice(0)) wake();
     });
     this.#ended = new Promise((resolve) => lines.once("close", resolve));
+    void this.#ended.then(() => {
+      this.#stdoutEnded = true;
+      for (const wake of this.#waiting.splice(0)) wake();
+    });
     this.exited = new Promise((resolve) => this.#child.on("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
   }
 
@@ -38,7 +43,8 @@ export class Child {
     const deadline = Date.now() + timeoutMs;
     while (this.#lines.length === 0) {
       const left = deadline - Date.now();
-      if (left <= 0 || this.#child.exitCode !== null) {
+      // Its exit may come before its last lines are read: only the end of its output says there is no more.
+      if (left <= 0 || this.#stdoutEnded) {
         throw new Error(`the child printed nothing more (exit ${this.#child.exitCode}); stderr:\n${this.#stderr}`);
       }
       await new Promise<void>((resolve) => {
