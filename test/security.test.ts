@@ -171,6 +171,36 @@ test("the dividere commands take their keys from the environment: an allowed `di
   expect(plain.stderr).toMatch(/UNAVAILABLE: lost the connection/); // a server speaking CURVE drops a plain-text client
 });
 
+test("dividere registry keyed from the environment: an allowed `dividere lookup` is answered, an intruder's is not and the registry says so on stderr", async () => {
+  const folder = mkdtempSync(join(tmpdir(), "dividere-keys-"));
+  const server = curve.writeCertificates(join(folder, "registry"));
+  const client = curve.writeCertificates(join(folder, "clients", "ops"));
+  const intruder = curve.writeCertificates(join(folder, "intruder"));
+  const registry = later(
+    new Child(process.execPath, [cli, "registry", "--endpoint", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*"], {
+      ...process.env,
+      DIVIDERE_CURVE_CERT: server.secretFile,
+      DIVIDERE_CURVE_ALLOW: join(folder, "clients"),
+    }),
+    (c) => c.kill(),
+  );
+  const { text } = (await registry.next()) as { text: string };
+  const endpoint = /requests at (\S+),/.exec(text)![1]!;
+  const lookup = (cert: string) =>
+    runNode(cli, 20_000, {
+      args: ["lookup", "no.Such", "--registry", endpoint, "--timeout", "1000"],
+      env: { ...process.env, DIVIDERE_CURVE_CERT: cert, DIVIDERE_CURVE_SERVER_KEY: server.publicFile },
+    });
+  const allowed = await lookup(client.secretFile);
+  expect(allowed.stderr).toMatch(/no instance of no.Such is registered/);
+  const refused = await lookup(intruder.secretFile);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).not.toMatch(/no instance/);
+  await eventually(() => registry.stderr.includes(`client key ${curve.readCertificate(intruder.publicFile).publicKey} from 127.0.0.1 is not in the allow list`), 5000, "the refusal on the registry's stderr");
+  registry.kill("SIGTERM");
+  await registry.finished();
+});
+
 describe("an allow list enforced through the ZAP handler", () => {
   test("pub/sub: the allowed subscriber gets every message; an unknown key and a plain-text subscriber get none, and each refusal is reported", async () => {
     const k = keys();

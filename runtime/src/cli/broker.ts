@@ -1,6 +1,7 @@
 import { Broker } from "../broker/broker.js";
 import { BROKER_BACKEND_PORT, BROKER_FRONTEND_PORT, HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS } from "../broker/protocol.js";
 import { type Command, integer, parse, untilStopped } from "./command.js";
+import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 
 export const broker: Command = {
   name: "broker",
@@ -17,6 +18,8 @@ options:
   --liveness N               heartbeats a worker may miss before it is dropped (default ${HEARTBEAT_LIVENESS})
   --max-queued N             calls that may wait per service for a free worker (default 1000)
   -h, --help                 this text
+
+${SECURITY_USAGE}
 `,
   async run(args) {
     const { values } = parse(
@@ -36,6 +39,7 @@ options:
       // A broker binds what it is given, whatever the host: tcp://127.0.0.1:5555 too.
       frontend: values.frontend && { bind: values.frontend },
       backend: values.backend && { bind: values.backend },
+      ...curveFromEnvironment(),
       heartbeatIntervalMs: integer(values["heartbeat-interval"], "heartbeat-interval"),
       liveness: integer(values.liveness, "liveness"),
       maxQueued: integer(values["max-queued"], "max-queued"),

@@ -1,6 +1,7 @@
 import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT } from "../registry/defaults.js";
 import { RegistryServer } from "../registry/server.js";
 import { type Command, parse, untilStopped } from "./command.js";
+import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 
 export const registry: Command = {
   name: "registry",
@@ -13,6 +14,8 @@ options:
   --endpoint ENDPOINT        where to bind for requests (default tcp://*:${REGISTRY_PORT})
   --publish ENDPOINT         where to bind for rediscovery and changes (default tcp://*:${REGISTRY_PUBLISH_PORT})
   -h, --help                 this text
+
+${SECURITY_USAGE}
 `,
   async run(args) {
     const { values } = parse(args, { endpoint: { type: "string" }, publish: { type: "string" } }, { min: 0, max: 0, names: "no arguments besides options" });
@@ -21,6 +24,7 @@ options:
     const running = new RegistryServer({
       endpoint: values.endpoint && { bind: values.endpoint },
       publishEndpoint: values.publish && { bind: values.publish },
+      ...curveFromEnvironment(),
     });
     console.log(`dividere registry: requests at ${running.endpoint}, publishing at ${running.publishEndpoint}`);
     await stopped;
