@@ -64,6 +64,7 @@ export {
   registryTransport,
   serve,
   type RegistryClientOptions,
+  type RegistryRequestKind,
   type RegistryServerOptions,
   type RegistryServerStats,
   type RegistryTransportOptions,

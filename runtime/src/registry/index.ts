@@ -6,5 +6,5 @@
 export { RegistryClient, type RegistryClientOptions } from "./client.js";
 export { REGISTRY_PORT, REGISTRY_PUBLISH_PORT } from "./defaults.js";
 export { ServiceHost, serve, type ServeOptions } from "./hosting.js";
-export { RegistryServer, registryTypes, type RegistryServerOptions, type RegistryServerStats } from "./server.js";
+export { RegistryServer, registryTypes, type RegistryRequestKind, type RegistryServerOptions, type RegistryServerStats } from "./server.js";
 export { registryTransport, type RegistryTransportOptions } from "./transport.js";

@@ -50,8 +50,15 @@ export const registryTypes = [
   InstancesChangedSchema,
 ] as const;
 
+/** The requests a registry answers, by the name of their message type. */
+export type RegistryRequestKind = (typeof HANDLERS)[keyof typeof HANDLERS];
+
 /** Counters of a {@link RegistryServer}. */
 export interface RegistryServerStats extends ReactorStats {
+  /** Requests answered, by kind. */
+  answered: Record<RegistryRequestKind, number>;
+  /** Registrations answered `ok: false` and not stored: no service name, or an instance without service, id or endpoint. */
+  refused: number;
   /** Input that was no request (not an envelope, an unknown type, ...), by reason. */
   dropped: MessagingStats["dropped"];
 }
@@ -90,6 +97,8 @@ export class RegistryServer {
   #rediscoverPending: NodeJS.Timeout | undefined;
   readonly #endpoint: string;
   readonly #requests: Response<typeof registryTypes>;
+  readonly #answered = Object.fromEntries(Object.values(HANDLERS).map((kind) => [kind, 0])) as Record<RegistryRequestKind, number>;
+  #refused = 0;
 
   constructor(options: RegistryServerOptions = {}) {
     const { endpoint = `tcp://*:${REGISTRY_PORT}`, publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`, ...socketOptions } = options;
@@ -131,7 +140,7 @@ export class RegistryServer {
 
   /** Counters of the requests: answered, of no known kind, failed, and input that was no request at all. */
   get stats(): RegistryServerStats {
-    return { ...this.#reactor.stats, dropped: { ...this.#requests.stats.dropped } };
+    return { ...this.#reactor.stats, answered: { ...this.#answered }, refused: this.#refused, dropped: { ...this.#requests.stats.dropped } };
   }
 
   /** The live instances of a service. */
@@ -159,8 +168,13 @@ export class RegistryServer {
   /** The answers to each kind of request, for the reactor. */
   #handlers() {
     const table = this.#table;
-    return {
+    const handlers = {
       RegisterService: async (request: RegisterService, ctx: MessageContext) => {
+        if (!request.serviceName) {
+          this.#refused++;
+          await ctx.reply(ackSchema, { ok: false });
+          return;
+        }
         const instanceId = `${request.server}:${request.port}`;
         const changed = table.upsert(
           create(InstanceSchema, {
@@ -171,7 +185,7 @@ export class RegistryServer {
           }),
         );
         if (changed) this.#changed(request.serviceName, `registered ${instanceId}`);
-        await ctx.reply(ackSchema, { ok: request.serviceName !== "" });
+        await ctx.reply(ackSchema, { ok: true });
       },
       UnregisterService: async (request: UnregisterService, ctx: MessageContext) => {
         if (table.remove(request.serviceName, `${request.server}:${request.port}`)) {
@@ -181,15 +195,18 @@ export class RegistryServer {
       },
       ServiceLookupReq: async (request: ServiceLookupReq, ctx: MessageContext) => {
         const where = table.pick(request.serviceName);
+        // A port the Python reply cannot carry (it is a uint32; a TCP port fits in 16 bits) made the reply fail to encode.
         const address = where && hostAndPort(where.endpoint);
+        const reachable = address && address.port <= 65535 ? address : undefined;
         await ctx.reply(ServiceLookupRepSchema, {
           serviceName: request.serviceName,
-          server: address?.host ?? "unavailable",
-          port: address?.port ?? 0,
+          server: reachable?.host ?? "unavailable",
+          port: reachable?.port ?? 0,
         });
       },
       RegisterInstance: async ({ instance }: RegisterInstance, ctx: MessageContext) => {
         if (!instance?.service || !instance.instanceId || !instance.endpoint) {
+          this.#refused++;
           await ctx.reply(ackSchema, { ok: false });
           return;
         }
@@ -204,6 +221,15 @@ export class RegistryServer {
         await ctx.reply(LookupReplySchema, { service: request.service, instances: table.list(request.service) });
       },
     };
+    // Each handler answers once when it returns: count it then, by kind.
+    for (const kind of Object.keys(handlers) as RegistryRequestKind[]) {
+      const handle = handlers[kind] as (request: never, ctx: MessageContext) => Promise<void>;
+      (handlers as Record<RegistryRequestKind, unknown>)[kind] = async (request: never, ctx: MessageContext) => {
+        await handle(request, ctx);
+        this.#answered[kind]++;
+      };
+    }
+    return handlers;
   }
 
   #changed(service: string, why: string): void {
@@ -230,4 +256,4 @@ const HANDLERS = {
   "dividere.v1.RegisterInstance": "RegisterInstance",
   "dividere.v1.UnregisterInstance": "UnregisterInstance",
   "dividere.v1.LookupRequest": "LookupRequest",
-};
+} as const;
