@@ -46,9 +46,19 @@ class Call implements CallContext {
       this.#controller = new AbortController();
       const reason = this.abortedBy();
       if (reason) this.#controller.abort(reason);
-      else if (this.deadline !== undefined) this.#timer = setTimeout(() => this.abort(this.#deadlinePassed()), this.deadline - Date.now());
+      else if (this.deadline !== undefined) this.#armDeadline(this.deadline);
     }
     return this.#controller.signal;
+  }
+
+  /**
+   * A timer holds at most 2^31 - 1 ms, and Node fires a longer one after 1 ms: a deadline 25 days
+   * or more away (a timeout_ms up to 2^32 - 1 is valid) is waited for in steps.
+   */
+  #armDeadline(deadline: number): void {
+    const wait = deadline - Date.now();
+    if (wait > MAX_TIMER_MS) this.#timer = setTimeout(() => this.#armDeadline(deadline), MAX_TIMER_MS);
+    else this.#timer = setTimeout(() => this.abort(this.#deadlinePassed()), wait);
   }
 
   /** Why the call was given up (cancelled, its deadline passed, the server stopping), if it was. */
@@ -74,6 +84,8 @@ class Call implements CallContext {
     if (this.#timer) clearTimeout(this.#timer);
   }
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Counters of the calls a dispatcher answered. */
 export interface CallStats {
@@ -129,9 +141,11 @@ export class CallDispatcher {
     this.#inFlight.set(key, { call, done });
   }
 
-  /** The caller gave up on the call `key`: its handler's signal aborts. */
-  cancel(key: string): void {
-    this.#inFlight.get(key)?.call.abort(new RpcError("CANCELLED", "the caller cancelled the call"));
+  /** The caller gave up on the call `key`: its handler's signal aborts. False when no such call is in flight. */
+  cancel(key: string): boolean {
+    const inFlight = this.#inFlight.get(key);
+    inFlight?.call.abort(new RpcError("CANCELLED", "the caller cancelled the call"));
+    return inFlight !== undefined;
   }
 
   /** Answers a call with an error, without running it. */

@@ -1,6 +1,7 @@
 import type { Endpoint } from "../connection/endpoint.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import type { SocketOptions } from "../connection/options.js";
+import { debug } from "../log.js";
 import { Router } from "../messaging/routing.js";
 import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
 import { rpcTypes } from "./channel.js";
@@ -10,8 +11,10 @@ import type { ServiceDefinition } from "./types.js";
 
 /** Counters of an RPC server. */
 export interface RpcServerStats extends CallStats {
-  /** Input that was no call at all (not an envelope, not an RpcRequest), by reason. */
+  /** Input that was no call at all (not an envelope, not an RpcRequest or RpcCancel), by reason. */
   dropped: MessagingStats["dropped"];
+  /** Cancels of calls not in flight here: answered already (the cancel crossed the answer), or never made. */
+  unmatched: number;
 }
 
 /**
@@ -23,6 +26,9 @@ export class RpcServer {
   readonly #router: Router<typeof rpcTypes>;
   readonly #calls: CallDispatcher;
   readonly #loop: Promise<void>;
+  /** Responses sent to the server: a known type, but not one a server takes. */
+  #strayResponses = 0;
+  #unmatched = 0;
   #closing: Promise<void> | undefined;
 
   constructor(endpoint: Endpoint, options: SocketOptions = {}) {
@@ -39,7 +45,8 @@ export class RpcServer {
 
   /** A snapshot of the counters: calls answered OK, failed and cancelled, and dropped input. */
   get stats(): RpcServerStats {
-    return { ...this.#calls.stats, dropped: { ...this.#router.stats.dropped } };
+    const dropped = this.#router.stats.dropped;
+    return { ...this.#calls.stats, dropped: { ...dropped, UNKNOWN_TYPE: dropped.UNKNOWN_TYPE + this.#strayResponses }, unmatched: this.#unmatched };
   }
 
   /** Hosts `implementation` of the service; methods it lacks answer `UNIMPLEMENTED`. */
@@ -75,10 +82,13 @@ export class RpcServer {
       const key = `${route[0]!.toString("latin1")}/${"id" in message ? message.id : ""}`;
       const respond: Respond = (envelope) => this.#router[sendEnvelope](route, envelope);
       if (message.$typeName === "dividere.v1.RpcCancel") {
-        this.#calls.cancel(key);
+        if (!this.#calls.cancel(key)) this.#unmatched++;
       } else if (message.$typeName === "dividere.v1.RpcRequest") {
         if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is stopping; call another instance"), respond);
         else this.#calls.start(key, message, message.caller || route[0]!.toString("hex"), respond);
+      } else {
+        this.#strayResponses++;
+        debug("%s: dropped an %s: a server takes calls, not answers", this.endpoint, message.$typeName);
       }
     });
   }
