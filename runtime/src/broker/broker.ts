@@ -79,6 +79,10 @@ interface Call {
   worker: WorkerState | undefined;
   /** A reply (a stream's first message, say) went back: the call can no longer move. */
   started: boolean;
+  /** A message of it could not go back (the caller reads too slowly): it ends with an error. */
+  cut?: boolean;
+  /** Until when a message the caller's queue had no room for is tried again. */
+  retryUntil?: number;
 }
 
 interface ServiceState {
@@ -136,7 +140,8 @@ export class Broker {
     this.#expiryMs = this.#intervalMs * (options.liveness ?? HEARTBEAT_LIVENESS);
     this.#maxQueued = options.maxQueued ?? 1000;
     this.#graceUntil = Date.now() + (options.unknownServiceGraceMs ?? this.#expiryMs);
-    this.#frontend = new Router(frontend, { ...socketOptions, name: "broker frontend" });
+    // mandatory: ZeroMQ would drop a reply to a caller whose queue is full without a word.
+    this.#frontend = new Router(frontend, { ...socketOptions, mandatory: true, name: "broker frontend" });
     try {
       this.#backend = new Router(backend, { ...socketOptions, name: "broker backend" });
     } catch (error) {
@@ -457,8 +462,32 @@ export class Broker {
     return call.worker;
   }
 
-  #toClient(call: Call, frame: Uint8Array): void {
-    this.#frontend.send([call.client, frame]).catch((error: unknown) => debug("broker: cannot answer a caller: %s", error));
+  #toClient(call: Call, frame: Uint8Array, pause = 0): void {
+    this.#frontend.send([call.client, frame]).catch((error: unknown) => this.#undelivered(call, frame, error, pause));
+  }
+
+  /**
+   * A reply the caller's connection did not take: the caller is gone (UNROUTABLE), or it reads
+   * too slowly and its queue is full (TIMEOUT). A stream must not go on with a hole in it: the
+   * call is cut (its worker told), and its end, an error, is tried again every few ms until the
+   * caller takes it or the call's deadline passes; so is a call's last message.
+   */
+  #undelivered(call: Call, frame: Uint8Array, error: unknown, pause: number): void {
+    debug("broker: cannot answer a caller: %s", error);
+    if (this.#calls.get(call.key) === call) {
+      call.cut = true;
+      this.#cancel(call.key);
+      frame = this.#codec.encode(RpcResponseSchema, {
+        id: call.request.id,
+        code: toStatusCode("RESOURCE_EXHAUSTED"),
+        message: `${call.request.method}: the caller read its replies too slowly; the broker's queue to it was full, and the call was cut`,
+      });
+    } else if (call.cut && pause === 0) {
+      return; // a message after the cut: the error end is on its way
+    }
+    call.retryUntil ??= call.deadline ?? Date.now() + 30_000;
+    if (!DividereError.is(error, "TIMEOUT") || this.#closed || Date.now() >= call.retryUntil) return;
+    setTimeout(() => this.#toClient(call, frame, Math.min(2 * pause || 1, 32)), pause || 1);
   }
 
   #toWorker(worker: WorkerState, frames: Uint8Array[]): void {
