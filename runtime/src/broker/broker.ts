@@ -53,6 +53,8 @@ export interface BrokerStats {
   expired: number;
   /** Workers dropped because they stopped heartbeating. */
   workersLost: number;
+  /** Cancels of no call in flight, and workers' answers to a call that moved or ended: ignored. */
+  unmatched: number;
   /** Input that was no valid message, by reason. */
   dropped: MessagingStats["dropped"];
 }
@@ -113,6 +115,7 @@ export class Broker {
     refused: 0,
     expired: 0,
     workersLost: 0,
+    unmatched: 0,
     dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
   };
   readonly #frontend: Router;
@@ -236,6 +239,7 @@ export class Broker {
         case "dividere.v1.RpcResponse":
           if (worker && frames.length === 3) this.#response(worker, frames[1]!, frame, message);
           else if (!worker) this.#unknownWorker(identity);
+          else this.#drop(new DividereError("NOT_AN_ENVELOPE", `worker ${worker.id} sent an answer in ${frames.length - 1} frames; an answer is its caller's frame and one envelope`));
           break;
         case "Heartbeat":
           if (!worker) this.#unknownWorker(identity);
@@ -271,7 +275,10 @@ export class Broker {
       worker: undefined,
       started: false,
     };
-    if (service === "dividere.v1.Broker") return this.#answerServices(call);
+    if (service === "dividere.v1.Broker") {
+      if (request.method === "/dividere.v1.Broker/Services") return this.#answerServices(call);
+      return this.#refuse(call, new RpcError("UNIMPLEMENTED", `${request.method}: the broker's own service has one method, /dividere.v1.Broker/Services`));
+    }
     // Ids tell a caller's calls apart; a second call under one in flight could only be answered in its place.
     if (this.#calls.has(key)) {
       this.stats.refused++;
@@ -298,7 +305,10 @@ export class Broker {
 
   #cancel(key: string): void {
     const call = this.#calls.get(key);
-    if (!call) return;
+    if (!call) {
+      this.stats.unmatched++;
+      return;
+    }
     const worker = this.#forget(call);
     if (worker) {
       this.#toWorker(worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id })]);
@@ -335,6 +345,7 @@ export class Broker {
     const call = this.#calls.get(`${client.toString("latin1")}/${response.id}`);
     if (!call || call.worker !== worker) {
       debug("broker: a late answer from %s to a call that moved or ended", worker.id);
+      this.stats.unmatched++;
       return;
     }
     call.started = true;
