@@ -35,11 +35,10 @@ async function port(): Promise<number> {
   return connection.PortManager.acquire({ host: "127.0.0.1" });
 }
 
-/** `dividere broker` in its own process on ephemeral ports; resolves with it and its endpoints. */
-async function brokerProcess(): Promise<{ broker: Child; frontend: string; backend: string }> {
-  const any = "tcp://127.0.0.1:*";
+/** `dividere broker` in its own process (on ephemeral ports unless told); resolves with it and its endpoints. */
+async function brokerProcess(at = { frontend: "tcp://127.0.0.1:*", backend: "tcp://127.0.0.1:*" }): Promise<{ broker: Child; frontend: string; backend: string }> {
   const broker = later(
-    new Child(process.execPath, [bin, "broker", "--frontend", any, "--backend", any, "--heartbeat-interval", String(INTERVAL), "--liveness", String(LIVENESS)]),
+    new Child(process.execPath, [bin, "broker", "--frontend", at.frontend, "--backend", at.backend, "--heartbeat-interval", String(INTERVAL), "--liveness", String(LIVENESS)]),
     (c) => c.kill(),
   );
   const { text } = (await broker.next()) as { text: string };
@@ -91,6 +90,15 @@ async function echoWorkers(transport: Transport, count: number, timeoutMs = 10_0
     if (Date.now() > deadline) throw new Error(`the broker did not get to ${count} Echo workers (has ${workers})`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Every call the workers (stopped or killed by now) started, with the names of those it ran on. */
+async function ranOn(workers: Map<Child, string>): Promise<Map<string, string[]>> {
+  const ran = new Map<string, string[]>();
+  for (const [child, name] of workers) {
+    for (const line of await child.rest()) if (typeof line.ran === "string") ran.set(line.ran, [...(ran.get(line.ran) ?? []), name]);
+  }
+  return ran;
 }
 
 /** How each call ended, as its caller saw it. */
@@ -240,12 +248,8 @@ describe("faults under load", () => {
     const wallMs = Date.now() - started;
     await Promise.all(replacements);
 
-    // Every call a worker started, from the lines of the living and the dead.
     for (const child of workers) child.kill("SIGTERM");
-    const ran = new Map<string, string[]>();
-    for (const [child, name] of names) {
-      for (const line of await child.rest()) if (typeof line.ran === "string") ran.set(line.ran, [...(ran.get(line.ran) ?? []), name]);
-    }
+    const ran = await ranOn(names);
     const reExecuted = [...ran.values()].filter((on) => on.length > 1).length;
     const failed = [...outcomes.failed.values()].reduce((a, b) => a + b, 0);
     console.log(
@@ -271,6 +275,47 @@ describe("faults under load", () => {
     broker.kill("SIGTERM");
     expect(await broker.exited).toBe(0);
   }, 90_000);
+
+  test("the broker SIGKILLed under load and restarted on its ports: every call settles once; the Lazy Pirate caller makes them all", async () => {
+    const TOTAL = 3000;
+    const at = { frontend: `tcp://127.0.0.1:${await port()}`, backend: `tcp://127.0.0.1:${await port()}` };
+    const first = await brokerProcess(at);
+    const names = new Map<Child, string>();
+    for (const name of ["b1", "b2", "b3"]) names.set(await workerProcess(name, at.backend, 2), name);
+    // The transport as a user makes it: Lazy Pirate retries (attempts of 2.5 s, 3 retries).
+    const transport = later(brokerTransport(at.frontend), (t) => t.close());
+    await echoWorkers(transport, 3);
+    const echoes = new EchoClient(transport);
+    let restarted: Promise<unknown> | undefined;
+    let killedAt = 0;
+    const started = Date.now();
+    const outcomes = await load(
+      Array.from({ length: TOTAL }, (_, i) => `call-${i}`),
+      32,
+      (id, index) => echoes.say({ text: id, delayMs: index % 3 }, { timeoutMs: 20_000 }),
+      (settled) => {
+        if (settled !== 1000) return;
+        first.broker.kill("SIGKILL");
+        killedAt = Date.now();
+        restarted = first.broker.exited.then(() => brokerProcess(at));
+      },
+    );
+    const wallMs = Date.now() - started;
+    await restarted;
+    for (const child of names.keys()) child.kill("SIGTERM");
+    const ran = await ranOn(names);
+    const twice = [...ran.values()].filter((on) => on.length > 1).length;
+    const failed = [...outcomes.failed.values()].reduce((a, b) => a + b, 0);
+    console.log(
+      `${TOTAL} calls, the broker SIGKILLed after 1000 and restarted: ${outcomes.answered.size} answered, failed: ${failures(outcomes)}; ` +
+        `${twice} ran twice (answered to the dead broker, made again by the caller); slowest ${outcomes.slowest} ms; ${wallMs} ms in all (${wallMs - (killedAt - started)} after the kill)`,
+    );
+    expect(outcomes.wrong).toEqual([]);
+    expect(outcomes.answered.size + failed).toBe(TOTAL);
+    expect(failed).toBe(0);
+    expect([...outcomes.answered].filter((id) => !ran.has(id))).toEqual([]);
+    for (const child of names.keys()) expect(await child.exited).toBe(0);
+  }, 60_000);
 
   test("the registry SIGKILLed under load and restarted on the same port: calls go on throughout, every service is found again", async () => {
     const ports = { request: await port(), publish: await port() };
