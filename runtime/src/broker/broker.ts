@@ -282,7 +282,7 @@ export class Broker {
     // Ids tell a caller's calls apart; a second call under one in flight could only be answered in its place.
     if (this.#calls.has(key)) {
       this.stats.refused++;
-      this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: request.id, code: toStatusCode("ALREADY_EXISTS"), message: `call ${request.id} is already in flight from this caller; give each call its own id` }));
+      this.#toClient(call, this.#errorFrame(call, new RpcError("ALREADY_EXISTS", `call ${request.id} is already in flight from this caller; give each call its own id`)));
       return;
     }
     if (this.#closing) return this.#refuse(call, new RpcError("UNAVAILABLE", "the broker is stopping; call again once it is back"));
@@ -458,8 +458,13 @@ export class Broker {
 
   #answerError(call: Call, error: RpcError): void {
     const worker = this.#forget(call);
-    this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: call.request.id, code: toStatusCode(error.code), message: error.message }));
+    this.#toClient(call, this.#errorFrame(call, error));
     if (worker) this.#freed(worker);
+  }
+
+  /** The RpcResponse that ends `call` with `error`. */
+  #errorFrame(call: Call, error: RpcError): Uint8Array {
+    return this.#codec.encode(RpcResponseSchema, { id: call.request.id, code: toStatusCode(error.code), message: error.message });
   }
 
   /** Takes a call off the books (the calls, its queue, its worker's slots); returns the worker it had. */
@@ -488,11 +493,10 @@ export class Broker {
     if (this.#calls.get(call.key) === call) {
       call.cut = true;
       this.#cancel(call.key);
-      frame = this.#codec.encode(RpcResponseSchema, {
-        id: call.request.id,
-        code: toStatusCode("RESOURCE_EXHAUSTED"),
-        message: `${call.request.method}: the caller read its replies too slowly; the broker's queue to it was full, and the call was cut`,
-      });
+      frame = this.#errorFrame(
+        call,
+        new RpcError("RESOURCE_EXHAUSTED", `${call.request.method}: the caller read its replies too slowly; the broker's queue to it was full, and the call was cut`),
+      );
     } else if (call.cut && pause === 0) {
       return; // a message after the cut: the error end is on its way
     }
