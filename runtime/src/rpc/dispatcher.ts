@@ -208,22 +208,20 @@ export class CallDispatcher {
    * refuses the send (TIMEOUT) without saying when there is room: try again every few ms until
    * the call is given up (its deadline, a cancel, the server stopping). Dropping it would leave a
    * gap in a stream that still ends OK, or a caller waiting for an answer that was thrown away.
+   * A send that goes through at once costs no more than the send.
    */
-  async #send(call: Call, respond: Respond, envelope: Uint8Array, id: bigint): Promise<void> {
-    for (let pause = 1; ; pause = Math.min(pause * 2, 32)) {
-      try {
-        return await respond(envelope);
-      } catch (error) {
-        if (DividereError.is(error, "TIMEOUT") && !call.abortedBy()) {
-          await new Promise((resolve) => setTimeout(resolve, pause));
-          continue;
-        }
-        // The caller is gone: its handler may stop.
-        if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone`));
-        debug("%s: cannot answer call %s: %s", this.#name, id, (error as Error).message);
-        return;
-      }
+  #send(call: Call, respond: Respond, envelope: Uint8Array, id: bigint): Promise<void> {
+    return respond(envelope).catch((error: unknown) => this.#sendAgain(call, respond, envelope, id, error, 1));
+  }
+
+  async #sendAgain(call: Call, respond: Respond, envelope: Uint8Array, id: bigint, error: unknown, pause: number): Promise<void> {
+    if (DividereError.is(error, "TIMEOUT") && !call.abortedBy()) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      return respond(envelope).catch((next: unknown) => this.#sendAgain(call, respond, envelope, id, next, Math.min(pause * 2, 32)));
     }
+    // The caller is gone: its handler may stop.
+    if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone`));
+    debug("%s: cannot answer call %s: %s", this.#name, id, (error as Error).message);
   }
 
   /** A call whose caller gave up gets no answer: nobody waits for it. */
