@@ -23,6 +23,9 @@ export const receiveThrough: unique symbol = Symbol("dividere.receiveThrough");
 /** How many messages a socket has handed to ZeroMQ; for the runtime's own layers. */
 export const sentCount: unique symbol = Symbol("dividere.sentCount");
 
+/** How many messages a socket's sends dropped for a full queue (a Publisher's `whenFull: "drop"`); for the runtime's own layers. */
+export const unsentCount: unique symbol = Symbol("dividere.unsentCount");
+
 /** Where a socket is bound (with the real ports) and where it connects. */
 export interface SocketEndpoints {
   /** The bound endpoints as ZeroMQ reports them, with the real ports (`tcp://*:0` becomes `tcp://0.0.0.0:41234`). */
@@ -167,6 +170,11 @@ export abstract class Socket {
   /** @internal Messages handed to ZeroMQ so far. */
   get [sentCount](): number {
     return this.#sender?.sent ?? 0;
+  }
+
+  /** @internal Messages dropped for a full queue instead of sent. */
+  get [unsentCount](): number {
+    return this.#sender?.unsent ?? 0;
   }
 
   #sendError(error: unknown): DividereError {

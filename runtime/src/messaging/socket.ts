@@ -1,9 +1,8 @@
 import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
 import type { SocketEvents } from "../connection/events.js";
 import type { SocketOptions } from "../connection/options.js";
-import { Publisher as ConnectionPublisher } from "../connection/pubsub.js";
 import { type Receiver, type RecvOptions, SKIP, untilClosed } from "../connection/receiver.js";
-import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, sentCount } from "../connection/socket.js";
+import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, sentCount, unsentCount } from "../connection/socket.js";
 import { EnvelopeCodec, encodeEnvelope } from "../envelope/codec.js";
 import type { MessageOf, Types } from "../envelope/types.js";
 import { DividereError, type ErrorCode } from "../errors.js";
@@ -83,7 +82,7 @@ export abstract class MessagingSocket<T extends Types> {
         return connection[sentCount];
       },
       get unsent() {
-        return connection instanceof ConnectionPublisher ? connection.stats.unsent : 0;
+        return connection[unsentCount];
       },
       received: 0,
       dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
