@@ -157,7 +157,7 @@ describe("calls in flight per client (maxInFlight)", () => {
     const texts = Array.from({ length: 20 }, (_, i) => `call ${i}`);
     const calls = Promise.all(texts.map((text) => client.say({ text }, { timeoutMs: 10_000 })));
     await eventually(() => gated.running() === 4, 5000, "four calls reached the server");
-    const channel = transport.channel("test.services.v1.Echo", []) as Channel;
+    const channel = transport.channel("test.services.v1.Echo", { avoid: [], deadline: undefined, signal: undefined }) as Channel;
     expect({ inFlight: channel.load, waiting: channel.waiting }).toEqual({ inFlight: 4, waiting: 16 });
     expect(gated.reached).toEqual(texts.slice(0, 4));
     gated.open();

@@ -1,6 +1,6 @@
-import { Channel, type ChannelOptions } from "../rpc/channel.js";
+import { Channel } from "../rpc/channel.js";
 import { RpcClient } from "../rpc/client.js";
-import type { Transport } from "../rpc/transport.js";
+import type { Transport, TransportOptions } from "../rpc/transport.js";
 import type { CallOptions } from "../rpc/types.js";
 import { Broker as BrokerService, type ServiceStatus } from "../gen/dividere/v1/broker_pb.js";
 
@@ -19,7 +19,7 @@ export const LAZY_PIRATE: CallOptions = { attemptTimeoutMs: 2500, retries: 3, re
  * const client = new HistoryClient(brokerTransport("tcp://localhost:5555"));
  * ```
  */
-export function brokerTransport(frontend: string, options: ChannelOptions & { defaults?: CallOptions } = {}): Transport {
+export function brokerTransport(frontend: string, options: TransportOptions = {}): Transport {
   const { defaults, ...socketOptions } = options;
   // ZeroMQ heartbeats notice a broker that died without closing its connections.
   const channel = new Channel(frontend, { heartbeatInterval: 1000, heartbeatTimeout: 3000, ...socketOptions });

@@ -1,5 +1,6 @@
-import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import { type DescMessage, type MessageInitShape, create } from "@bufbuild/protobuf";
 import type { SocketOptions } from "../connection/options.js";
+import { type Limits, within } from "../deadline.js";
 import type { MessageOf } from "../envelope/types.js";
 import { DividereError } from "../errors.js";
 import { RegisterServiceSchema, ServiceLookupReqSchema, UnregisterServiceSchema } from "../gen/dividere/MsgLib_pb.js";
@@ -31,6 +32,19 @@ export interface RegistryClientOptions extends SocketOptions {
   /** How long to wait for each answer, in ms; default 3000 (Python's registry takes about 1 s). */
   timeoutMs?: number;
   /** Further attempts after an unanswered request; default 2. */
+  retries?: number;
+}
+
+/** Options of one request to the registry. */
+export interface RegistryRequestOptions {
+  /**
+   * Give up after this many ms in all (waiting for earlier requests of this client, and every
+   * try), with `TIMEOUT`. Default: the client's `timeoutMs` for each of its `retries` + 1 tries.
+   */
+  timeoutMs?: number;
+  /** Give up when this signal aborts, with `CANCELLED`. */
+  signal?: AbortSignal;
+  /** Further tries after an unanswered one; default the client's `retries`. */
   retries?: number;
 }
 
@@ -78,32 +92,32 @@ export class RegistryClient {
    * Registers an instance, or renews its lease. With the Python protocol only `service` and the
    * host and port of `endpoint` travel.
    */
-  async register(instance: MessageInitShape<typeof InstanceSchema>): Promise<void> {
+  async register(instance: MessageInitShape<typeof InstanceSchema>, options: RegistryRequestOptions = {}): Promise<void> {
     const full = create(InstanceSchema, instance);
     const ack =
       this.protocol === "python"
-        ? await this.#ask(RegisterServiceSchema, { serviceName: full.service, ...legacyAddress(full.endpoint) })
-        : await this.#ask(RegisterInstanceSchema, { instance: full });
+        ? await this.#ask(RegisterServiceSchema, { serviceName: full.service, ...legacyAddress(full.endpoint) }, options)
+        : await this.#ask(RegisterInstanceSchema, { instance: full }, options);
     if (ack.$typeName !== "ack" || !ack.ok) {
       throw new DividereError("INVALID_ARGUMENT", `the registry at ${this.endpoint} refused ${full.service} at ${full.endpoint}`);
     }
   }
 
-  /** Removes an instance (with the Python protocol, the one at `endpoint`); `retries` overrides the client's. */
-  async unregister(service: string, instanceId: string, endpoint = "", options: { retries?: number } = {}): Promise<void> {
-    if (this.protocol === "python") await this.#ask(UnregisterServiceSchema, { serviceName: service, ...legacyAddress(endpoint) }, options.retries);
-    else await this.#ask(UnregisterInstanceSchema, { service, instanceId }, options.retries);
+  /** Removes an instance (with the Python protocol, the one at `endpoint`). */
+  async unregister(service: string, instanceId: string, endpoint = "", options: RegistryRequestOptions = {}): Promise<void> {
+    if (this.protocol === "python") await this.#ask(UnregisterServiceSchema, { serviceName: service, ...legacyAddress(endpoint) }, options);
+    else await this.#ask(UnregisterInstanceSchema, { service, instanceId }, options);
   }
 
   /** Every live instance of a service (with the Python protocol, the one the registry names, if any). */
-  async lookup(service: string): Promise<Instance[]> {
+  async lookup(service: string, options: RegistryRequestOptions = {}): Promise<Instance[]> {
     if (this.protocol === "python") {
-      const reply = await this.#ask(ServiceLookupReqSchema, { serviceName: service });
+      const reply = await this.#ask(ServiceLookupReqSchema, { serviceName: service }, options);
       if (reply.$typeName !== "ServiceLookupRep" || reply.server === "unavailable" || reply.port === 0) return [];
       const endpoint = `tcp://${reply.server}:${reply.port}`;
       return [create(InstanceSchema, { service, instanceId: `${reply.server}:${reply.port}`, endpoint })];
     }
-    const reply = await this.#ask(LookupRequestSchema, { service });
+    const reply = await this.#ask(LookupRequestSchema, { service }, options);
     return reply.$typeName === "dividere.v1.LookupReply" ? reply.instances : [];
   }
 
@@ -138,13 +152,13 @@ export class RegistryClient {
   }
 
   /**
-   * Closes the client once the request under way has ended, and stops watching; requests still
-   * queued, and later ones, reject with `CLOSED`.
+   * Closes the client at once, and stops watching: the request under way, requests still queued,
+   * and later ones reject with `CLOSED`.
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#queue.catch(() => undefined);
     await this.#request.close();
+    await this.#queue.catch(() => undefined);
     if (this.#watcher) {
       await this.#watcher.subscriber.close();
       await this.#watcher.loop;
@@ -155,42 +169,51 @@ export class RegistryClient {
     await this.close();
   }
 
-  /** Sends one request and waits for its answer; one at a time, retried when unanswered. */
-  #ask<S extends (typeof registryTypes)[number]>(
-    schema: S,
-    init: MessageInitShape<S>,
-    retries = this.#retries,
-  ): Promise<MessageOf<typeof registryTypes>> {
-    const asked = this.#queue.then(() => this.#exchange(schema, init, retries));
+  /**
+   * Sends one request and waits for its answer; one at a time, retried when unanswered, and
+   * given up (queued or under way) when its `timeoutMs` passes or its signal aborts.
+   */
+  #ask<S extends (typeof registryTypes)[number]>(schema: S, init: MessageInitShape<S>, options: RegistryRequestOptions): Promise<MessageOf<typeof registryTypes>> {
+    const limits: Limits = { deadline: options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs, signal: options.signal };
+    const asked = this.#queue.then(() => this.#exchange(schema, init, options.retries ?? this.#retries, limits));
     this.#queue = asked.catch(() => undefined);
-    return asked;
+    return within(asked, limits, {
+      expired: () => this.#noAnswer(schema, `within ${options.timeoutMs} ms`, "TIMEOUT"),
+      cancelled: (reason) => new DividereError("CANCELLED", `${schema.typeName} to the registry at ${this.endpoint} was cancelled by its AbortSignal`, { cause: reason }),
+    });
   }
 
   async #exchange<S extends (typeof registryTypes)[number]>(
     schema: S,
     init: MessageInitShape<S>,
     retries: number,
+    { deadline, signal }: Limits,
   ): Promise<MessageOf<typeof registryTypes>> {
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new DividereError("CLOSED", "the registry client is closed");
+      // A request whose caller gave up while it waited its turn is not sent.
+      const left = deadline === undefined ? this.#timeoutMs : Math.min(this.#timeoutMs, deadline - Date.now());
+      if (signal?.aborted || left <= 0) throw this.#noAnswer(schema, "in time", "TIMEOUT");
       try {
         // With no registry to connect to, the send itself waits: its sendTimeout bounds that.
         await this.#request.send(schema, init);
-        return await this.#request.recv({ timeoutMs: this.#timeoutMs });
+        return await this.#request.recv({ timeoutMs: left, signal });
       } catch (error) {
-        if (!DividereError.is(error, "TIMEOUT")) throw error;
+        const unanswered = DividereError.is(error, "TIMEOUT");
+        if (!unanswered && !DividereError.is(error, "CANCELLED")) throw error;
         // A REQ socket that lost its reply is stuck: the Lazy Pirate way is a new socket.
         await this.#request.close();
+        if (this.#closed) throw new DividereError("CLOSED", "the registry client is closed");
         this.#request = this.#openRequest();
-        if (attempt >= retries) {
-          throw new DividereError(
-            "UNAVAILABLE",
-            `the registry at ${this.endpoint} did not answer ${schema.typeName} within ${this.#timeoutMs} ms, ${attempt + 1} times; is it running?`,
-          );
-        }
+        if (!unanswered) throw error;
+        if (attempt >= retries) throw this.#noAnswer(schema, `within ${this.#timeoutMs} ms, ${attempt + 1} times`, "UNAVAILABLE");
         debug("registry client: no answer from %s, trying again", this.endpoint);
       }
     }
+  }
+
+  #noAnswer(schema: DescMessage, how: string, code: "TIMEOUT" | "UNAVAILABLE"): DividereError {
+    return new DividereError(code, `the registry at ${this.endpoint} did not answer ${schema.typeName} ${how}; is it running?`);
   }
 
   #openRequest(): Request<typeof registryTypes> {

@@ -1,9 +1,11 @@
 import type { SocketOptions } from "../connection/options.js";
+import { within } from "../deadline.js";
 import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { Channel } from "../rpc/channel.js";
 import { RpcError } from "../rpc/status.js";
-import type { Transport } from "../rpc/transport.js";
+import type { ChannelRequest, Transport } from "../rpc/transport.js";
+import type { CallOptions } from "../rpc/types.js";
 import { RegistryClient, type RegistryClientOptions } from "./client.js";
 
 /** Options of {@link registryTransport}; the socket options apply to its connections to the instances. */
@@ -14,6 +16,8 @@ export interface RegistryTransportOptions extends SocketOptions {
   refreshMs?: number;
   /** How long a new connection to an instance may take before the instance is passed over, in ms; default 1000. */
   connectTimeoutMs?: number;
+  /** Options every call over the transport has unless it says otherwise (`timeoutMs`, `retries`, ...). */
+  defaults?: CallOptions;
 }
 
 /**
@@ -64,7 +68,10 @@ class RegistryTransport implements Transport {
   readonly #client: RegistryClient;
   readonly #ownsClient: boolean;
   readonly #services = new Map<string, ServiceState>();
+  readonly defaults: CallOptions | undefined;
   readonly #options: RegistryTransportOptions;
+  /** The options of the connections to the instances. */
+  readonly #channelOptions: SocketOptions;
   readonly #stopWatching: () => void;
   /** Channels of instances the registry no longer lists, closing once their calls end. */
   readonly #draining = new Map<Channel, NodeJS.Timeout>();
@@ -75,6 +82,9 @@ class RegistryTransport implements Transport {
 
   constructor(registry: string | RegistryClient, options: RegistryTransportOptions) {
     this.#options = options;
+    const { registry: _registry, refreshMs: _refreshMs, connectTimeoutMs: _connectTimeoutMs, defaults, ...channelOptions } = options;
+    this.defaults = defaults;
+    this.#channelOptions = channelOptions;
     this.#ownsClient = typeof registry === "string";
     this.#client = typeof registry === "string" ? new RegistryClient({ ...options.registry, endpoint: registry }) : registry;
     if (this.#client.protocol === "dividere") {
@@ -97,28 +107,30 @@ class RegistryTransport implements Transport {
     }
   }
 
-  async channel(service: string, avoid: readonly Channel[]): Promise<Channel> {
+  async channel(service: string, call: ChannelRequest): Promise<Channel> {
     if (this.#closed) throw new RpcError("UNAVAILABLE", "the transport is closed");
     let state = this.#services.get(service);
     if (!state) {
       state = { known: new Map(), shunned: new Map(), turn: 0, lookedAt: 0, refreshing: undefined };
       this.#services.set(service, state);
     }
-    if (state.known.size === 0) await this.#refresh(service, state);
+    const lookup = () => waitFor(this.#refresh(service, state), call, `${service}: the registry at ${this.#client.endpoint} did not answer its lookup (is it running?)`);
+    if (state.known.size === 0) await lookup();
     // A registry that is slow or gone must not hold up calls to the instances known.
     else if (Date.now() - state.lookedAt > (this.#options.refreshMs ?? 2000)) this.#refresh(service, state).catch(() => undefined);
     for (let pass = 0; pass < 2; pass++) {
       const candidates = [...state.known.values()];
-      const fresh = candidates.filter((known) => !avoid.includes(known.channel));
+      const fresh = candidates.filter((known) => !call.avoid.includes(known.channel));
       // Instances already connected first, in turn; a new one only when none is.
       const ordered = rotate(fresh.length > 0 ? fresh : candidates, state.turn++).sort(
         (a, b) => Number(b.channel.connected) - Number(a.channel.connected),
       );
       for (const known of ordered) {
-        if (await known.reachable) return known.channel;
+        const why = `${service}: the instance at ${known.instance.endpoint} did not complete its connection (is it hung?)`;
+        if (await waitFor(known.reachable, call, why)) return known.channel;
         this.#forget(service, state, known, "it did not connect", true);
       }
-      if (pass === 0) await this.#refresh(service, state);
+      if (pass === 0) await lookup();
     }
     throw new RpcError("UNAVAILABLE", `no reachable instance of ${service} is registered at ${this.#client.endpoint}`);
   }
@@ -167,7 +179,7 @@ class RegistryTransport implements Transport {
     for (const [instanceId, until] of state.shunned) if (until <= now || !live.has(instanceId)) state.shunned.delete(instanceId);
     for (const instance of instances) {
       if (state.known.has(instance.instanceId) || state.shunned.has(instance.instanceId)) continue;
-      const channel = new Channel(instance.endpoint, { ...this.#options, name: `${service} ${instance.endpoint}` });
+      const channel = new Channel(instance.endpoint, { ...this.#channelOptions, name: `${service} ${instance.endpoint}` });
       const known: Known = { instance, channel, reachable: channel.whenConnected(this.#options.connectTimeoutMs ?? 1000) };
       channel.onDisconnect(() => this.#forget(service, state, known, "its connection dropped", true));
       state.known.set(instance.instanceId, known);
@@ -203,6 +215,14 @@ class RegistryTransport implements Transport {
     }, 20);
     this.#draining.set(channel, timer);
   }
+}
+
+/** What a call to find a channel waits for (`what` did not happen), within the call's deadline and signal. */
+function waitFor<T>(promise: Promise<T>, call: ChannelRequest, what: string): Promise<T> {
+  return within(promise, call, {
+    expired: () => new RpcError("DEADLINE_EXCEEDED", `${what} within the call's deadline`),
+    cancelled: (reason) => new RpcError("CANCELLED", `${what}: the call was cancelled by its AbortSignal`, { cause: reason }),
+  });
 }
 
 /** `items` starting at position `turn`, wrapping around: round-robin over a changing list. */

@@ -63,6 +63,8 @@ export class Channel {
   readonly #waiting = new Map<number, Waiting>();
   readonly #maxInFlight: number;
   readonly #loop: Promise<void>;
+  /** Whoever waits for the connection (`whenConnected`) stops waiting when the channel closes. */
+  readonly #closeListeners = new Set<() => void>();
   #nextId = 1;
   #connected = false;
   /** Why the server refused this client at the last handshake, until one succeeds. */
@@ -74,7 +76,9 @@ export class Channel {
       throw new RpcError("INVALID_ARGUMENT", `maxInFlight must be a whole number of at least 1, got ${maxInFlight}`);
     }
     this.#maxInFlight = maxInFlight;
-    this.#dealer = new Dealer(endpoint, { ...socketOptions, types: rpcTypes });
+    // linger 0: what is still queued at close() is requests and cancels of calls that have
+    // failed by then; waiting to deliver them would only hold up a caller that is done (a CLI).
+    this.#dealer = new Dealer(endpoint, { linger: 0, ...socketOptions, types: rpcTypes });
     this.endpoint = this.#dealer.endpoint;
     this.#dealer.events.on("handshake", () => {
       this.#connected = true;
@@ -102,18 +106,22 @@ export class Channel {
     return this.#connected;
   }
 
-  /** Resolves true once connected, false if that takes longer than `timeoutMs`. */
+  /** Resolves true once connected, false if that takes longer than `timeoutMs` or the channel closes first. */
   whenConnected(timeoutMs: number): Promise<boolean> {
     if (this.#connected) return Promise.resolve(true);
+    if (this.#dealer.closed) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (connected: boolean) => {
         clearTimeout(timer);
         this.#dealer.events.off("handshake", onHandshake);
+        this.#closeListeners.delete(onClose);
         resolve(connected);
       };
       const onHandshake = () => done(true);
-      const timer = setTimeout(() => done(false), timeoutMs);
+      const onClose = () => done(false);
+      const timer = setTimeout(onClose, timeoutMs);
       this.#dealer.events.on("handshake", onHandshake);
+      this.#closeListeners.add(onClose);
     });
   }
 
@@ -187,6 +195,7 @@ export class Channel {
 
   /** Closes the connection; calls in flight, and calls waiting to be sent, fail with `UNAVAILABLE`. */
   async close(): Promise<void> {
+    for (const listener of [...this.#closeListeners]) listener();
     const why = `the channel to ${this.endpoint} was closed`;
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();

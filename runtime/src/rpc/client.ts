@@ -7,10 +7,11 @@ import {
   fromBinary,
   toBinary,
 } from "@bufbuild/protobuf";
+import { earliest, timerAt, within } from "../deadline.js";
 import type { Channel, ChannelOptions } from "./channel.js";
 import { RpcError } from "./status.js";
 import type { Transport } from "./transport.js";
-import { type CallOptions, methodPath } from "./types.js";
+import { type CallOptions, DEFAULT_TIMEOUT_MS, methodPath } from "./types.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { readonly input: I; readonly output: O };
 
@@ -102,20 +103,19 @@ export class RpcClient {
     mayRetry: () => boolean,
     run: (attempt: Attempt<O>) => Promise<void>,
   ): Promise<void> {
-    const defaults = this.#transport.defaults;
-    const options = defaults ? { ...defaults, ...callOptions } : callOptions;
-    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    const options = withDefaults(callOptions, this.#transport.defaults);
+    const { deadline, startBy } = limitsOf(method, options.timeoutMs);
     const tried: Channel[] = [];
     for (let retry = 0; ; retry++) {
       try {
-        const offered = this.#transport.channel(method.parent.typeName, tried);
+        const offered = this.#transport.channel(method.parent.typeName, { avoid: tried, deadline: deadline ?? startBy, signal: options.signal });
         const channel = offered instanceof Promise ? await offered : offered;
         tried.push(channel);
-        await run(new Attempt(method, channel, deadline, options.attemptTimeoutMs, options.signal));
+        await run(new Attempt(method, channel, { deadline, startBy, attemptTimeoutMs: options.attemptTimeoutMs, signal: options.signal }));
         return;
       } catch (error) {
         const rpcError = RpcError.from(error);
-        const left = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - Date.now();
+        const left = (deadline ?? startBy ?? Number.POSITIVE_INFINITY) - Date.now();
         const retries = options.retries ?? 0;
         if (rpcError.code !== "UNAVAILABLE" || left <= 0 || !mayRetry()) throw rpcError;
         if (retry >= retries) {
@@ -123,10 +123,44 @@ export class RpcClient {
           throw new RpcError("UNAVAILABLE", `${methodPath(method)}: ${rpcError.message} (gave up after ${retries + 1} attempts)`, { cause: rpcError });
         }
         const pause = (options.retryDelayMs ?? RETRY_DELAY_MS) * 2 ** retry;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+        await within(new Promise((resolve) => setTimeout(resolve, Math.min(pause, left))), { signal: options.signal }, {
+          expired: () => rpcError,
+          cancelled: (reason) => new RpcError("CANCELLED", `${methodPath(method)}: the call was cancelled by its AbortSignal between attempts`, { cause: reason }),
+        });
       }
     }
   }
+}
+
+/** A call's options over its transport's defaults; an option given as `undefined` keeps the default. */
+function withDefaults(options: CallOptions, defaults: CallOptions | undefined): CallOptions {
+  if (!defaults) return options;
+  const merged: CallOptions = { ...defaults };
+  for (const [key, value] of Object.entries(options) as [keyof CallOptions, never][]) if (value !== undefined) merged[key] = value;
+  return merged;
+}
+
+/**
+ * When a call gives up: its `deadline`, or, for a stream without `timeoutMs`, the time by which
+ * it must have started (`startBy`): a stream may then run for as long as it goes.
+ */
+function limitsOf(method: DescMethod, timeoutMs: number | undefined): { deadline?: number; startBy?: number } {
+  if (timeoutMs === undefined) {
+    const by = Date.now() + DEFAULT_TIMEOUT_MS;
+    return method.methodKind === "unary" ? { deadline: by } : { startBy: by };
+  }
+  if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new RpcError("INVALID_ARGUMENT", `${methodPath(method)}: timeoutMs must be a number of ms, 0 or more (Infinity: no deadline), got ${String(timeoutMs)}`);
+  }
+  return timeoutMs === Number.POSITIVE_INFINITY ? {} : { deadline: Date.now() + timeoutMs };
+}
+
+/** The time limits of one attempt; see {@link limitsOf}. */
+interface AttemptLimits {
+  deadline: number | undefined;
+  startBy: number | undefined;
+  attemptTimeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
 }
 
 /** One attempt of a call on one channel, watching its deadline and abort signal. */
@@ -139,35 +173,42 @@ class Attempt<O extends DescMessage> {
   constructor(
     readonly method: Method<DescMessage, O>,
     readonly channel: Channel,
-    readonly deadline: number | undefined,
-    readonly attemptTimeoutMs: number | undefined,
-    readonly signal: AbortSignal | undefined,
+    readonly limits: AttemptLimits,
   ) {}
 
   /** Sends the request; `onMessage` gets each reply message; settles when the call ends. */
   run(payload: Uint8Array, onMessage: (message: MessageShape<O>) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const { signal, deadline, attemptTimeoutMs } = this;
-      let timer: NodeJS.Timeout | undefined;
+      const { signal, deadline, startBy, attemptTimeoutMs } = this.limits;
+      const timers: Array<() => void> = [];
+      // Until the first reply: the attempt's own limit (no reply: try another) and a stream's start.
+      let untilFirst: (() => void) | undefined;
       const onAbort = signal && (() => this.cancel(new RpcError("CANCELLED", `${this.#path}: the call was cancelled by its AbortSignal`, { cause: signal.reason })));
       this.#settle = (error) => {
         this.#settle = undefined;
-        if (timer) clearTimeout(timer);
+        for (const cancelTimer of timers) cancelTimer();
+        untilFirst?.();
         if (onAbort) signal.removeEventListener("abort", onAbort);
         if (error) reject(error);
         else resolve();
       };
       if (signal?.aborted) return onAbort!();
-      const left = deadline === undefined ? 0 : deadline - Date.now();
-      if (deadline !== undefined && left <= 0) {
+      if (deadline !== undefined && deadline <= Date.now()) {
         return this.#settle(new RpcError("DEADLINE_EXCEEDED", `${this.#path}: the deadline passed before the call was sent`));
       }
       if (onAbort) signal.addEventListener("abort", onAbort, { once: true });
-      if (attemptTimeoutMs !== undefined && (deadline === undefined || attemptTimeoutMs < left)) {
-        timer = setTimeout(() => this.cancel(new RpcError("UNAVAILABLE", `no reply within ${attemptTimeoutMs} ms from ${this.channel.endpoint}`)), attemptTimeoutMs);
-      } else if (deadline !== undefined) {
-        timer = setTimeout(() => this.cancel(this.#deadlineExceeded()), left);
+      const attemptEnd = attemptTimeoutMs === undefined ? undefined : Date.now() + attemptTimeoutMs;
+      const first = earliest(attemptEnd, startBy);
+      if (first !== undefined && (deadline === undefined || first < deadline)) {
+        untilFirst = timerAt(first, () =>
+          this.cancel(
+            first === attemptEnd
+              ? new RpcError("UNAVAILABLE", `no reply within ${attemptTimeoutMs} ms from ${this.channel.endpoint}`)
+              : new RpcError("DEADLINE_EXCEEDED", `${this.#path}: the stream did not start within ${DEFAULT_TIMEOUT_MS} ms at ${this.channel.endpoint} (pass timeoutMs, Infinity for none)`),
+          ),
+        );
       }
+      if (deadline !== undefined) timers.push(timerAt(deadline, () => this.cancel(this.#deadlineExceeded())));
       this.#id = this.channel.start(this.method, payload, deadline, {
         item: (bytes) => {
           let message: MessageShape<O>;
@@ -177,6 +218,8 @@ class Attempt<O extends DescMessage> {
             this.cancel(new RpcError("DATA_LOSS", `${this.#path}: the reply is not a ${this.method.output.typeName}: ${(error as Error).message}`));
             return;
           }
+          untilFirst?.();
+          untilFirst = undefined;
           this.delivered = true;
           onMessage(message);
         },
@@ -196,7 +239,7 @@ class Attempt<O extends DescMessage> {
         `${this.#path}: the deadline passed while the call waited for a free place among the calls in flight to ${this.channel.endpoint} (maxInFlight); it was never sent`,
       );
     }
-    return new RpcError("DEADLINE_EXCEEDED", `${this.#path}: no reply within the deadline`);
+    return new RpcError("DEADLINE_EXCEEDED", `${this.#path}: no reply from ${this.channel.endpoint} within the deadline`);
   }
 
   /** Gives up: the server is told, the attempt fails with `error`. */

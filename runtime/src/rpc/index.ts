@@ -8,8 +8,9 @@ export { RpcClient } from "./client.js";
 export { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
 export { RpcServer, type RpcServerStats } from "./server.js";
 export { RpcError } from "./status.js";
-export { directTransport, type Transport } from "./transport.js";
+export { directTransport, type ChannelRequest, type Transport, type TransportOptions } from "./transport.js";
 export {
+  DEFAULT_TIMEOUT_MS,
   defineService,
   methodPath,
   type CallContext,

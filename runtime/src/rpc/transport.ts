@@ -2,6 +2,16 @@ import type { Endpoint } from "../connection/endpoint.js";
 import { Channel, type ChannelOptions } from "./channel.js";
 import type { CallOptions } from "./types.js";
 
+/** What a transport is told of the call it finds a channel for. */
+export interface ChannelRequest {
+  /** Channels an earlier attempt of the call failed on. */
+  readonly avoid: readonly Channel[];
+  /** When the call gives up (ms since the epoch), if it has a deadline: a lookup or a connect must not outlast it. */
+  readonly deadline: number | undefined;
+  /** The call's AbortSignal, if it has one. */
+  readonly signal: AbortSignal | undefined;
+}
+
 /**
  * How a client reaches a service: it hands out the channel each call goes over. A direct
  * endpoint, a name resolved through the registry, or a broker.
@@ -9,14 +19,21 @@ import type { CallOptions } from "./types.js";
 export interface Transport {
   /**
    * The channel for the next call to `service` (full name), or a promise of it when it must
-   * be looked up; rejects with `UNAVAILABLE` when no server is known. `avoid` lists channels
-   * an earlier attempt of the call failed on.
+   * be looked up; rejects with `UNAVAILABLE` when no server is known. A promise settles by the
+   * call's deadline (`DEADLINE_EXCEEDED`) and when its signal aborts (`CANCELLED`), saying
+   * what it was waiting for.
    */
-  channel(service: string, avoid: readonly Channel[]): Channel | Promise<Channel>;
+  channel(service: string, request: ChannelRequest): Channel | Promise<Channel>;
   /** Closes every connection; calls in flight fail with `UNAVAILABLE`. */
   close(): Promise<void>;
   /** Call options this transport suits best (a broker's retries, say); each call's own win. */
-  readonly defaults?: CallOptions;
+  readonly defaults?: CallOptions | undefined;
+}
+
+/** Options of {@link directTransport} and `brokerTransport`: the connection's, and the calls' defaults. */
+export interface TransportOptions extends ChannelOptions {
+  /** Options every call over the transport has unless it says otherwise (`timeoutMs`, `retries`, ...). */
+  defaults?: CallOptions;
 }
 
 /**
@@ -28,10 +45,12 @@ export interface Transport {
  * const client = new HistoryClient(directTransport("tcp://localhost:5123"));
  * ```
  */
-export function directTransport(endpoint: Endpoint, options: ChannelOptions = {}): Transport & { readonly endpoint: string } {
-  const channel = new Channel(endpoint, options);
+export function directTransport(endpoint: Endpoint, options: TransportOptions = {}): Transport & { readonly endpoint: string } {
+  const { defaults, ...channelOptions } = options;
+  const channel = new Channel(endpoint, channelOptions);
   return {
     endpoint: channel.endpoint,
+    defaults,
     channel: () => channel,
     close: () => channel.close(),
   };

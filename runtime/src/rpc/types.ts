@@ -1,8 +1,21 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 
+/**
+ * The deadline of a call that sets none, nor its transport (`defaults`): 30 s. A unary call
+ * ends by then; a stream must start by then (its first message, or its end), and may then run
+ * as long as it goes, as a subscription-like stream (`follow`) should.
+ */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 /** What every call takes beside its request. */
 export interface CallOptions {
-  /** Give up after this many ms with `DEADLINE_EXCEEDED`; the server is told and its handler's signal aborts. */
+  /**
+   * Give up after this many ms with `DEADLINE_EXCEEDED`; the server is told and its handler's
+   * signal aborts. The deadline bounds everything the call waits for: finding a server (a
+   * registry lookup), connecting to it, its turn among the calls in flight, the answer.
+   * `Infinity`: no deadline. Default {@link DEFAULT_TIMEOUT_MS} (30 s; for a stream, the time
+   * it may take to start), or the transport's `defaults.timeoutMs`.
+   */
   timeoutMs?: number;
   /** Abort the call with `CANCELLED`; the server is told and its handler's signal aborts. */
   signal?: AbortSignal;
