@@ -28,6 +28,13 @@ function transportOf(registry: { endpoint: string; publishEndpoint: string }): T
   return later(registryTransport(clientOf(registry), { refreshMs: 500 }), (t) => t.close());
 }
 
+/** `serve()`, once the registry has the service. */
+async function registered(...args: Parameters<typeof serve<object>>): Promise<ServiceHost> {
+  const host = await serve(...args);
+  await host.waitForRegistration({ timeoutMs: 5000 });
+  return host;
+}
+
 /** Starts an Echo service in a child process registered with `registry`; resolves once it is up. */
 async function echoProcess(name: string, registry: string, ttlMs: number): Promise<{ child: Child; instance: string }> {
   const child = later(node(fixture("echo-service.mjs"), name, registry, String(ttlMs)), (c) => c.kill());
@@ -68,7 +75,7 @@ describe("registry", () => {
   test("two instances of a service share the calls", async () => {
     const registry = startRegistry();
     for (const name of ["first", "second"]) {
-      later(await serve(EchoDefinition, echo(name), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+      later(await registered(EchoDefinition, echo(name), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
     }
     expect(registry.lookup(ECHO)).toHaveLength(2);
     const echoes = new EchoClient(transportOf(registry));
@@ -82,7 +89,7 @@ describe("registry", () => {
 
   test("a stopped service unregisters", async () => {
     const registry = startRegistry();
-    const host = await serve(EchoDefinition, echo("leaving"), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 60_000 });
+    const host = await registered(EchoDefinition, echo("leaving"), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 60_000 });
     expect(registry.lookup(ECHO)).toHaveLength(1);
     await host.stop();
     expect(registry.lookup(ECHO)).toHaveLength(0);
@@ -136,9 +143,9 @@ describe("registry", () => {
     const first = await startRegistryProcess();
     // One service renews its lease every ~300 ms; the other (a lease of a minute) comes back
     // only because the new registry asks everyone to register again (RediscoverReq).
-    const renewing = later(await serve(EchoDefinition, echo("renewing"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+    const renewing = later(await registered(EchoDefinition, echo("renewing"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
     const rediscovered = later(
-      await serve(EchoDefinition, echo("rediscovered"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 60_000 }),
+      await registered(EchoDefinition, echo("rediscovered"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 60_000 }),
       (h: ServiceHost) => h.stop(),
     );
     const lookups = clientOf(at);

@@ -241,6 +241,7 @@ describe("an allow list enforced through the ZAP handler", () => {
     const asFriend = { endpoint: registry.endpoint, publishEndpoint: registry.publishEndpoint, timeoutMs: 1000 };
     const serviceClient = later(new RegistryClient({ ...asFriend, curve: { ...service, serverKey: k.friend.serverKey } }), (c) => c.close());
     const host = later(await serve(EchoDefinition, echo("registered"), { endpoint: loopback(), registry: serviceClient, host: "127.0.0.1" }), (h) => h.stop());
+    await host.waitForRegistration({ timeoutMs: 5000 });
     const friend = later(new RegistryClient({ ...asFriend, curve: k.friend }), (c) => c.close());
     expect((await friend.lookup(EchoDefinition.service.typeName)).map((i) => i.endpoint)).toEqual([host.endpoint]);
     const intruder = later(new RegistryClient({ ...asFriend, curve: k.intruder, retries: 0, timeoutMs: 500 }), (c) => c.close());

@@ -63,6 +63,8 @@ const host = await serve(
   },
   { registry, host: "127.0.0.1", metadata: { readings: readings.endpoint, alerts: alerts.endpoint } },
 );
+// serve() answers calls at once and registers in the background; the sensors look the monitor up next.
+await host.waitForRegistration({ timeoutMs: 10_000 });
 console.log(`listening for readings at ${readings.endpoint}, publishing alerts at ${alerts.endpoint}`);
 console.log(`${Monitor.typeName} answers at ${host.endpoint}, registered at ${registry}`);
 

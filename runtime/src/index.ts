@@ -31,6 +31,7 @@ export type { Endpoint } from "./connection/endpoint.js";
 export type { StopOnSignalsOptions } from "./signals.js";
 export {
   DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_TIMEOUT_MS,
   RpcClient,
   RpcError,
   RpcServer,
@@ -39,9 +40,11 @@ export {
   type CallContext,
   type CallOptions,
   type ChannelOptions,
+  type ChannelRequest,
   type RpcServerStats,
   type ServiceDefinition,
   type Transport,
+  type TransportOptions,
 } from "./rpc/index.js";
 export {
   BROKER_BACKEND_PORT,
@@ -64,11 +67,13 @@ export {
   registryTransport,
   serve,
   type RegistryClientOptions,
+  type RegistryRequestOptions,
   type RegistryRequestKind,
   type RegistryServerOptions,
   type RegistryServerStats,
   type RegistryTransportOptions,
   type ServeOptions,
+  type WaitForRegistrationOptions,
 } from "./registry/index.js";
 export {
   Reactor,

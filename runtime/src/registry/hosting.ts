@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { SocketOptions } from "../connection/options.js";
+import { within } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
@@ -32,6 +33,17 @@ export interface ServeOptions extends SocketOptions {
 
 let instances = 0;
 
+/** How often a host without a lease (the Python protocol) tries again to register while it is not registered. */
+const RETRY_MS = 1000;
+
+/** Options of {@link ServiceHost.waitForRegistration}. */
+export interface WaitForRegistrationOptions {
+  /** Give up after this many ms with `TIMEOUT`; default: wait for ever. */
+  timeoutMs?: number;
+  /** Give up when this signal aborts, with `CANCELLED`. */
+  signal?: AbortSignal;
+}
+
 /**
  * A hosted service: its RPC server, and its registration in the registry, renewed while it runs.
  * A service program ends with {@link ServiceHost.stopOnSignals}, so that `kill` and Ctrl-C stop
@@ -51,6 +63,11 @@ export class ServiceHost {
   readonly #renewal: NodeJS.Timeout | undefined;
   readonly #stopRediscovery: (() => void) | undefined;
   #failing = false;
+  /** Why the last registration failed, while it keeps failing. */
+  #lastFailure: Error | undefined;
+  /** Instances the registry has not acknowledged yet, and who waits for that. */
+  readonly #unregistered = new Set<Instance>();
+  readonly #registrationWaiters = new Set<(error?: DividereError) => void>();
   #registering: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #signalStop: SignalStop | undefined;
@@ -70,7 +87,12 @@ export class ServiceHost {
           ? new RegistryClient({ endpoint: options.registry, protocol: options.registryProtocol })
           : options.registry;
       this.#stopRediscovery = this.#registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
-      if (this.#ttlMs > 0) this.#renewal = setInterval(() => void this.#registerAll("lease renewal"), this.#ttlMs / 3);
+      // A lease is renewed every third of it, which also retries a registration that failed;
+      // without one (the Python protocol), only a registration that has not succeeded is retried.
+      this.#renewal =
+        this.#ttlMs > 0
+          ? setInterval(() => void this.#registerAll("lease renewal"), this.#ttlMs / 3)
+          : setInterval(() => this.#unregistered.size > 0 && void this.#registerAll("retrying"), RETRY_MS);
     } else {
       this.#ownsRegistry = false;
     }
@@ -81,7 +103,10 @@ export class ServiceHost {
     return this.#instances;
   }
 
-  /** Hosts one more service on the same server, and registers it. */
+  /**
+   * Hosts one more service on the same server, and registers it in the background (see
+   * {@link waitForRegistration}): a registry that is down does not hold the service up.
+   */
   async add<Impl extends object>(definition: ServiceDefinition<Impl>, implementation: Impl): Promise<void> {
     this.server.add(definition, implementation);
     const instance: Instance = {
@@ -93,9 +118,39 @@ export class ServiceHost {
       metadata: this.#metadata,
     };
     this.#instances.push(instance);
-    await this.#register(instance, "start");
+    if (!this.#registry) return;
+    this.#unregistered.add(instance);
+    void this.#register(instance, "start");
   }
 
+  /**
+   * Resolves once the registry has acknowledged every service of this host (at once without a
+   * registry). `serve()` does not wait for the registry: a service answers calls as soon as it
+   * is bound, and registers in the background, trying again until the registry answers. Rejects
+   * with `TIMEOUT` (saying why registering fails), `CANCELLED`, or `CLOSED` when the host stops.
+   *
+   * ```ts
+   * const host = await serve(HistoryDefinition, history, { registry: "tcp://localhost:5000" });
+   * await host.waitForRegistration({ timeoutMs: 5000 });
+   * ```
+   */
+  waitForRegistration(options: WaitForRegistrationOptions = {}): Promise<void> {
+    if (this.#unregistered.size === 0) return Promise.resolve();
+    if (this.#stopping) return Promise.reject(new DividereError("CLOSED", "the service host is stopping"));
+    let wake: (error?: DividereError) => void = () => undefined;
+    const registered = new Promise<void>((resolve, reject) => this.#registrationWaiters.add((wake = (error) => (error ? reject(error) : resolve()))));
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    const waiting = within(registered, { deadline, signal: options.signal }, {
+      expired: () =>
+        new DividereError(
+          "TIMEOUT",
+          `${this.#pendingNames()} not registered at ${this.#registry?.endpoint} within ${options.timeoutMs} ms` +
+            (this.#lastFailure ? `: ${this.#lastFailure.message}` : "; the registry has not answered yet"),
+        ),
+      cancelled: (reason) => new DividereError("CANCELLED", "waiting for the registration was cancelled by its AbortSignal", { cause: reason }),
+    });
+    return waiting.finally(() => this.#registrationWaiters.delete(wake));
+  }
   /**
    * Stops gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link stop},
    * which unregisters first, then lets the calls in flight finish (up to `graceMs`). Once the
@@ -118,22 +173,31 @@ export class ServiceHost {
     return this.#signalStop.stopped;
   }
 
-  /** Unregisters, lets calls in flight finish (up to `graceMs`), closes the server. */
-  stop(graceMs?: number): Promise<void> {
+  /**
+   * Unregisters, lets calls in flight finish, closes the server: all within `graceMs` (default
+   * 5000). A registry that does not answer is not waited for beyond the grace; it forgets the
+   * instance when its lease runs out.
+   */
+  stop(graceMs = 5000): Promise<void> {
     this.#stopping ??= (async () => {
+      const until = Date.now() + graceMs;
       this.#signalStop?.release();
       clearInterval(this.#renewal);
       this.#stopRediscovery?.();
-      if (this.#registry) {
-        await this.#registering;
-        for (const instance of this.#instances) {
-          // One attempt: a registry that does not answer forgets the instance when its lease ends.
-          await this.#registry
-            .unregister(instance.service, instance.instanceId, instance.endpoint, { retries: 0 })
-            .catch((error: unknown) => debug("service: cannot unregister %s: %s", instance.service, error));
-        }
+      for (const wake of this.#registrationWaiters) wake(new DividereError("CLOSED", "the service host stopped before it was registered"));
+      // While registering fails, the registry is not answering: do not spend the grace on it.
+      if (this.#registry && !this.#failing) {
+        await Promise.all(
+          this.#instances
+            .filter((instance) => !this.#unregistered.has(instance))
+            .map((instance) =>
+              this.#registry!.unregister(instance.service, instance.instanceId, instance.endpoint, { retries: 0, timeoutMs: Math.max(0, until - Date.now()) }).catch(
+                (error: unknown) => debug("service: cannot unregister %s: %s", instance.service, error),
+              ),
+            ),
+        );
       }
-      await this.server.close(graceMs);
+      await this.server.close(Math.max(0, until - Date.now()));
       if (this.#ownsRegistry) await this.#registry?.close();
     })().finally(() => this.#signalStop?.finished());
     return this.#stopping;
@@ -141,6 +205,11 @@ export class ServiceHost {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  /** The services not registered yet, for messages. */
+  #pendingNames(): string {
+    return [...this.#unregistered].map((instance) => instance.service).join(", ");
   }
 
   /** Registers every instance again; a renewal still under way is not doubled (a slow registry would pile them up). */
@@ -157,8 +226,12 @@ export class ServiceHost {
       await this.#registry.register(instance);
       if (this.#failing) debug("service %s: registered again", instance.service);
       this.#failing = false;
+      this.#lastFailure = undefined;
+      if (this.#unregistered.delete(instance) && this.#unregistered.size === 0) for (const wake of this.#registrationWaiters) wake();
       debug("service %s registered at %s (%s)", instance.service, instance.endpoint, why);
     } catch (error) {
+      if (this.#stopping) return;
+      this.#lastFailure = error as Error;
       if (!this.#failing) {
         this.#onError(
           new DividereError("UNAVAILABLE", `${instance.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, {
@@ -175,6 +248,9 @@ export class ServiceHost {
  * Hosts a service implementation: binds a free port (or one of `portRange`), answers calls,
  * and registers under the service's full name when a registry is given, renewing the lease and
  * registering again whenever the registry restarts. The successor of Python dividere's `Service`.
+ * It resolves once the server is bound: registration goes on in the background, retried until
+ * the registry answers (failures go to `onError`); {@link ServiceHost.waitForRegistration}
+ * waits for it.
  *
  * ```ts
  * const host = await serve(HistoryDefinition, history, { registry: "tcp://localhost:5000" });

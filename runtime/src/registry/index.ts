@@ -3,8 +3,8 @@
  * `service` modules.
  * @module
  */
-export { RegistryClient, type RegistryClientOptions } from "./client.js";
+export { RegistryClient, type RegistryClientOptions, type RegistryRequestOptions } from "./client.js";
 export { REGISTRY_PORT, REGISTRY_PUBLISH_PORT } from "./defaults.js";
-export { ServiceHost, serve, type ServeOptions } from "./hosting.js";
+export { ServiceHost, serve, type ServeOptions, type WaitForRegistrationOptions } from "./hosting.js";
 export { RegistryServer, registryTypes, type RegistryRequestKind, type RegistryServerOptions, type RegistryServerStats } from "./server.js";
 export { registryTransport, type RegistryTransportOptions } from "./transport.js";
