@@ -36,10 +36,15 @@ export const fuzzEcho = {
   },
 } satisfies Omit<EchoImplementation, "unfinished"> as Partial<EchoImplementation> as EchoImplementation;
 
-/** How a call must end: the status of its last answer (none: the caller gave up), and the streamed answers before it. */
+/**
+ * How a call must end: the status of its last answer, and the streamed answers before it;
+ * `givenUp` when the server gives it up (its deadline passes in the handler): it is answered
+ * with the reason all the same.
+ */
 export interface CallOutcome {
-  readonly status: RpcCode | "OK" | undefined;
+  readonly status: RpcCode | "OK";
   readonly streamed: number;
+  readonly givenUp?: boolean;
 }
 
 /** One RpcRequest envelope (or RpcCancel, or a stray RpcResponse) and how it must end. */
@@ -127,7 +132,7 @@ export class EchoCalls {
   #say(fields: { fail?: boolean; delayMs?: number }, timeoutMs = farDeadline(this.#random)): CallInput {
     const givenUp = fields.delayMs !== undefined && timeoutMs > 0 && timeoutMs < fields.delayMs;
     const kind = fields.fail ? "handler throws" : fields.delayMs ? (givenUp ? "deadline passes in the handler" : "slow call, far deadline") : "call";
-    const outcome: CallOutcome = { status: givenUp ? undefined : fields.fail ? "INTERNAL" : "OK", streamed: 0 };
+    const outcome: CallOutcome = givenUp ? { status: "DEADLINE_EXCEEDED", streamed: 0, givenUp } : { status: fields.fail ? "INTERNAL" : "OK", streamed: 0 };
     return this.request(kind, `/${ECHO}/Say`, this.echoRequest(fields), timeoutMs, outcome);
   }
 
@@ -157,7 +162,7 @@ export class EchoCalls {
 export function serverOutcome(call: CallInput): Record<string, number> {
   if (call.stray === "cancel") return { unmatched: 1 };
   if (call.stray === "response") return { "dropped.UNKNOWN_TYPE": 1 };
-  const { status, streamed } = call.outcome!;
-  if (status === undefined) return { cancelled: 1 };
+  const { status, streamed, givenUp } = call.outcome!;
+  if (givenUp) return { cancelled: 1, [`reply.${status}`]: 1 };
   return status === "OK" ? { ok: 1, "reply.OK": 1, "reply.more": streamed } : { failed: 1, [`reply.${status}`]: 1 };
 }

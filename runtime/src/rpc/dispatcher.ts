@@ -1,4 +1,5 @@
 import { type DescMethod, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timerAt } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import type { RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
@@ -32,7 +33,7 @@ class Call implements CallContext {
   readonly deadline: number | undefined;
   readonly peer: string;
   #controller: AbortController | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #cancelTimer: (() => void) | undefined;
   #reason: RpcError | undefined;
 
   constructor(method: string, deadline: number | undefined, peer: string) {
@@ -46,19 +47,9 @@ class Call implements CallContext {
       this.#controller = new AbortController();
       const reason = this.abortedBy();
       if (reason) this.#controller.abort(reason);
-      else if (this.deadline !== undefined) this.#armDeadline(this.deadline);
+      else if (this.deadline !== undefined) this.#cancelTimer = timerAt(this.deadline, () => this.abort(this.#deadlinePassed()));
     }
     return this.#controller.signal;
-  }
-
-  /**
-   * A timer holds at most 2^31 - 1 ms, and Node fires a longer one after 1 ms: a deadline 25 days
-   * or more away (a timeout_ms up to 2^32 - 1 is valid) is waited for in steps.
-   */
-  #armDeadline(deadline: number): void {
-    const wait = deadline - Date.now();
-    if (wait > MAX_TIMER_MS) this.#timer = setTimeout(() => this.#armDeadline(deadline), MAX_TIMER_MS);
-    else this.#timer = setTimeout(() => this.abort(this.#deadlinePassed()), wait);
   }
 
   /** Why the call was given up (cancelled, its deadline passed, the server stopping), if it was. */
@@ -81,11 +72,9 @@ class Call implements CallContext {
   }
 
   finish(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#cancelTimer?.();
   }
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Counters of the calls a dispatcher answered. */
 export interface CallStats {
@@ -184,19 +173,19 @@ export class CallDispatcher {
     try {
       if (method.methodKind === "unary") {
         const output = await implementation.call(owner, input, call);
-        if (call.abortedBy()) return this.#gaveUp(call);
+        if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
         await send({ id, payload: toBinary(method.output, create(method.output, output as never)) });
       } else {
         for await (const output of implementation.call(owner, input, call) as AsyncIterable<unknown>) {
           if (call.abortedBy()) break;
           await send({ id, more: true, payload: toBinary(method.output, create(method.output, output as never)) });
         }
-        if (call.abortedBy()) return this.#gaveUp(call);
+        if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
         await send({ id });
       }
       this.stats.ok++;
     } catch (error) {
-      if (call.abortedBy()) return this.#gaveUp(call);
+      if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
       await this.#fail(request.id, RpcError.from(error), respond);
     } finally {
       call.finish();
@@ -224,10 +213,18 @@ export class CallDispatcher {
     debug("%s: cannot answer call %s: %s", this.#name, id, (error as Error).message);
   }
 
-  /** A call whose caller gave up gets no answer: nobody waits for it. */
-  #gaveUp(call: Call): void {
+  /**
+   * A call given up (cancelled, its deadline passed, the server stopping) still gets its last
+   * answer, with the reason: a caller may still wait (a server that stops), and a broker frees the
+   * worker's slot only when the worker says the call has ended.
+   */
+  async #gaveUp(call: Call, respond: Respond, id: bigint): Promise<void> {
     this.stats.cancelled++;
-    debug("%s: call ended: %s", this.#name, call.abortedBy()?.message);
+    const reason = call.abortedBy()!;
+    debug("%s: call ended: %s", this.#name, reason.message);
+    await respond(responseEnvelope({ id: callId(id), code: toStatusCode(reason.code), message: reason.message })).catch((error: unknown) =>
+      debug("%s: cannot end call %s: %s", this.#name, id, (error as Error).message),
+    );
   }
 
   async #fail(id: bigint, error: RpcError, respond: Respond): Promise<void> {
