@@ -1,8 +1,8 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, test } from "vitest";
 import { envelope } from "@dividere/runtime";
 import { RpcRequestSchema, RpcResponseSchema } from "../runtime/src/gen/dividere/v1/rpc_pb.js";
-import { callerField, requestEnvelope, responseEnvelope } from "../runtime/src/rpc/wire.js";
+import { callerField, dispatchedRequestEnvelope, requestEnvelope, responseEnvelope } from "../runtime/src/rpc/wire.js";
 import { methodPath } from "../runtime/src/rpc/types.js";
 import { file_test_chat_v1_chat } from "./gen/test/chat/v1/chat_pb.js";
 import { mulberry32 as seeded } from "./random.js";
@@ -30,6 +30,32 @@ describe("RPC envelopes written in one pass are the bytes protobuf-es and encode
       const generic = envelope.encodeEnvelope(RpcResponseSchema, toBinary(RpcResponseSchema, create(RpcResponseSchema, { ...fields, id: BigInt(id) })));
       const written = responseEnvelope({ id, ...fields });
       expect(Buffer.from(written).equals(Buffer.from(generic)), JSON.stringify({ ...fields, id: String(id), payload: fields.payload.length })).toBe(true);
+    }
+  });
+});
+
+describe("a call a broker hands on", () => {
+  test("keeps every field of the caller's request, known or not, and takes the broker's timeout, time and start-by", () => {
+    const codec = new envelope.EnvelopeCodec([RpcRequestSchema]);
+    for (let i = 0; i < 500; i++) {
+      const fields = { id: number(), method: pick(methods), timeoutMs: pick([0, 1, 1000, 2 ** 32 - 1]), payload: bytes(), caller: pick(["", "host/42"]) };
+      // A field this runtime does not know yet (field 99, a string) must travel on too.
+      const unknownField = Buffer.from([0x9a, 0x06, 3, 0x61, 0x62, 0x63]);
+      const request = Buffer.concat([toBinary(RpcRequestSchema, create(RpcRequestSchema, { ...fields, id: BigInt(fields.id), method: methodPath(fields.method) })), unknownField]);
+      const dispatch = { timeoutMs: pick([0, 1, 250, 2 ** 32 - 1]), brokerTimeMs: pick([1, 1_796_000_000_000, 2 ** 53 - 1]), startByMs: pick([0, 1_796_000_003_000]) };
+      const handedOn = dispatchedRequestEnvelope(request, dispatch);
+      const { message, payload } = codec.decodeWithPayload(Buffer.from(handedOn));
+      expect(message).toMatchObject({
+        id: BigInt(fields.id),
+        method: methodPath(fields.method),
+        timeoutMs: dispatch.timeoutMs,
+        caller: fields.caller,
+        brokerTimeMs: BigInt(dispatch.brokerTimeMs),
+        startByMs: BigInt(dispatch.startByMs),
+      });
+      expect(Buffer.from(message.payload).equals(Buffer.from(fields.payload))).toBe(true);
+      expect(Buffer.from(payload.subarray(0, request.length)).equals(request)).toBe(true);
+      expect(fromBinary(RpcRequestSchema, payload).$unknown?.map((field) => field.no)).toEqual([99]);
     }
   });
 });

@@ -105,7 +105,12 @@ export class WorkerInputs {
         const known = route.length === 1 ? { unmatched: 1 } : BadEnvelopes.dropped("NOT_AN_ENVELOPE");
         return { kind: route.length === 1 ? "answer to no call" : "answer without its client frame", frames: [...route, answer], expect: this.#known ? known : unknown };
       }],
-      [1, () => ({ kind: "a client's message to the backend", frames: [random.bytes(5), this.#bad.valid()], expect: BadEnvelopes.dropped("UNKNOWN_TYPE") })],
+      [1, () => {
+        // A cancel from a worker gives back a call it was handed: of no call here.
+        const { typeName, bytes } = this.#bad.validOf();
+        const expect = typeName !== "dividere.v1.RpcCancel" ? BadEnvelopes.dropped("UNKNOWN_TYPE") : this.#known ? { unmatched: 1 } : unknown;
+        return { kind: "a client's message to the backend", frames: [random.bytes(5), bytes], expect };
+      }],
     ])();
   }
 
@@ -113,7 +118,8 @@ export class WorkerInputs {
     const random = this.#random;
     const services = Array.from({ length: random.below(4) }, () => `fuzz.backend.${random.text(20)}`);
     const capacity = random.pick([0, 1, 2 ** 31, 2 ** 32 - 1]);
-    const expect: Counts = this.#known ? { workersLost: 1 } : {};
+    // Its first heartbeat comes at once: a worker learns the broker's clock before any call.
+    const expect: Counts = { "backend.BrokerHeartbeat": 1, ...(this.#known ? { workersLost: 1 } : {}) };
     this.#known = true;
     return { kind: "worker announces itself", frames: [frame(brokerProtocol.WorkerReadySchema, { services, workerId: random.text(30), capacity })], expect };
   }

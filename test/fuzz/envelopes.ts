@@ -130,8 +130,13 @@ export class BadEnvelopes {
 
   /** A valid envelope of one of the server's types, to put where it does not belong. */
   valid(): Buffer {
+    return this.validOf().bytes;
+  }
+
+  /** A valid envelope of one of the samples, and the sample's type. */
+  validOf(): { typeName: string; bytes: Buffer } {
     const sample = this.#random.pick(this.#samples);
-    return wellFormed(sample.schema.typeName, payloadOf(sample, this.#random));
+    return { typeName: sample.schema.typeName, bytes: wellFormed(sample.schema.typeName, payloadOf(sample, this.#random)) };
   }
 
   /** Counter increments of dropping a frame for `reason`. */

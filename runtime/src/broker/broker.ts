@@ -5,17 +5,18 @@ import { eachUntilClosed } from "../connection/receiver.js";
 import { Router } from "../connection/routing.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
 import { DividereError } from "../errors.js";
-import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
-import { ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
+import { BrokerHeartbeatSchema, ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
 import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import type { DropReason, MessagingStats } from "../messaging/socket.js";
 import { RpcError, toStatusCode } from "../rpc/status.js";
+import { dispatchedRequestEnvelope } from "../rpc/wire.js";
 import {
   BROKER_BACKEND_PORT,
   BROKER_FRONTEND_PORT,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_LIVENESS,
+  brokerClock,
   brokerTypes,
 } from "./protocol.js";
 
@@ -47,6 +48,10 @@ export interface BrokerStats {
   answered: number;
   /** Calls moved to another worker because theirs was lost. */
   requeued: number;
+  /** Calls a worker gave back unrun, because they reached it too late to start (it had been stopped, say); moved to another worker. */
+  givenBack: number;
+  /** Calls their caller cancelled (a cancel, an abandoned attempt); one on a worker holds its slot until the worker ends it. */
+  cancelled: number;
   /** Calls refused: queue full, unknown service. */
   refused: number;
   /** Queued calls whose deadline passed before a worker was free. */
@@ -75,12 +80,15 @@ interface Call {
   key: string;
   client: Buffer;
   request: RpcRequest;
-  frame: Buffer;
+  /** The RpcRequest's bytes as the caller sent them, to hand on with the broker's fields added. */
+  payload: Uint8Array;
   service: string;
   deadline: number | undefined;
   worker: WorkerState | undefined;
   /** A reply (a stream's first message, say) went back: the call can no longer move. */
   started: boolean;
+  /** The caller gave up on it (or it was cut): nothing more goes back; it ends when its worker ends it. */
+  cancelled: boolean;
   /** A message of it could not go back (the caller reads too slowly): it ends with an error. */
   cut?: boolean;
   /** Until when a message the caller's queue had no room for is tried again. */
@@ -98,9 +106,14 @@ interface ServiceState {
  * A load-balancing broker between callers and workers (the ZeroMQ guide's Paranoid Pirate with
  * Majordomo's service routing): callers send RPC calls to the frontend as to a server; workers
  * connect to the backend and announce the services they serve; each call goes to the least
- * recently used worker with a free slot, or waits in its service's queue (bounded). Heartbeats
- * go both ways; a silent worker is dropped and its unanswered calls move to another worker, so
- * every call is answered once. The successor of Python dividere's `LoadBalancingPattern` broker.
+ * recently used worker with a free slot, or waits in its service's queue (bounded). A slot is
+ * free again only once its worker says the call ended (its last answer, also after a cancel),
+ * or the worker is lost: a worker never runs more calls than its capacity, whatever its
+ * callers abandon. Heartbeats go both ways; a silent worker is dropped and its unanswered calls
+ * move to another worker, so every call is answered once. Each call a worker is handed carries
+ * the time by which it may start it: a worker that was stopped and comes back gives calls it
+ * got too late back unrun, since they may have been answered elsewhere meanwhile. The successor
+ * of Python dividere's `LoadBalancingPattern` broker.
  *
  * ```ts
  * await using broker = new Broker({ frontend: "tcp://*:5555", backend: "tcp://*:5556" });
@@ -112,6 +125,8 @@ export class Broker {
     dispatched: 0,
     answered: 0,
     requeued: 0,
+    givenBack: 0,
+    cancelled: 0,
     refused: 0,
     expired: 0,
     workersLost: 0,
@@ -129,7 +144,6 @@ export class Broker {
   readonly #maxQueued: number;
   readonly #graceUntil: number;
   readonly #heartbeat: NodeJS.Timeout;
-  readonly #heartbeatFrame: Uint8Array;
   readonly #loops: Promise<void>[];
   #closing: Promise<void> | undefined;
   /** Set once the calls have had their grace: nothing more goes to workers. */
@@ -151,7 +165,6 @@ export class Broker {
       void this.#frontend.close();
       throw error;
     }
-    this.#heartbeatFrame = this.#codec.encode(HeartbeatSchema, { id: "broker" });
     this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
@@ -217,8 +230,9 @@ export class Broker {
         this.#drop(new DividereError("NOT_AN_ENVELOPE", `a caller sent ${frames.length - 1} frames; a call is one envelope`));
         return;
       }
-      const message = this.#decode(frame);
-      if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, frame, message);
+      const decoded = this.#decode(frame);
+      const message = decoded?.message;
+      if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, decoded!.payload, message);
       else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("latin1")}/${message.id}`);
       else if (message) this.#drop(new DividereError("UNKNOWN_TYPE", `a caller sent a ${message.$typeName}; calls are RpcRequests`));
     });
@@ -228,7 +242,7 @@ export class Broker {
     return eachUntilClosed(this.#backend, (frames) => {
       const identity = frames[0]!;
       const frame = frames[frames.length - 1]!;
-      const message = frames.length >= 2 ? this.#decode(frame) : undefined;
+      const message = frames.length >= 2 ? this.#decode(frame)?.message : undefined;
       if (!message) return;
       const worker = this.#workers.get(identity.toString("latin1"));
       if (worker) worker.expiresAt = Date.now() + this.#expiryMs;
@@ -237,8 +251,11 @@ export class Broker {
           this.#ready(identity, message.services, message.workerId, message.capacity);
           break;
         case "dividere.v1.RpcResponse":
-          if (worker && frames.length === 3) this.#response(worker, frames[1]!, frame, message);
-          else if (!worker) this.#unknownWorker(identity);
+        case "dividere.v1.RpcCancel":
+          if (worker && frames.length === 3) {
+            if (message.$typeName === "dividere.v1.RpcResponse") this.#response(worker, frames[1]!, frame, message);
+            else this.#givenBack(worker, `${frames[1]!.toString("latin1")}/${message.id}`);
+          } else if (!worker) this.#unknownWorker(identity);
           else this.#drop(new DividereError("NOT_AN_ENVELOPE", `worker ${worker.id} sent an answer in ${frames.length - 1} frames; an answer is its caller's frame and one envelope`));
           break;
         case "Heartbeat":
@@ -255,25 +272,26 @@ export class Broker {
 
   #decode(frame: Buffer) {
     try {
-      return this.#codec.decode(frame);
+      return this.#codec.decodeWithPayload(frame);
     } catch (error) {
       if (error instanceof DividereError) this.#drop(error);
       return undefined;
     }
   }
 
-  #request(client: Buffer, frame: Buffer, request: RpcRequest): void {
+  #request(client: Buffer, payload: Uint8Array, request: RpcRequest): void {
     const key = `${client.toString("latin1")}/${request.id}`;
     const service = request.method.split("/")[1] ?? "";
     const call: Call = {
       key,
       client,
       request,
-      frame,
+      payload,
       service,
       deadline: request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined,
       worker: undefined,
       started: false,
+      cancelled: false,
     };
     if (service === "dividere.v1.Broker") {
       if (request.method === "/dividere.v1.Broker/Services") return this.#answerServices(call);
@@ -303,17 +321,39 @@ export class Broker {
     this.#dispatch(service);
   }
 
+  /** A caller's cancel: a queued call is dropped; a call on a worker is cancelled there, and holds its slot until the worker ends it. */
   #cancel(key: string): void {
     const call = this.#calls.get(key);
-    if (!call) {
+    if (!call || call.cancelled) {
       this.stats.unmatched++;
       return;
     }
-    const worker = this.#forget(call);
-    if (worker) {
-      this.#toWorker(worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id })]);
-      this.#freed(worker);
+    this.stats.cancelled++;
+    this.#cancelOnWorker(call);
+  }
+
+  #cancelOnWorker(call: Call): void {
+    if (!call.worker) {
+      this.#forget(call);
+      return;
     }
+    call.cancelled = true;
+    this.#toWorker(call.worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id })]);
+  }
+
+  /** A worker gave a call back unrun (it reached it too late to start): it goes to another worker. */
+  #givenBack(worker: WorkerState, key: string): void {
+    const call = this.#calls.get(key);
+    if (!call || call.worker !== worker) {
+      this.stats.unmatched++;
+      return;
+    }
+    this.stats.givenBack++;
+    worker.calls.delete(call);
+    call.worker = undefined;
+    if (call.cancelled) this.#forget(call);
+    else this.#services.get(call.service)?.queue.unshift(call);
+    this.#freed(worker);
   }
 
   #ready(identity: Buffer, services: string[], id: string, capacity: number): void {
@@ -338,6 +378,8 @@ export class Broker {
       state.served = true;
     }
     debug("broker: worker %s serves %j (capacity %d)", worker.id, services, worker.capacity);
+    // Before any call: the worker learns the broker's clock from a heartbeat it read in time.
+    this.#toWorker(worker, [this.#heartbeatFrame()]);
     for (const service of services) this.#dispatch(service);
   }
 
@@ -348,10 +390,13 @@ export class Broker {
       this.stats.unmatched++;
       return;
     }
-    call.started = true;
-    this.#toClient(call, frame);
+    // A call whose caller gave up goes on only until its worker ends it: that frees the slot.
+    if (!call.cancelled) {
+      call.started = true;
+      this.#toClient(call, frame);
+    }
     if (response.more) return;
-    this.stats.answered++;
+    if (!call.cancelled) this.stats.answered++;
     this.#forget(call);
     this.#freed(worker);
   }
@@ -378,11 +423,24 @@ export class Broker {
       }
       if (!chosen) return;
       const call = state.queue.shift()!;
+      const now = Date.now();
+      if (call.deadline !== undefined && call.deadline <= now) {
+        this.stats.expired++;
+        this.#answerError(call, new RpcError("DEADLINE_EXCEEDED", `no worker of ${call.service} was free before the deadline`));
+        continue;
+      }
       call.worker = chosen;
       chosen.calls.add(call);
-      chosen.lastUsed = Date.now();
+      chosen.lastUsed = now;
       this.stats.dispatched++;
-      this.#toWorker(chosen, [call.client, call.frame]);
+      // The worker may start the call until the broker could take it for dead and move the call.
+      const brokerTimeMs = brokerClock();
+      const frame = dispatchedRequestEnvelope(call.payload, {
+        timeoutMs: call.deadline === undefined ? 0 : Math.min(call.deadline - now, 0xffffffff),
+        brokerTimeMs,
+        startByMs: brokerTimeMs + chosen.expiresAt - now,
+      });
+      this.#toWorker(chosen, [call.client, frame]);
     }
   }
 
@@ -397,9 +455,10 @@ export class Broker {
   /** Heartbeats out; silent workers out, their calls moved; queued calls past their deadline answered. */
   #tick(): void {
     const now = Date.now();
+    const heartbeat = this.#heartbeatFrame();
     for (const worker of [...this.#workers.values()]) {
       if (worker.expiresAt < now) this.#lose(worker, `no heartbeat for ${this.#expiryMs} ms`);
-      else this.#toWorker(worker, [this.#heartbeatFrame]);
+      else this.#toWorker(worker, [heartbeat]);
     }
     for (const [name, state] of this.#services) {
       for (const call of state.queue.filter((waiting) => waiting.deadline !== undefined && waiting.deadline < now)) {
@@ -422,7 +481,9 @@ export class Broker {
     this.#remove(worker);
     for (const call of worker.calls) {
       call.worker = undefined;
-      if (call.started) {
+      if (call.cancelled) {
+        this.#forget(call);
+      } else if (call.started) {
         this.#answerError(call, new RpcError("UNAVAILABLE", `the worker answering ${call.request.method} was lost midway`));
       } else {
         this.stats.requeued++;
@@ -462,6 +523,11 @@ export class Broker {
     if (worker) this.#freed(worker);
   }
 
+  /** A heartbeat to workers: the broker lives, and its clock reads this now. */
+  #heartbeatFrame(): Uint8Array {
+    return this.#codec.encode(BrokerHeartbeatSchema, { timeMs: BigInt(brokerClock()) });
+  }
+
   /** The RpcResponse that ends `call` with `error`. */
   #errorFrame(call: Call, error: RpcError): Uint8Array {
     return this.#codec.encode(RpcResponseSchema, { id: call.request.id, code: toStatusCode(error.code), message: error.message });
@@ -490,9 +556,9 @@ export class Broker {
    */
   #undelivered(call: Call, frame: Uint8Array, error: unknown, pause: number): void {
     debug("broker: cannot answer a caller: %s", error);
-    if (this.#calls.get(call.key) === call) {
+    if (this.#calls.get(call.key) === call && !call.cancelled) {
       call.cut = true;
-      this.#cancel(call.key);
+      this.#cancelOnWorker(call);
       frame = this.#errorFrame(
         call,
         new RpcError("RESOURCE_EXHAUSTED", `${call.request.method}: the caller read its replies too slowly; the broker's queue to it was full, and the call was cut`),

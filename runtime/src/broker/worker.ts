@@ -3,6 +3,7 @@ import type { SocketOptions } from "../connection/options.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
 import { WorkerDisconnectSchema, WorkerReadySchema } from "../gen/dividere/v1/broker_pb.js";
+import { RpcCancelSchema, type RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
@@ -10,7 +11,7 @@ import { CallDispatcher, type CallStats, type Respond } from "../rpc/dispatcher.
 import { RpcError } from "../rpc/status.js";
 import type { ServiceDefinition } from "../rpc/types.js";
 import { STOP_SIGNALS, SignalStop, type StopOnSignalsOptions } from "../signals.js";
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerTypes } from "./protocol.js";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerClock, brokerTypes } from "./protocol.js";
 
 /** Options of a {@link Worker}; the socket options apply to its connection to the broker. */
 export interface WorkerOptions extends SocketOptions {
@@ -32,6 +33,12 @@ export interface WorkerOptions extends SocketOptions {
 export interface WorkerStats extends CallStats {
   /** Times the worker dropped its connection and connected anew: the broker fell silent, or did not know it. */
   reconnects: number;
+  /**
+   * Calls given back to the broker unrun because they reached the worker after the time the
+   * broker gave it to start them (the worker had been stopped, or its event loop blocked): the
+   * broker may have handed them to another worker by then.
+   */
+  givenBack: number;
 }
 
 let workers = 0;
@@ -56,6 +63,13 @@ export class Worker {
   readonly #liveness: number;
   #dealer: Dealer<typeof brokerTypes> | undefined;
   #heard = 0;
+  /**
+   * What the broker's clock read minus this worker's, at most (ms): the largest such difference
+   * any message from the broker showed, since each was sent before it was read. Learned anew on
+   * each connection; -Infinity until the first message.
+   */
+  #skew = Number.NEGATIVE_INFINITY;
+  #givenBack = 0;
   #backoff: number;
   #heartbeat: NodeJS.Timeout | undefined;
   #reconnecting: NodeJS.Timeout | undefined;
@@ -80,7 +94,7 @@ export class Worker {
 
   /** A snapshot of the counters: calls answered OK, failed and cancelled, and reconnects. */
   get stats(): WorkerStats {
-    return { ...this.#calls.stats, reconnects: this.#reconnects };
+    return { ...this.#calls.stats, reconnects: this.#reconnects, givenBack: this.#givenBack };
   }
 
   /** Hosts `implementation` of the service; call before `start()`. */
@@ -143,6 +157,7 @@ export class Worker {
     const dealer = new Dealer(this.#broker, { ...this.#options, types: brokerTypes, name: `worker ${this.#id}` });
     this.#dealer = dealer;
     this.#heard = this.#liveness;
+    this.#skew = Number.NEGATIVE_INFINITY;
     dealer.send(WorkerReadySchema, { services: this.#calls.services, workerId: this.#id, capacity: this.#options.capacity ?? 1 }).catch(() => undefined);
     void this.#serve(dealer);
   }
@@ -158,9 +173,17 @@ export class Worker {
           const key = `${client.toString("latin1")}/${message.id}`;
           const respond: Respond = (envelope) => dealer[sendEnvelope]([client], envelope);
           if (this.#stopping) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the worker is stopping"), respond);
-          else this.#calls.start(key, message, message.caller || client.toString("hex"), respond);
+          else {
+            const verdict = this.#judge(message);
+            if (verdict === "late") this.#giveBack(dealer, client, message);
+            else if (verdict === "expired") void this.#calls.refuse(message, new RpcError("DEADLINE_EXCEEDED", `${message.method}: its deadline passed before worker ${this.#id} got it`), respond);
+            else this.#calls.start(key, message, message.caller || client.toString("hex"), respond);
+          }
           break;
         }
+        case "dividere.v1.BrokerHeartbeat":
+          this.#learnSkew(Number(message.timeMs));
+          break;
         case "dividere.v1.RpcCancel":
           if (client) this.#calls.cancel(`${client.toString("latin1")}/${message.id}`);
           break;
@@ -170,6 +193,39 @@ export class Worker {
           break;
       }
     });
+  }
+
+  /**
+   * What to do with a call by the times the broker put on it (a call without them starts):
+   * `"late"` once the time the broker gave to start it has passed, even by the broker's clock
+   * read as late as this worker can be sure of; `"expired"` once its deadline has; else it starts,
+   * its `timeoutMs` turned into the time it has left.
+   */
+  #judge(request: RpcRequest): "start" | "late" | "expired" {
+    const sent = Number(request.brokerTimeMs);
+    if (sent === 0) return "start";
+    this.#learnSkew(sent);
+    // No later than what the broker's clock reads now; the margin covers what the skew misses.
+    const brokerNow = brokerClock() + this.#skew;
+    if (request.startByMs > 0n && brokerNow > Number(request.startByMs) - this.#intervalMs / 4) return "late";
+    if (request.timeoutMs > 0) {
+      const left = sent + request.timeoutMs - brokerNow;
+      if (left <= 0) return "expired";
+      request.timeoutMs = Math.ceil(left);
+    }
+    return "start";
+  }
+
+  /** A message sent at `brokerTime` by the broker's clock, read now: the skew is at least their difference. */
+  #learnSkew(brokerTime: number): void {
+    this.#skew = Math.max(this.#skew, brokerTime - brokerClock());
+  }
+
+  /** Hands a call back unrun: the broker gives it to another worker (or knows it answered already). */
+  #giveBack(dealer: Dealer<typeof brokerTypes>, client: Buffer, request: RpcRequest): void {
+    this.#givenBack++;
+    debug("worker %s: %s reached it too late to start; given back", this.#id, request.method);
+    dealer.send([client], RpcCancelSchema, { id: request.id }).catch(() => undefined);
   }
 
   #tick(): void {

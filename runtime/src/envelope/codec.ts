@@ -174,6 +174,11 @@ export class EnvelopeCodec<T extends Types = Types> {
    * this codec's types) or `CORRUPT_PAYLOAD`.
    */
   decode(bytes: Uint8Array): MessageOf<T> {
+    return this.decodeWithPayload(bytes).message;
+  }
+
+  /** As {@link decode}, and the message's own bytes (a view of `bytes`), for a caller that passes them on. */
+  decodeWithPayload(bytes: Uint8Array): { message: MessageOf<T>; payload: Uint8Array } {
     const known = this.#knownLayout(bytes);
     const { typeName, payload } = known ?? parseEnvelope(bytes);
     const schema = known?.schema ?? this.types.get(typeName);
@@ -185,7 +190,7 @@ export class EnvelopeCodec<T extends Types = Types> {
       );
     }
     try {
-      return fromBinary(schema, payload) as MessageOf<T>;
+      return { message: fromBinary(schema, payload) as MessageOf<T>, payload };
     } catch (error) {
       throw new DividereError(
         "CORRUPT_PAYLOAD",

@@ -95,6 +95,33 @@ export function requestEnvelope({ id, method, timeoutMs, payload, caller }: Requ
   });
 }
 
+/** What a broker adds to a call it hands a worker (see RpcRequest in rpc.proto); times in the broker's clock, ms. */
+export interface DispatchFields {
+  /** The time left until the caller's deadline; 0: none. */
+  readonly timeoutMs: number;
+  readonly brokerTimeMs: number;
+  readonly startByMs: number;
+}
+
+/**
+ * The envelope of a request (its RpcRequest bytes, as the caller sent them) with a broker's
+ * dispatch fields after them. Protobuf takes the last value of a field that comes twice, so
+ * `timeout_ms` is replaced; every other field, known or not, goes on unchanged.
+ */
+export function dispatchedRequestEnvelope(request: Uint8Array, { timeoutMs, brokerTimeMs, startByMs }: DispatchFields): Uint8Array {
+  const timeoutField = 1 + varintSize(timeoutMs);
+  const length = request.length + timeoutField + varintFieldSize(brokerTimeMs) + varintFieldSize(startByMs);
+  return writeEnvelope(RpcRequestSchema, length, (out, offset) => {
+    out.set(request, offset);
+    offset += request.length;
+    // Written even when 0: "no deadline" must replace the caller's value too.
+    out[offset++] = tag(3, VARINT);
+    offset = writeVarint(out, offset, timeoutMs);
+    offset = putVarintField(out, offset, 6, brokerTimeMs);
+    return putVarintField(out, offset, 7, startByMs);
+  });
+}
+
 /** What a response carries: `id` as the request had it, `code` a StatusCode number. */
 export interface ResponseFields {
   readonly id: number | bigint;

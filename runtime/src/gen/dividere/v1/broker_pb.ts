@@ -14,11 +14,13 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dividere/v1/broker.proto.
  */
 export const file_dividere_v1_broker: GenFile = /*@__PURE__*/
-  fileDesc("ChhkaXZpZGVyZS92MS9icm9rZXIucHJvdG8SC2RpdmlkZXJlLnYxIkQKC1dvcmtlclJlYWR5EhAKCHNlcnZpY2VzGAEgAygJEhEKCXdvcmtlcl9pZBgCIAEoCRIQCghjYXBhY2l0eRgDIAEoDSISChBXb3JrZXJEaXNjb25uZWN0IhEKD1NlcnZpY2VzUmVxdWVzdCI9Cg1TZXJ2aWNlc1JlcGx5EiwKCHNlcnZpY2VzGAEgAygLMhouZGl2aWRlcmUudjEuU2VydmljZVN0YXR1cyJMCg1TZXJ2aWNlU3RhdHVzEgwKBG5hbWUYASABKAkSDwoHd29ya2VycxgCIAEoDRIMCgRmcmVlGAMgASgNEg4KBnF1ZXVlZBgEIAEoDTJOCgZCcm9rZXISRAoIU2VydmljZXMSHC5kaXZpZGVyZS52MS5TZXJ2aWNlc1JlcXVlc3QaGi5kaXZpZGVyZS52MS5TZXJ2aWNlc1JlcGx5YgZwcm90bzM");
+  fileDesc("ChhkaXZpZGVyZS92MS9icm9rZXIucHJvdG8SC2RpdmlkZXJlLnYxIkQKC1dvcmtlclJlYWR5EhAKCHNlcnZpY2VzGAEgAygJEhEKCXdvcmtlcl9pZBgCIAEoCRIQCghjYXBhY2l0eRgDIAEoDSIiCg9Ccm9rZXJIZWFydGJlYXQSDwoHdGltZV9tcxgBIAEoBCISChBXb3JrZXJEaXNjb25uZWN0IhEKD1NlcnZpY2VzUmVxdWVzdCI9Cg1TZXJ2aWNlc1JlcGx5EiwKCHNlcnZpY2VzGAEgAygLMhouZGl2aWRlcmUudjEuU2VydmljZVN0YXR1cyJMCg1TZXJ2aWNlU3RhdHVzEgwKBG5hbWUYASABKAkSDwoHd29ya2VycxgCIAEoDRIMCgRmcmVlGAMgASgNEg4KBnF1ZXVlZBgEIAEoDTJOCgZCcm9rZXISRAoIU2VydmljZXMSHC5kaXZpZGVyZS52MS5TZXJ2aWNlc1JlcXVlc3QaGi5kaXZpZGVyZS52MS5TZXJ2aWNlc1JlcGx5YgZwcm90bzM");
 
 /**
- * A worker's first message on a connection: which services it serves. Heartbeats both ways are
- * Python dividere's Heartbeat message; anything a peer sends counts as a sign of life.
+ * A worker's first message on a connection: which services it serves. A worker heartbeats with
+ * Python dividere's Heartbeat message, the broker with BrokerHeartbeat; anything a peer sends
+ * counts as a sign of life. A slot of a worker is taken until the worker ends the call (its
+ * last RpcResponse, also after a cancel, or an RpcCancel giving the call back) or is lost.
  *
  * @generated from message dividere.v1.WorkerReady
  */
@@ -51,6 +53,27 @@ export const WorkerReadySchema: GenMessage<WorkerReady> = /*@__PURE__*/
   messageDesc(file_dividere_v1_broker, 0);
 
 /**
+ * From the broker to a worker, every heartbeat interval: it lives, and what its clock says (ms,
+ * the clock of RpcRequest.broker_time_ms), so that the worker knows how that clock relates to
+ * its own even when the calls it is handed waited in its queue.
+ *
+ * @generated from message dividere.v1.BrokerHeartbeat
+ */
+export type BrokerHeartbeat = Message<"dividere.v1.BrokerHeartbeat"> & {
+  /**
+   * @generated from field: uint64 time_ms = 1;
+   */
+  timeMs: bigint;
+};
+
+/**
+ * Describes the message dividere.v1.BrokerHeartbeat.
+ * Use `create(BrokerHeartbeatSchema)` to create a new message.
+ */
+export const BrokerHeartbeatSchema: GenMessage<BrokerHeartbeat> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_broker, 1);
+
+/**
  * From a worker: it is stopping; send it nothing new, it finishes what it has.
  * From the broker: it does not know this worker (it restarted); the worker connects anew.
  *
@@ -64,7 +87,7 @@ export type WorkerDisconnect = Message<"dividere.v1.WorkerDisconnect"> & {
  * Use `create(WorkerDisconnectSchema)` to create a new message.
  */
 export const WorkerDisconnectSchema: GenMessage<WorkerDisconnect> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_broker, 1);
+  messageDesc(file_dividere_v1_broker, 2);
 
 /**
  * @generated from message dividere.v1.ServicesRequest
@@ -77,7 +100,7 @@ export type ServicesRequest = Message<"dividere.v1.ServicesRequest"> & {
  * Use `create(ServicesRequestSchema)` to create a new message.
  */
 export const ServicesRequestSchema: GenMessage<ServicesRequest> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_broker, 2);
+  messageDesc(file_dividere_v1_broker, 3);
 
 /**
  * What a broker serves.
@@ -96,7 +119,7 @@ export type ServicesReply = Message<"dividere.v1.ServicesReply"> & {
  * Use `create(ServicesReplySchema)` to create a new message.
  */
 export const ServicesReplySchema: GenMessage<ServicesReply> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_broker, 3);
+  messageDesc(file_dividere_v1_broker, 4);
 
 /**
  * @generated from message dividere.v1.ServiceStatus
@@ -132,7 +155,7 @@ export type ServiceStatus = Message<"dividere.v1.ServiceStatus"> & {
  * Use `create(ServiceStatusSchema)` to create a new message.
  */
 export const ServiceStatusSchema: GenMessage<ServiceStatus> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_broker, 4);
+  messageDesc(file_dividere_v1_broker, 5);
 
 /**
  * The broker's own service, answered by the broker itself on its frontend.

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dividere/v1/rpc.proto.
  */
 export const file_dividere_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChVkaXZpZGVyZS92MS9ycGMucHJvdG8SC2RpdmlkZXJlLnYxIl0KClJwY1JlcXVlc3QSCgoCaWQYASABKAQSDgoGbWV0aG9kGAIgASgJEhIKCnRpbWVvdXRfbXMYAyABKA0SDwoHcGF5bG9hZBgEIAEoDBIOCgZjYWxsZXIYBSABKAkiFwoJUnBjQ2FuY2VsEgoKAmlkGAEgASgEInAKC1JwY1Jlc3BvbnNlEgoKAmlkGAEgASgEEg8KB3BheWxvYWQYAiABKAwSDAoEbW9yZRgDIAEoCBIlCgRjb2RlGAQgASgOMhcuZGl2aWRlcmUudjEuU3RhdHVzQ29kZRIPCgdtZXNzYWdlGAUgASgJKr0CCgpTdGF0dXNDb2RlEgYKAk9LEAASDQoJQ0FOQ0VMTEVEEAESCwoHVU5LTk9XThACEhQKEElOVkFMSURfQVJHVU1FTlQQAxIVChFERUFETElORV9FWENFRURFRBAEEg0KCU5PVF9GT1VORBAFEhIKDkFMUkVBRFlfRVhJU1RTEAYSFQoRUEVSTUlTU0lPTl9ERU5JRUQQBxIWChJSRVNPVVJDRV9FWEhBVVNURUQQCBIXChNGQUlMRURfUFJFQ09ORElUSU9OEAkSCwoHQUJPUlRFRBAKEhAKDE9VVF9PRl9SQU5HRRALEhEKDVVOSU1QTEVNRU5URUQQDBIMCghJTlRFUk5BTBANEg8KC1VOQVZBSUxBQkxFEA4SDQoJREFUQV9MT1NTEA8SEwoPVU5BVVRIRU5USUNBVEVEEBBiBnByb3RvMw");
+  fileDesc("ChVkaXZpZGVyZS92MS9ycGMucHJvdG8SC2RpdmlkZXJlLnYxIooBCgpScGNSZXF1ZXN0EgoKAmlkGAEgASgEEg4KBm1ldGhvZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgNEg8KB3BheWxvYWQYBCABKAwSDgoGY2FsbGVyGAUgASgJEhYKDmJyb2tlcl90aW1lX21zGAYgASgEEhMKC3N0YXJ0X2J5X21zGAcgASgEIhcKCVJwY0NhbmNlbBIKCgJpZBgBIAEoBCJwCgtScGNSZXNwb25zZRIKCgJpZBgBIAEoBBIPCgdwYXlsb2FkGAIgASgMEgwKBG1vcmUYAyABKAgSJQoEY29kZRgEIAEoDjIXLmRpdmlkZXJlLnYxLlN0YXR1c0NvZGUSDwoHbWVzc2FnZRgFIAEoCSq9AgoKU3RhdHVzQ29kZRIGCgJPSxAAEg0KCUNBTkNFTExFRBABEgsKB1VOS05PV04QAhIUChBJTlZBTElEX0FSR1VNRU5UEAMSFQoRREVBRExJTkVfRVhDRUVERUQQBBINCglOT1RfRk9VTkQQBRISCg5BTFJFQURZX0VYSVNUUxAGEhUKEVBFUk1JU1NJT05fREVOSUVEEAcSFgoSUkVTT1VSQ0VfRVhIQVVTVEVEEAgSFwoTRkFJTEVEX1BSRUNPTkRJVElPThAJEgsKB0FCT1JURUQQChIQCgxPVVRfT0ZfUkFOR0UQCxIRCg1VTklNUExFTUVOVEVEEAwSDAoISU5URVJOQUwQDRIPCgtVTkFWQUlMQUJMRRAOEg0KCURBVEFfTE9TUxAPEhMKD1VOQVVUSEVOVElDQVRFRBAQYgZwcm90bzM");
 
 /**
  * A call: the first message a client sends for it.
@@ -55,6 +55,23 @@ export type RpcRequest = Message<"dividere.v1.RpcRequest"> & {
    * @generated from field: string caller = 5;
    */
   caller: string;
+
+  /**
+   * Set by a broker on the copy of a call it hands a worker, in the broker's clock (ms; only
+   * differences mean something: the worker learns how it relates to its own clock from the
+   * broker's heartbeats): when the broker handed the call over, and the latest time the worker
+   * may start it. After `start_by_ms` the broker may have taken the worker for dead and handed
+   * the call to another one, so a worker that gets the call only then (it was stopped, say)
+   * gives it back unrun, with an RpcCancel. The broker sets `timeout_ms` to the time left then.
+   *
+   * @generated from field: uint64 broker_time_ms = 6;
+   */
+  brokerTimeMs: bigint;
+
+  /**
+   * @generated from field: uint64 start_by_ms = 7;
+   */
+  startByMs: bigint;
 };
 
 /**
@@ -66,6 +83,7 @@ export const RpcRequestSchema: GenMessage<RpcRequest> = /*@__PURE__*/
 
 /**
  * The caller gave up on a call (aborted, or its deadline passed): the server stops working on it.
+ * From a broker's worker to the broker: the worker gives back, unrun, a call it got too late.
  *
  * @generated from message dividere.v1.RpcCancel
  */
