@@ -97,7 +97,8 @@ describe("a Python peer written from the wire spec", () => {
 
 describe("the name service, against Python dividere's registry protocol", () => {
   test("a Python registry client registers and looks up at this registry, and finds a TypeScript service", async () => {
-    await using registry = new RegistryServer({ endpoint: { bind: "tcp://127.0.0.1:0" }, publishEndpoint: { bind: "tcp://127.0.0.1:0" } });
+    const any = { bind: "tcp://127.0.0.1:0" };
+    await using registry = new RegistryServer({ endpoint: any, publishEndpoint: any, watchEndpoint: any });
     await using host = await serve(EchoDefinition, echo("ts"), { registry: registry.endpoint, host: "127.0.0.1" });
     const echoPort = Number(host.endpoint.split(":").pop());
     const first = peer("registry-client", registry.endpoint, "register:py.Printer:127.0.0.1:5101", "lookup:py.Printer", "lookup:test.services.v1.Echo", "lookup:no.Such");
