@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { runNode } from "./helpers.js";
-import { Child, node } from "./processes.js";
+import { Child, node, registryProcess } from "./processes.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "runtime/bin/dividere.js");
@@ -32,9 +32,8 @@ afterEach(() => {
 
 /** Starts `dividere registry` on ephemeral ports; resolves with it and its request endpoint. */
 async function startRegistry(): Promise<{ registry: Child; endpoint: string }> {
-  const registry = started(start("registry", "--endpoint", ANY_PORT, "--publish", ANY_PORT));
-  const { text } = (await registry.next()) as { text: string };
-  return { registry, endpoint: /requests at (\S+),/.exec(text)![1]! };
+  const { registry, endpoints } = await registryProcess(started);
+  return { registry, endpoint: endpoints.endpoint };
 }
 
 /** Starts `dividere broker` on ephemeral ports; resolves with it and its endpoints. */
@@ -80,8 +79,10 @@ describe("help and usage", () => {
 
 describe("registry and broker run until asked to stop", () => {
   test.each(["SIGINT", "SIGTERM"] as const)("dividere registry stops cleanly on %s and exits 0", async (signal) => {
-    const { registry, endpoint } = await startRegistry();
-    expect(endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    const { registry, endpoints } = await registryProcess(started);
+    const ports = Object.values(endpoints).map((endpoint) => /^tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(endpoint)?.[1]);
+    expect(new Set(ports).size, `requests, publishing and watch on three ports: ${JSON.stringify(endpoints)}`).toBe(3);
+    expect(ports).not.toContain(undefined);
     registry.kill(signal);
     expect(await registry.exited).toBe(0);
     expect(await registry.next()).toEqual({ text: "dividere registry: stopped" });
@@ -99,7 +100,7 @@ describe("registry and broker run until asked to stop", () => {
 
   test("a registry cannot bind a port in use: it says so and exits non-zero", async () => {
     const { endpoint } = await startRegistry();
-    const second = await dividere(["registry", "--endpoint", endpoint, "--publish", ANY_PORT]);
+    const second = await dividere(["registry", "--endpoint", endpoint, "--publish", ANY_PORT, "--watch", ANY_PORT]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/address already in use/i);
   });

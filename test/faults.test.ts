@@ -16,10 +16,8 @@ import {
 } from "@dividere/runtime";
 import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { eventually } from "./helpers.js";
-import { Child, node } from "./processes.js";
+import { Child, type RegistryPorts, dividereBin, node, registryProcess as startRegistry } from "./processes.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = `${root}/runtime/bin/dividere.js`;
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const ECHO = "test.services.v1.Echo";
 const INTERVAL = 100;
@@ -38,7 +36,7 @@ async function port(): Promise<number> {
 /** `dividere broker` in its own process (on ephemeral ports unless told); resolves with it and its endpoints. */
 async function brokerProcess(at = { frontend: "tcp://127.0.0.1:*", backend: "tcp://127.0.0.1:*" }): Promise<{ broker: Child; frontend: string; backend: string }> {
   const broker = later(
-    new Child(process.execPath, [bin, "broker", "--frontend", at.frontend, "--backend", at.backend, "--heartbeat-interval", String(INTERVAL), "--liveness", String(LIVENESS)]),
+    new Child(process.execPath, [dividereBin, "broker", "--frontend", at.frontend, "--backend", at.backend, "--heartbeat-interval", String(INTERVAL), "--liveness", String(LIVENESS)]),
     (c) => c.kill(),
   );
   const { text } = (await broker.next()) as { text: string };
@@ -47,15 +45,8 @@ async function brokerProcess(at = { frontend: "tcp://127.0.0.1:*", backend: "tcp
   return { broker, frontend, backend };
 }
 
-/** `dividere registry` on the given ports (0: any), in its own process. */
-async function registryProcess(ports: { request: number; publish: number } = { request: 0, publish: 0 }) {
-  const at = (p: number) => (p ? `tcp://127.0.0.1:${p}` : "tcp://127.0.0.1:*");
-  const registry = later(new Child(process.execPath, [bin, "registry", "--endpoint", at(ports.request), "--publish", at(ports.publish)]), (c) => c.kill());
-  const { text } = (await registry.next()) as { text: string };
-  const [, endpoint, publishEndpoint] = /requests at (\S+), publishing at (\S+)$/.exec(text) ?? [];
-  if (!endpoint || !publishEndpoint) throw new Error(`the registry said: ${text}\n${registry.stderr}`);
-  return { registry, endpoint, publishEndpoint };
-}
+/** `dividere registry` on the given ports (any free one where left out), in its own process. */
+const registryProcess = (ports?: RegistryPorts) => startRegistry((child) => later(child, (c) => c.kill()), ports);
 
 /** A worker process of faults-worker.mjs; resolves once it runs. */
 async function workerProcess(name: string, backend: string, capacity: number): Promise<Child> {
@@ -318,9 +309,9 @@ describe("faults under load", () => {
   }, 60_000);
 
   test("the registry SIGKILLed under load and restarted on the same port: calls go on throughout, every service is found again", async () => {
-    const ports = { request: await port(), publish: await port() };
+    const ports = { request: await port(), publish: await port(), watch: await port() };
     const first = await registryProcess(ports);
-    const at = { endpoint: first.endpoint, publishEndpoint: first.publishEndpoint };
+    const at = first.endpoints;
     const services = await Promise.all(["s1", "s2", "s3"].map((name) => serviceProcess(name, at.endpoint, 1000)));
     const expected = services.map((s) => s.instance).sort();
     // The transport's registry client as a user makes it: default timeouts and retries.
@@ -360,13 +351,13 @@ describe("faults under load", () => {
   }, 60_000);
 
   test("a hosted service SIGKILLed under load: calls move to the survivor; restarted on the same port, it is found and called again", async () => {
-    const { endpoint, publishEndpoint } = await registryProcess();
+    const { endpoints: at } = await registryProcess();
     const TTL = 1000;
     const samePort = await port();
-    const doomed = await serviceProcess("doomed", endpoint, TTL, samePort);
-    const survivor = await serviceProcess("survivor", endpoint, TTL);
-    const transport = later(registryTransport(new RegistryClient({ endpoint, publishEndpoint }), { refreshMs: 300 }), (t) => t.close());
-    const lookups = later(new RegistryClient({ endpoint, publishEndpoint, timeoutMs: 1000, retries: 0 }), (c) => c.close());
+    const doomed = await serviceProcess("doomed", at.endpoint, TTL, samePort);
+    const survivor = await serviceProcess("survivor", at.endpoint, TTL);
+    const transport = later(registryTransport(new RegistryClient(at), { refreshMs: 300 }), (t) => t.close());
+    const lookups = later(new RegistryClient({ ...at, timeoutMs: 1000, retries: 0 }), (c) => c.close());
     const echoes = new EchoClient(transport);
     // Echo is safe to repeat: a call in flight on the instance that dies moves to another.
     const calls = keepCalling((id) => echoes.say({ text: id, delayMs: 2 }, { timeoutMs: 5000, retries: 2 }), 8);
@@ -379,7 +370,7 @@ describe("faults under load", () => {
     const killedAt = Date.now();
     await eventually(() => calls.answeredSince(killedAt).length >= 300, 10_000, "calls went on on the survivor");
 
-    const phoenix = await serviceProcess("phoenix", endpoint, TTL, samePort);
+    const phoenix = await serviceProcess("phoenix", at.endpoint, TTL, samePort);
     const restartedAt = Date.now();
     expect(phoenix.ready).toBe(doomed.ready);
     let found: string[] = [];
@@ -419,11 +410,11 @@ describe("graceful stop on SIGTERM and SIGINT with calls in flight", () => {
   }
 
   test.each(["SIGTERM", "SIGINT"] as const)("a hosted service on %s: unregisters, answers the calls in flight, exits 0", async (signal) => {
-    const { endpoint, publishEndpoint } = await registryProcess();
+    const { endpoints: at } = await registryProcess();
     // A lease of a minute: if the instance leaves the lookups, it unregistered.
-    const service = await serviceProcess("leaving", endpoint, 60_000);
-    const lookups = later(new RegistryClient({ endpoint, publishEndpoint, timeoutMs: 1000, retries: 0 }), (c) => c.close());
-    const transport = later(registryTransport(new RegistryClient({ endpoint, publishEndpoint })), (t) => t.close());
+    const service = await serviceProcess("leaving", at.endpoint, 60_000);
+    const lookups = later(new RegistryClient({ ...at, timeoutMs: 1000, retries: 0 }), (c) => c.close());
+    const transport = later(registryTransport(new RegistryClient(at)), (t) => t.close());
     const echoes = new EchoClient(transport);
     const inFlight = Array.from({ length: 4 }, (_, i) => echoes.say({ text: `slow-${i}`, delayMs: 800 }, { timeoutMs: 5000, retries: 0 }));
     await started(service.child, 4);
@@ -477,11 +468,11 @@ describe("graceful stop on SIGTERM and SIGINT with calls in flight", () => {
   });
 
   test("dividere registry on SIGINT while lookups are under way: each is answered or fails clearly, exit 0", async () => {
-    const { registry, endpoint, publishEndpoint } = await registryProcess();
-    const service = await serviceProcess("listed", endpoint, 60_000);
+    const { registry, endpoints: at } = await registryProcess();
+    const service = await serviceProcess("listed", at.endpoint, 60_000);
     const outcomes: string[] = [];
     const loops = Array.from({ length: 4 }, async () => {
-      const client = later(new RegistryClient({ endpoint, publishEndpoint, timeoutMs: 1000, retries: 0 }), (c) => c.close());
+      const client = later(new RegistryClient({ ...at, timeoutMs: 1000, retries: 0 }), (c) => c.close());
       for (;;) {
         try {
           const found = await client.lookup(ECHO);
@@ -509,7 +500,7 @@ describe("a caller that stops reading", () => {
   /** Where the stopped caller and the others call: a hosted service, or a worker behind the broker. */
   const servers = {
     "a hosted service": async () => {
-      const { endpoint } = await registryProcess();
+      const { endpoint } = (await registryProcess()).endpoints;
       const service = await serviceProcess("streamer", endpoint, 60_000);
       return { endpoint: service.ready, through: "direct", transport: later(directTransport(service.ready), (t) => t.close()) };
     },

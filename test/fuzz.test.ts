@@ -279,7 +279,7 @@ describe(`fuzz (seed ${SEED}, ${INPUTS_PER_SERVER} inputs per server)`, { timeou
     const random = randomFor(6);
     const bad = new BadEnvelopes(random, registrySamples, { maxEnvelopeSize: messaging.DEFAULT_MAX_ENVELOPE_SIZE, oversizedWeight: 0.003 });
     const requests = new RegistryRequests(random);
-    await using registry = new RegistryServer({ endpoint: transports.tcp(), publishEndpoint: transports.tcp(), onError: () => undefined });
+    await using registry = new RegistryServer({ endpoint: transports.tcp(), publishEndpoint: transports.tcp(), watchEndpoint: transports.tcp(), onError: () => undefined });
     await using attacker = new connection.Dealer(connectTo(registry));
     const replies = answers(new envelope.EnvelopeCodec(registryTypes));
     const reading = readAll(attacker, (frames) => replies.take(frames));
@@ -292,7 +292,7 @@ describe(`fuzz (seed ${SEED}, ${INPUTS_PER_SERVER} inputs per server)`, { timeou
     const { kinds, expected } = await attack("RegistryServer", INPUTS_PER_SERVER, next, (input) => attacker.send(input.frames), counters);
     record("RegistryServer", kinds, expected);
 
-    await using client = new RegistryClient({ endpoint: registry.endpoint, publishEndpoint: registry.publishEndpoint, timeoutMs: 5000 });
+    await using client = new RegistryClient({ ...registry.clientEndpoints, timeoutMs: 5000 });
     const half = VALID_RUN / 2;
     for (let i = 0; i < half; i++) await client.register({ service: `valid.${i}`, instanceId: "only", endpoint: `tcp://127.0.0.1:${1000 + i}` });
     for (let i = 0; i < half; i++) expect((await client.lookup(`valid.${i}`)).map((instance) => instance.endpoint)).toEqual([`tcp://127.0.0.1:${1000 + i}`]);

@@ -1,15 +1,17 @@
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
-import { MsgLib, RegistryClient, RegistryServer, messaging, serve } from "@dividere/runtime";
+import { MsgLib, RegistryClient, RegistryServer, connection, messaging, serve } from "@dividere/runtime";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { file_test_TestMsg, testDtMsg14Schema, testMsg01Schema } from "./gen/test/TestMsg_pb.js";
-import type { Child } from "./processes.js";
+import { eventually } from "./helpers.js";
+import { type Child, registryProcess } from "./processes.js";
 import { findPython, generatePythonModules, pythonPeer } from "./python-peer.js";
 
 let python: string;
 let modules: string;
 const peers: Child[] = [];
 const types = [file_test_TestMsg, MsgLib.file_dividere_MsgLib];
+const ECHO = EchoDefinition.service.typeName;
 
 function peer(...args: string[]): Child {
   const started = pythonPeer(python, modules, args);
@@ -97,7 +99,8 @@ describe("a Python peer written from the wire spec", () => {
 
 describe("the name service, against Python dividere's registry protocol", () => {
   test("a Python registry client registers and looks up at this registry, and finds a TypeScript service", async () => {
-    await using registry = new RegistryServer({ endpoint: { bind: "tcp://127.0.0.1:0" }, publishEndpoint: { bind: "tcp://127.0.0.1:0" } });
+    const any = { bind: "tcp://127.0.0.1:0" };
+    await using registry = new RegistryServer({ endpoint: any, publishEndpoint: any, watchEndpoint: any });
     await using host = await serve(EchoDefinition, echo("ts"), { registry: registry.endpoint, host: "127.0.0.1" });
     await host.waitForRegistration({ timeoutMs: 5000 });
     const echoPort = Number(host.endpoint.split(":").pop());
@@ -147,4 +150,70 @@ describe("the name service, against Python dividere's registry protocol", () => 
     await host.stop(0);
     await registry.close();
   });
+});
+
+describe("a Python dividere service beside this registry's watch", () => {
+  /** Every line `py` prints, as it prints it, until it ends. */
+  function collect(py: Child): Record<string, unknown>[] {
+    const lines: Record<string, unknown>[] = [];
+    void (async () => {
+      for (;;) lines.push(await py.next(Number.MAX_SAFE_INTEGER));
+    })().catch(() => undefined);
+    return lines;
+  }
+
+  /** Runs `attempt` every 50 ms until it returns true; false if it did not within `timeoutMs`. */
+  async function within(timeoutMs: number, attempt: () => Promise<boolean>): Promise<boolean> {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      if (await attempt()) return true;
+    }
+    return false;
+  }
+
+  test("keeps registering again through two registry restarts while the watch publishes InstancesChanged", async () => {
+    const free = () => connection.PortManager.acquire({ host: "127.0.0.1" });
+    const ports = { request: await free(), publish: await free(), watch: await free() };
+    let { registry, endpoints } = await registryProcess((child) => peers.push(child), ports);
+    // The watch in use: a client watching, and a TypeScript service registered with a lease it renews.
+    await using names = new RegistryClient({ ...endpoints, timeoutMs: 1000 });
+    const changes: string[] = [];
+    names.onChange((service) => changes.push(service));
+    await using host = await serve(EchoDefinition, echo("ts"), { registry: names, host: "127.0.0.1", ttlMs: 1000 });
+
+    const py = peer("service", endpoints.endpoint, endpoints.publishEndpoint, "py.Printer");
+    const { endpoint: pyEndpoint } = (await py.next()) as { endpoint: string };
+    const lines = collect(py);
+    const registrations = () => lines.filter((line) => "registered" in line).length;
+    const died = () => lines.filter((line) => "died" in line);
+    const found = async () => (await names.lookup("py.Printer").catch(() => [])).some((instance) => instance.endpoint === pyEndpoint);
+    // The watcher may join a new registry after the changes it publishes first (the late joiner):
+    // until it has seen one, each attempt makes another.
+    let probes = 0;
+    const watched = (since: number) =>
+      within(5000, async () => {
+        if (changes.length > since) return true;
+        await names.register({ service: "ts.Probe", instanceId: `probe-${++probes}`, endpoint: "tcp://127.0.0.1:1", ttlMs: 500 });
+        return false;
+      });
+    await eventually(() => registrations() >= 1, 10_000, "the Python service registered");
+    expect(await watched(0), "the watcher saw InstancesChanged").toBe(true);
+
+    for (const restart of [1, 2]) {
+      const before = { registrations: registrations(), changes: changes.length };
+      registry.kill("SIGKILL");
+      await registry.exited;
+      ({ registry, endpoints } = await registryProcess((child) => peers.push(child), ports));
+      const restartedAt = Date.now();
+      // The new registry knows nothing: finding the Python service there means it registered again.
+      const again = await within(10_000, found);
+      const foundAfter = Date.now() - restartedAt;
+      expect(died(), `restart ${restart}: the Python service's re-registration died`).toEqual([]);
+      expect(again, `restart ${restart}: the Python service is registered again within 10 s`).toBe(true);
+      expect(registrations()).toBeGreaterThan(before.registrations);
+      expect(await watched(before.changes), `restart ${restart}: the watcher saw InstancesChanged again`).toBe(true);
+      console.log(`restart ${restart}: the Python service registered again within ${foundAfter} ms; the watcher saw ${[...new Set(changes.slice(before.changes))].join(", ")}`);
+    }
+    expect(died()).toEqual([]);
+    expect(await names.lookup(ECHO)).toEqual(host.instances.map((instance) => expect.objectContaining({ instanceId: instance.instanceId })));
+  }, 60_000);
 });

@@ -1,5 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { RegistryEndpoints } from "@dividere/runtime";
+
+/** The `dividere` command, as built. */
+export const dividereBin = fileURLToPath(new URL("../runtime/bin/dividere.js", import.meta.url));
 
 /**
  * A child process that prints one JSON object per stdout line (the test fixtures, the Python
@@ -84,6 +89,33 @@ export class Child {
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill(signal);
   }
+}
+
+/** Where `dividere registry` binds, by port on 127.0.0.1; a port left out (or 0) is any free one. */
+export interface RegistryPorts {
+  request?: number;
+  publish?: number;
+  watch?: number;
+}
+
+/**
+ * Starts `dividere registry` on loopback (`env` replaces the environment); resolves once it
+ * listens, with the endpoints its start line names. `own` takes the child at once, so that a
+ * test's cleanup kills it even when it never gets that far.
+ */
+export async function registryProcess(
+  own: (child: Child) => unknown,
+  ports: RegistryPorts = {},
+  env?: NodeJS.ProcessEnv,
+): Promise<{ registry: Child; endpoints: RegistryEndpoints }> {
+  const at = (port = 0) => (port ? `tcp://127.0.0.1:${port}` : "tcp://127.0.0.1:*");
+  const args = ["registry", "--endpoint", at(ports.request), "--publish", at(ports.publish), "--watch", at(ports.watch)];
+  const registry = new Child(process.execPath, [dividereBin, ...args], env);
+  own(registry);
+  const { text } = (await registry.next()) as { text: string };
+  const [, endpoint, publishEndpoint, watchEndpoint] = /requests at (\S+), publishing at (\S+), watch at (\S+)$/.exec(text) ?? [];
+  if (!endpoint || !publishEndpoint || !watchEndpoint) throw new Error(`the registry said: ${text}\n${registry.stderr}`);
+  return { registry, endpoints: { endpoint, publishEndpoint, watchEndpoint } };
 }
 
 /** Starts a Node program of the test fixtures. */

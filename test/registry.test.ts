@@ -1,6 +1,17 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
-import { RegistryClient, RegistryServer, connection, registryTransport, serve, type ServiceHost, type Transport } from "@dividere/runtime";
+import {
+  RegistryClient,
+  type RegistryEndpoints,
+  RegistryServer,
+  connection,
+  messaging,
+  registryTransport,
+  serve,
+  type ServiceHost,
+  type Transport,
+} from "@dividere/runtime";
+import { registryTypes } from "../runtime/src/registry/server.js";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { eventually } from "./helpers.js";
@@ -17,14 +28,16 @@ afterEach(async () => {
 
 /** A registry on ephemeral loopback ports, closed after the test. */
 function startRegistry(): RegistryServer {
-  return later(new RegistryServer({ endpoint: { bind: "tcp://127.0.0.1:0" }, publishEndpoint: { bind: "tcp://127.0.0.1:0" } }), (r) => r.close());
+  const any = { bind: "tcp://127.0.0.1:0" };
+  return later(new RegistryServer({ endpoint: any, publishEndpoint: any, watchEndpoint: any }), (r) => r.close());
 }
 
-function clientOf(registry: { endpoint: string; publishEndpoint: string }): RegistryClient {
-  return later(new RegistryClient({ endpoint: registry.endpoint, publishEndpoint: registry.publishEndpoint, timeoutMs: 1000 }), (c) => c.close());
+function clientOf(registry: RegistryServer | RegistryEndpoints): RegistryClient {
+  const endpoints = registry instanceof RegistryServer ? registry.clientEndpoints : registry;
+  return later(new RegistryClient({ ...endpoints, timeoutMs: 1000 }), (c) => c.close());
 }
 
-function transportOf(registry: { endpoint: string; publishEndpoint: string }): Transport {
+function transportOf(registry: RegistryServer | RegistryEndpoints): Transport {
   return later(registryTransport(clientOf(registry), { refreshMs: 500 }), (t) => t.close());
 }
 
@@ -60,6 +73,50 @@ describe("registry", () => {
     expect((await client.lookup("a.B")).map((i) => i.instanceId)).toEqual(["two"]);
     await eventually(() => changes.length >= 3, 3000, "three changes watched");
     expect(changes.slice(-3)).toEqual([["one"], ["one", "two"], ["two"]]);
+  });
+
+  test("three ports: RediscoverReq alone on the publish port, where Python services take everything; InstancesChanged alone on the watch", async () => {
+    const registry = later(new RegistryServer({ endpoint: "tcp://*:0", publishEndpoint: "tcp://*:0", watchEndpoint: "tcp://*:0" }), (r) => r.close());
+    const at = registry.clientEndpoints;
+    const port = (endpoint: string) => endpoint.split(":").pop();
+    expect(Object.values(at).map((endpoint) => endpoint.replace(/\d+$/, "N"))).toEqual(Array(3).fill("tcp://127.0.0.1:N"));
+    expect(Object.values(at).map(port)).toEqual([registry.endpoint, registry.publishEndpoint, registry.watchEndpoint].map(port));
+    // Subscribers to everything, as a Python dividere service subscribes to the publish port.
+    const everything = (endpoint: string) => {
+      const types: string[] = [];
+      const subscriber = later(new messaging.Subscriber(endpoint, { types: registryTypes }), (s) => s.close());
+      void (async () => {
+        for await (const message of subscriber) types.push(message.$typeName);
+      })();
+      return types;
+    };
+    const onPublish = everything(at.publishEndpoint);
+    const onWatch = everything(at.watchEndpoint);
+    await eventually(() => onPublish.includes("RediscoverReq"), 5000, "RediscoverReq to the new subscriber");
+    const client = clientOf(at);
+    // The watch's subscriber may join after the first changes (the late joiner): change until it sees one.
+    let probes = 0;
+    for (const deadline = Date.now() + 5000; onWatch.length === 0 && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+      await client.register({ service: "a.Probe", instanceId: `probe-${++probes}`, endpoint: "tcp://127.0.0.1:1", ttlMs: 0 });
+    }
+    const seen = onWatch.length;
+    expect(seen).toBeGreaterThan(0);
+    await client.register({ service: "a.B", instanceId: "short", endpoint: "tcp://127.0.0.1:1001", ttlMs: 200 });
+    const python = later(new RegistryClient({ ...at, protocol: "python", timeoutMs: 1000 }), (c) => c.close());
+    await python.register({ service: "py.C", endpoint: "tcp://127.0.0.1:5101" });
+    await python.unregister("py.C", "", "tcp://127.0.0.1:5101");
+    // a.B registered and expired, py.C registered and unregistered.
+    await eventually(() => onWatch.length >= seen + 4, 5000, "four more changes on the watch");
+    expect(new Set(onWatch)).toEqual(new Set(["dividere.v1.InstancesChanged"]));
+    expect(new Set(onPublish)).toEqual(new Set(["RediscoverReq"]));
+  });
+
+  test("a client takes the publish and watch ports to be the two after the request port, unless told", () => {
+    const derived = later(new RegistryClient({ endpoint: "tcp://registry-host:6000" }), (c) => c.close());
+    expect([derived.publishEndpoint, derived.watchEndpoint]).toEqual(["tcp://registry-host:6001", "tcp://registry-host:6002"]);
+    const told = later(new RegistryClient({ endpoint: "ipc:///tmp/registry", watchEndpoint: "ipc:///tmp/registry-watch" }), (c) => c.close());
+    expect(told.watchEndpoint).toBe("ipc:///tmp/registry-watch");
+    expect(() => told.publishEndpoint).toThrow(/pass publishEndpoint explicitly/);
   });
 
   test("a lease that is not renewed expires", async () => {
@@ -130,13 +187,12 @@ describe("registry", () => {
   });
 
   test("the registry killed and restarted: every service is found again", async () => {
-    const [port, publishPort] = [
-      await connection.PortManager.acquire({ host: "127.0.0.1" }),
-      await connection.PortManager.acquire({ host: "127.0.0.1" }),
-    ];
-    const at = { endpoint: `tcp://127.0.0.1:${port}`, publishEndpoint: `tcp://127.0.0.1:${publishPort}` };
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) ports.push(await connection.PortManager.acquire({ host: "127.0.0.1" }));
+    const [endpoint, publishEndpoint, watchEndpoint] = ports.map((port) => `tcp://127.0.0.1:${port}`) as [string, string, string];
+    const at = { endpoint, publishEndpoint, watchEndpoint };
     const startRegistryProcess = async () => {
-      const child = later(node(fixture("registry.mjs"), String(port), String(publishPort)), (c) => c.kill());
+      const child = later(node(fixture("registry.mjs"), ...ports.map(String)), (c) => c.kill());
       await child.next();
       return child;
     };

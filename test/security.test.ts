@@ -24,7 +24,7 @@ import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { testMsg01Schema } from "./gen/test/TestMsg_pb.js";
 import { eventually, runNode } from "./helpers.js";
-import { Child, node } from "./processes.js";
+import { Child, node, registryProcess } from "./processes.js";
 import { findPython, generatePythonModules, pythonPeer } from "./python-peer.js";
 
 const types = [testMsg01Schema];
@@ -176,16 +176,8 @@ test("dividere registry keyed from the environment: an allowed `dividere lookup`
   const server = curve.writeCertificates(join(folder, "registry"));
   const client = curve.writeCertificates(join(folder, "clients", "ops"));
   const intruder = curve.writeCertificates(join(folder, "intruder"));
-  const registry = later(
-    new Child(process.execPath, [cli, "registry", "--endpoint", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*"], {
-      ...process.env,
-      DIVIDERE_CURVE_CERT: server.secretFile,
-      DIVIDERE_CURVE_ALLOW: join(folder, "clients"),
-    }),
-    (c) => c.kill(),
-  );
-  const { text } = (await registry.next()) as { text: string };
-  const endpoint = /requests at (\S+),/.exec(text)![1]!;
+  const env = { ...process.env, DIVIDERE_CURVE_CERT: server.secretFile, DIVIDERE_CURVE_ALLOW: join(folder, "clients") };
+  const { registry, endpoints: { endpoint } } = await registryProcess((child) => later(child, (c) => c.kill()), {}, env);
   const lookup = (cert: string) =>
     runNode(cli, 20_000, {
       args: ["lookup", "no.Such", "--registry", endpoint, "--timeout", "1000"],
@@ -237,8 +229,8 @@ describe("an allow list enforced through the ZAP handler", () => {
     const k = keys();
     const service = curve.keyPair();
     k.server.allow.push(service.publicKey);
-    const registry = later(new RegistryServer({ endpoint: loopback(), publishEndpoint: loopback(), curve: k.server }), (r) => r.close());
-    const asFriend = { endpoint: registry.endpoint, publishEndpoint: registry.publishEndpoint, timeoutMs: 1000 };
+    const registry = later(new RegistryServer({ endpoint: loopback(), publishEndpoint: loopback(), watchEndpoint: loopback(), curve: k.server }), (r) => r.close());
+    const asFriend = { ...registry.clientEndpoints, timeoutMs: 1000 };
     const serviceClient = later(new RegistryClient({ ...asFriend, curve: { ...service, serverKey: k.friend.serverKey } }), (c) => c.close());
     const host = later(await serve(EchoDefinition, echo("registered"), { endpoint: loopback(), registry: serviceClient, host: "127.0.0.1" }), (h) => h.stop());
     await host.waitForRegistration({ timeoutMs: 5000 });

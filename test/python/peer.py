@@ -19,11 +19,19 @@ Usage (one JSON object per stdout line; the first line says where it is):
                         a registry speaking Python dividere's protocol (REP + PUB on ephemeral
                         ports): publishes RediscoverReq once a subscriber is there, answers COUNT
                         requests, printing each
+  peer.py service REGISTRY PUBLISH NAME
+                        behaves as a Python dividere Service: binds a REP, registers NAME at the
+                        registry's request endpoint, subscribes to everything on its publish
+                        endpoint and registers again on each RediscoverReq, printing
+                        {"registered": n}; the first message it cannot decode ends its
+                        re-registration as it ends Python's thread ({"died": ...}), and the
+                        process lives on until killed
 
 The generated modules MsgLib_pb2 and TestMsg_pb2 must be on PYTHONPATH.
 """
 import json
 import os
+import signal
 import sys
 
 import zmq
@@ -164,6 +172,56 @@ def registry_client(ctx, endpoint, steps):
     sock.close(linger=0)
 
 
+def strict_decode(frame):
+    """As Python dividere's decoder: the type by msgName, and an unknown one raises (it kills the caller's thread)."""
+    envelope = MsgLib_pb2.msgEnvelope()
+    envelope.ParseFromString(frame)
+    if envelope.msgName not in TYPES:
+        raise KeyError("Couldn't find message %s" % envelope.msgName)
+    return decode(frame)
+
+
+def register_once(ctx, registry, name, port):
+    """One RegisterService on a REQ of its own, so that a registry lost mid-request leaves no stuck socket; True once acknowledged."""
+    sock = ctx.socket(zmq.REQ)
+    sock.connect(registry)
+    try:
+        sock.send(encode(MsgLib_pb2.RegisterService(serviceName=name, server="127.0.0.1", port=port)))
+        return bool(sock.poll(TIMEOUT_MS)) and decode(sock.recv()).ok
+    finally:
+        sock.close(linger=0)
+
+
+def service(ctx, registry, publish, name):
+    replies = ctx.socket(zmq.REP)
+    port = replies.bind_to_random_port("tcp://127.0.0.1")
+    emit(endpoint="tcp://127.0.0.1:%d" % port)
+    registrations = 0
+
+    def register(why):
+        nonlocal registrations
+        if not register_once(ctx, registry, name, port):
+            emit(unanswered=why)
+            return
+        registrations += 1
+        emit(registered=registrations, why=why)
+
+    register("start")
+    rediscovery = ctx.socket(zmq.SUB)
+    rediscovery.connect(publish)
+    rediscovery.setsockopt(zmq.SUBSCRIBE, b"")
+    try:
+        while True:
+            msg = strict_decode(rediscovery.recv())
+            if msg.DESCRIPTOR.full_name == "RediscoverReq":
+                register("RediscoverReq")
+    except Exception as error:  # what ends Python dividere's re-registration thread
+        emit(died="%s: %s" % (type(error).__name__, error))
+    rediscovery.close(linger=0)
+    # The service itself lives on (Python's main thread does), registered nowhere after the next restart.
+    signal.pause()
+
+
 def registry_server(ctx, count):
     requests = ctx.socket(zmq.REP)
     port = requests.bind_to_random_port("tcp://127.0.0.1")
@@ -218,6 +276,8 @@ def main(argv):
         registry_client(ctx, argv[2], argv[3:])
     elif mode == "registry-server":
         registry_server(ctx, int(argv[2]))
+    elif mode == "service":
+        service(ctx, argv[2], argv[3], argv[4])
     else:
         raise SystemExit("unknown mode %s" % mode)
     ctx.term()

@@ -14,15 +14,20 @@ import {
 import { debug } from "../log.js";
 import { Subscriber } from "../messaging/pubsub.js";
 import { Request } from "../messaging/reqrep.js";
-import { REGISTRY_PORT, hostAndPort, publishEndpointOf } from "./defaults.js";
-import { registryTypes } from "./server.js";
+import { REGISTRY_PORT, hostAndPort, publishEndpointOf, watchEndpointOf } from "./defaults.js";
+import { rediscoveryTypes, registryTypes, watchTypes } from "./server.js";
 
 /** Options of a {@link RegistryClient}; the socket options apply to its sockets, with `linger` 0 unless given. */
 export interface RegistryClientOptions extends SocketOptions {
   /** Where the registry answers; default `tcp://localhost:5000`. */
   endpoint?: string;
-  /** Where the registry publishes; default: the same host, the port after `endpoint`'s. */
+  /** Where the registry publishes `RediscoverReq` ({@link RegistryClient.onRediscover}); default: the same host, the port after `endpoint`'s. */
   publishEndpoint?: string;
+  /**
+   * Where the registry publishes `InstancesChanged` ({@link RegistryClient.onChange},
+   * {@link RegistryClient.onConnection}); default: the same host, two ports after `endpoint`'s.
+   */
+  watchEndpoint?: string;
   /**
    * `"dividere"` (default): this project's registry, with leases and several instances per
    * service. `"python"`: a Python dividere registry, which knows only `RegisterService`,
@@ -50,6 +55,12 @@ export interface RegistryRequestOptions {
 
 type Listener<A extends unknown[]> = (...args: A) => void;
 
+/** A subscription of the client's, and the loop that hands its messages to the listeners. */
+interface Watcher {
+  subscriber: { close(): Promise<void> };
+  loop: Promise<void>;
+}
+
 /**
  * Talks to a registry: register and unregister instances, look services up, and watch the
  * instances of services change. Requests are sent one at a time and retried when unanswered
@@ -66,21 +77,32 @@ export class RegistryClient {
   /** The registry protocol this client speaks; see {@link RegistryClientOptions.protocol}. */
   readonly protocol: "dividere" | "python";
   readonly #publishEndpoint: string | undefined;
+  readonly #watchEndpoint: string | undefined;
   readonly #options: SocketOptions;
   readonly #timeoutMs: number;
   readonly #retries: number;
   #request: Request<typeof registryTypes>;
   #queue: Promise<unknown> = Promise.resolve();
-  #watcher: { subscriber: Subscriber<typeof registryTypes>; loop: Promise<void> } | undefined;
+  #rediscovery: Watcher | undefined;
+  #watch: Watcher | undefined;
   readonly #changeListeners = new Set<Listener<[string, Instance[]]>>();
   readonly #rediscoverListeners = new Set<Listener<[]>>();
   readonly #connectionListeners = new Set<Listener<[boolean]>>();
   #closed = false;
 
   constructor(options: RegistryClientOptions = {}) {
-    const { endpoint = `tcp://localhost:${REGISTRY_PORT}`, publishEndpoint, protocol = "dividere", timeoutMs = 3000, retries = 2, ...socketOptions } = options;
+    const {
+      endpoint = `tcp://localhost:${REGISTRY_PORT}`,
+      publishEndpoint,
+      watchEndpoint,
+      protocol = "dividere",
+      timeoutMs = 3000,
+      retries = 2,
+      ...socketOptions
+    } = options;
     this.endpoint = endpoint;
     this.#publishEndpoint = publishEndpoint;
+    this.#watchEndpoint = watchEndpoint;
     this.protocol = protocol;
     this.#options = { linger: 0, ...socketOptions };
     this.#timeoutMs = timeoutMs;
@@ -121,32 +143,44 @@ export class RegistryClient {
     return reply.$typeName === "dividere.v1.LookupReply" ? reply.instances : [];
   }
 
-  /** Where the registry publishes: as given, or the port after `endpoint`'s. */
+  /** Where the registry publishes `RediscoverReq`: as given, or the port after `endpoint`'s. */
   get publishEndpoint(): string {
     return this.#publishEndpoint ?? publishEndpointOf(this.endpoint);
   }
 
-  /** Calls `listener` with a service's instances whenever they change; returns the way to stop. */
+  /** Where the registry publishes `InstancesChanged`: as given, or two ports after `endpoint`'s. */
+  get watchEndpoint(): string {
+    return this.#watchEndpoint ?? watchEndpointOf(this.endpoint);
+  }
+
+  /**
+   * Calls `listener` with a service's instances whenever they change (the registry's watch, at
+   * {@link RegistryClient.watchEndpoint}); returns the way to stop. A Python dividere registry
+   * has no watch: with it, `listener` is never called.
+   */
   onChange(listener: (service: string, instances: Instance[]) => void): () => void {
-    this.#watch();
+    this.#watchChanges();
     this.#changeListeners.add(listener);
     return () => this.#changeListeners.delete(listener);
   }
 
-  /** Calls `listener` when the registry (re)starts and asks every service to register again. */
+  /**
+   * Calls `listener` when the registry (re)starts and asks every service to register again
+   * (`RediscoverReq`, at {@link RegistryClient.publishEndpoint}); returns the way to stop.
+   */
   onRediscover(listener: () => void): () => void {
-    this.#watch();
+    this.#watchRediscovery();
     this.#rediscoverListeners.add(listener);
     return () => this.#rediscoverListeners.delete(listener);
   }
 
   /**
-   * Calls `listener` with `false` when the connection to the registry's publisher drops (the
+   * Calls `listener` with `false` when the connection to the registry's watch drops (the
    * registry stopped or died), and with `true` whenever it is made (again); returns the way to
    * stop. A registry that comes back knows nothing until the services register again.
    */
   onConnection(listener: (connected: boolean) => void): () => void {
-    this.#watch();
+    this.#watchChanges();
     this.#connectionListeners.add(listener);
     return () => this.#connectionListeners.delete(listener);
   }
@@ -159,9 +193,9 @@ export class RegistryClient {
     this.#closed = true;
     await this.#request.close();
     await this.#queue.catch(() => undefined);
-    if (this.#watcher) {
-      await this.#watcher.subscriber.close();
-      await this.#watcher.loop;
+    for (const watcher of [this.#rediscovery, this.#watch]) {
+      await watcher?.subscriber.close();
+      await watcher?.loop;
     }
   }
 
@@ -225,30 +259,38 @@ export class RegistryClient {
     });
   }
 
-  #watch(): void {
-    if (this.#watcher || this.#closed) return;
-    const subscriber = new Subscriber(this.publishEndpoint, {
-      ...this.#options,
-      types: registryTypes,
-      topics: ["dividere.v1.InstancesChanged", "RediscoverReq"],
-      name: `registry watch ${this.publishEndpoint}`,
+  /** A subscription to exactly the types a registry socket carries. */
+  #subscriber<const T extends readonly DescMessage[]>(endpoint: string, types: T, what: string): Subscriber<T> {
+    return new Subscriber(endpoint, { ...this.#options, types, topics: types.map((type) => type.typeName), name: `registry ${what} ${endpoint}` });
+  }
+
+  #watchRediscovery(): void {
+    if (this.#rediscovery || this.#closed) return;
+    this.#rediscovery = deliverEach(this.#subscriber(this.publishEndpoint, rediscoveryTypes, "rediscovery"), () => {
+      for (const listener of this.#rediscoverListeners) listener();
     });
+  }
+
+  #watchChanges(): void {
+    if (this.#watch || this.#closed) return;
+    const subscriber = this.#subscriber(this.watchEndpoint, watchTypes, "watch");
     for (const [event, connected] of [["handshake", true], ["disconnect", false]] as const) {
       subscriber.events.on(event, () => {
         for (const listener of this.#connectionListeners) listener(connected);
       });
     }
-    const loop = (async () => {
-      for await (const message of subscriber) {
-        if (message.$typeName === "dividere.v1.InstancesChanged") {
-          for (const listener of this.#changeListeners) listener(message.service, message.instances);
-        } else if (message.$typeName === "RediscoverReq") {
-          for (const listener of this.#rediscoverListeners) listener();
-        }
-      }
-    })();
-    this.#watcher = { subscriber, loop };
+    this.#watch = deliverEach(subscriber, (change) => {
+      for (const listener of this.#changeListeners) listener(change.service, change.instances);
+    });
   }
+}
+
+/** Hands each message of `subscriber` to `deliver` until it closes. */
+function deliverEach<M>(subscriber: AsyncIterable<M> & { close(): Promise<void> }, deliver: (message: M) => void): Watcher {
+  const loop = (async () => {
+    for await (const message of subscriber) deliver(message);
+  })();
+  return { subscriber, loop };
 }
 
 function legacyAddress(endpoint: string): { server: string; port: number } {

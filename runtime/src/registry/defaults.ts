@@ -1,9 +1,16 @@
 import { networkInterfaces } from "node:os";
+import { DividereError } from "../errors.js";
 
 /** The registry's request port, as in Python dividere. */
 export const REGISTRY_PORT = 5000;
-/** The registry's publish port (rediscovery, instance changes), as in Python dividere. */
+/** The registry's publish port, as in Python dividere: `RediscoverReq` only, which Python services decode. */
 export const REGISTRY_PUBLISH_PORT = 5001;
+/**
+ * The registry's watch port: `dividere.v1.InstancesChanged`, on a port of its own because a
+ * Python dividere service subscribes to everything on the publish port and stops re-registering
+ * at the first message it cannot decode. Python services bind 5100-6000, so 5002 is free of them.
+ */
+export const REGISTRY_WATCH_PORT = 5002;
 
 /** How long an instance's lease lasts unless renewed. */
 export const DEFAULT_TTL_MS = 3000;
@@ -13,9 +20,23 @@ export const DEFAULT_TTL_MS = 3000;
  * (`tcp://host:5000` → `tcp://host:5001`), as Python dividere's defaults pair them.
  */
 export function publishEndpointOf(requestEndpoint: string): string {
+  return portAfter(requestEndpoint, REGISTRY_PUBLISH_PORT - REGISTRY_PORT, "publishEndpoint");
+}
+
+/** Where a registry's watch is, given where it answers: the same host, two ports on (`tcp://host:5000` → `tcp://host:5002`). */
+export function watchEndpointOf(requestEndpoint: string): string {
+  return portAfter(requestEndpoint, REGISTRY_WATCH_PORT - REGISTRY_PORT, "watchEndpoint");
+}
+
+function portAfter(requestEndpoint: string, offset: number, option: string): string {
   const match = /^(tcp:\/\/.+):(\d+)$/.exec(requestEndpoint);
-  if (!match) throw new Error(`cannot derive the publish endpoint of ${requestEndpoint}; pass it explicitly`);
-  return `${match[1]}:${Number(match[2]) + 1}`;
+  if (!match) throw new DividereError("INVALID_ARGUMENT", `cannot derive the ${option} of the registry at ${requestEndpoint} (not tcp://host:port); pass ${option} explicitly`);
+  return `${match[1]}:${Number(match[2]) + offset}`;
+}
+
+/** A bound endpoint as a client on this machine connects to it: a wildcard host (`0.0.0.0`, `[::]`) becomes loopback. */
+export function connectableHere(bound: string): string {
+  return bound.replace(/^tcp:\/\/0\.0\.0\.0:/, "tcp://127.0.0.1:").replace(/^tcp:\/\/\[::\]:/, "tcp://[::1]:");
 }
 
 /** The address others reach this host at: its first external IPv4 address, else loopback. */

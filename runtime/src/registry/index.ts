@@ -4,7 +4,14 @@
  * @module
  */
 export { RegistryClient, type RegistryClientOptions, type RegistryRequestOptions } from "./client.js";
-export { REGISTRY_PORT, REGISTRY_PUBLISH_PORT } from "./defaults.js";
+export { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT } from "./defaults.js";
 export { ServiceHost, serve, type ServeOptions, type WaitForRegistrationOptions } from "./hosting.js";
-export { RegistryServer, registryTypes, type RegistryRequestKind, type RegistryServerOptions, type RegistryServerStats } from "./server.js";
+export {
+  RegistryServer,
+  registryTypes,
+  type RegistryEndpoints,
+  type RegistryRequestKind,
+  type RegistryServerOptions,
+  type RegistryServerStats,
+} from "./server.js";
 export { registryTransport, type RegistryTransportOptions } from "./transport.js";

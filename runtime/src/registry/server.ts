@@ -32,7 +32,7 @@ import type { MessageContext } from "../reactors/context.js";
 import { createDispatch } from "../reactors/dispatch.js";
 import { Reactor, type ReactorStats } from "../reactors/reactor.js";
 import type { MessagingStats } from "../messaging/socket.js";
-import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, hostAndPort } from "./defaults.js";
+import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT, connectableHere, hostAndPort } from "./defaults.js";
 import { InstanceTable } from "./table.js";
 
 /** The messages a registry speaks: Python dividere's (MsgLib) and dividere.v1's. */
@@ -50,6 +50,24 @@ export const registryTypes = [
   InstancesChangedSchema,
 ] as const;
 
+/** What the publish port carries: only what Python dividere services decode, for they listen there to everything. */
+export const rediscoveryTypes = [RediscoverReqSchema] as const;
+/** What the watch port carries. */
+export const watchTypes = [InstancesChangedSchema] as const;
+
+/**
+ * Where a client reaches a registry's three sockets; spread it into a RegistryClient's options
+ * (`new RegistryClient({ ...registry.clientEndpoints })`).
+ */
+export interface RegistryEndpoints {
+  /** Requests and their answers. */
+  endpoint: string;
+  /** `RediscoverReq`. */
+  publishEndpoint: string;
+  /** `dividere.v1.InstancesChanged`. */
+  watchEndpoint: string;
+}
+
 /** The requests a registry answers, by the name of their message type. */
 export type RegistryRequestKind = (typeof HANDLERS)[keyof typeof HANDLERS];
 
@@ -63,12 +81,17 @@ export interface RegistryServerStats extends ReactorStats {
   dropped: MessagingStats["dropped"];
 }
 
-/** Options of a {@link RegistryServer}; the socket options apply to both its sockets. */
+/** Options of a {@link RegistryServer}; the socket options apply to all three of its sockets. */
 export interface RegistryServerOptions extends SocketOptions {
   /** Where requests come in; default `tcp://*:5000`, as Python dividere. */
   endpoint?: Endpoint;
-  /** Where rediscovery and instance changes go out; default `tcp://*:5001`, as Python dividere. */
+  /**
+   * Where `RediscoverReq` goes out, and nothing else (Python dividere services decode
+   * everything published there); default `tcp://*:5001`, as Python dividere.
+   */
   publishEndpoint?: Endpoint;
+  /** Where `dividere.v1.InstancesChanged` goes out on every change (the watch); default `tcp://*:5002`. */
+  watchEndpoint?: Endpoint;
   /** How often expired leases are swept, in ms; default 250. */
   sweepIntervalMs?: number;
   /** For how long after start a new subscriber is sent `RediscoverReq` again, in ms; default 5000. */
@@ -82,15 +105,18 @@ export interface RegistryServerOptions extends SocketOptions {
  * registry protocol (`RegisterService`, `UnregisterService`, `ServiceLookupReq` on a
  * request/reply port, `RediscoverReq` published at start) and, beyond it, dividere.v1's: several
  * instances per service, leases that expire when an instance stops renewing them, lookups that
- * return every live instance, and `InstancesChanged` published on every change (the watch).
+ * return every live instance, and `InstancesChanged` published on every change on a port of its
+ * own (the watch), so that the publish port carries only what Python services decode.
  *
  * ```ts
- * await using registry = new RegistryServer({ endpoint: "tcp://*:5000", publishEndpoint: "tcp://*:5001" });
+ * await using registry = new RegistryServer({ endpoint: "tcp://*:5000", publishEndpoint: "tcp://*:5001", watchEndpoint: "tcp://*:5002" });
+ * await using client = new RegistryClient({ ...registry.clientEndpoints });
  * ```
  */
 export class RegistryServer {
   readonly #table = new InstanceTable();
-  readonly #publisher: Publisher<typeof registryTypes>;
+  readonly #publisher: Publisher<typeof rediscoveryTypes>;
+  readonly #watch: Publisher<typeof watchTypes>;
   readonly #reactor: Reactor;
   readonly #sweeper: NodeJS.Timeout;
   readonly #rediscoverUntil: number;
@@ -101,13 +127,22 @@ export class RegistryServer {
   #refused = 0;
 
   constructor(options: RegistryServerOptions = {}) {
-    const { endpoint = `tcp://*:${REGISTRY_PORT}`, publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`, ...socketOptions } = options;
-    this.#publisher = new Publisher(publishEndpoint, { ...socketOptions, types: registryTypes, name: "registry publish" });
+    const {
+      endpoint = `tcp://*:${REGISTRY_PORT}`,
+      publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`,
+      watchEndpoint = `tcp://*:${REGISTRY_WATCH_PORT}`,
+      ...socketOptions
+    } = options;
+    // A port that cannot be bound closes again the sockets bound before it.
+    const opened: Array<{ close(): Promise<void> }> = [];
+    const open = <S extends { close(): Promise<void> }>(socket: S): S => (opened.push(socket), socket);
     let requests: Response<typeof registryTypes>;
     try {
+      this.#publisher = open(new Publisher(publishEndpoint, { ...socketOptions, types: rediscoveryTypes, name: "registry publish" }));
+      this.#watch = open(new Publisher(watchEndpoint, { ...socketOptions, types: watchTypes, name: "registry watch" }));
       requests = new Response(endpoint, { ...socketOptions, types: registryTypes, name: "registry" });
     } catch (error) {
-      void this.#publisher.close();
+      for (const socket of opened) void socket.close();
       throw error;
     }
     this.#endpoint = requests.endpoint;
@@ -125,7 +160,7 @@ export class RegistryServer {
       if (subscribed && Date.now() < this.#rediscoverUntil) this.#rediscover();
     });
     this.#rediscover();
-    debug("registry answering on %s, publishing on %s", this.endpoint, this.publishEndpoint);
+    debug("registry answering on %s, publishing on %s, watch on %s", this.endpoint, this.publishEndpoint, this.watchEndpoint);
   }
 
   /** Where the registry answers requests (with the real port). */
@@ -133,9 +168,27 @@ export class RegistryServer {
     return this.#endpoint;
   }
 
-  /** Where the registry publishes (with the real port). */
+  /** Where the registry publishes `RediscoverReq` (with the real port). */
   get publishEndpoint(): string {
     return this.#publisher.endpoint;
+  }
+
+  /** Where the registry publishes `InstancesChanged` (with the real port). */
+  get watchEndpoint(): string {
+    return this.#watch.endpoint;
+  }
+
+  /**
+   * Where a client on this machine reaches the three sockets, with the real ports (a wildcard
+   * host such as `tcp://*:0` given as loopback): `new RegistryClient({ ...registry.clientEndpoints })`.
+   * A client on another machine needs this host's name or address instead.
+   */
+  get clientEndpoints(): RegistryEndpoints {
+    return {
+      endpoint: connectableHere(this.endpoint),
+      publishEndpoint: connectableHere(this.publishEndpoint),
+      watchEndpoint: connectableHere(this.watchEndpoint),
+    };
   }
 
   /** Counters of the requests: answered, of no known kind, failed, and input that was no request at all. */
@@ -159,6 +212,7 @@ export class RegistryServer {
     clearTimeout(this.#rediscoverPending);
     await this.#reactor.stop();
     await this.#publisher.close();
+    await this.#watch.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -234,7 +288,7 @@ export class RegistryServer {
 
   #changed(service: string, why: string): void {
     debug("registry: %s: %s", service, why);
-    this.#publisher
+    this.#watch
       .send(InstancesChangedSchema, { service, instances: this.#table.list(service) })
       .catch((error: unknown) => debug("registry: cannot publish a change: %s", error));
   }
