@@ -7,10 +7,9 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
 import { DividereError, brokerServices, brokerTransport, type Transport } from "@dividere/runtime";
 import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
-import { Child, node } from "./processes.js";
+import { type Child, brokerProcess as startBroker, node } from "./processes.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "runtime/bin/dividere.js");
 const fixture = (name: string) => join(root, "test/fixtures", name);
 const ECHO = "test.services.v1.Echo";
 const cleanup: Array<() => unknown> = [];
@@ -20,14 +19,7 @@ afterEach(async () => {
   for (const close of cleanup.splice(0).reverse()) await close();
 });
 
-async function brokerProcess(intervalMs: number): Promise<{ frontend: string; backend: string }> {
-  const args = [bin, "broker", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*", "--heartbeat-interval", String(intervalMs)];
-  const broker = later(new Child(process.execPath, args), (c) => c.kill());
-  const { text } = (await broker.next()) as { text: string };
-  const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(text) ?? [];
-  if (!frontend || !backend) throw new Error(`the broker said: ${text}\n${broker.stderr}`);
-  return { frontend, backend };
-}
+const brokerProcess = (heartbeatIntervalMs: number) => startBroker((child) => later(child, (c) => c.kill()), { heartbeatIntervalMs });
 
 async function workers(names: string[], backend: string, options: { intervalMs: number; capacity: number; mode?: string }): Promise<Map<string, Child>> {
   const started = new Map<string, Child>();

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { runNode } from "./helpers.js";
-import { Child, node, registryProcess } from "./processes.js";
+import { Child, brokerProcess, node, registryProcess } from "./processes.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "runtime/bin/dividere.js");
@@ -37,12 +37,7 @@ async function startRegistry(): Promise<{ registry: Child; endpoint: string }> {
 }
 
 /** Starts `dividere broker` on ephemeral ports; resolves with it and its endpoints. */
-async function startBroker(): Promise<{ broker: Child; frontend: string; backend: string }> {
-  const broker = started(start("broker", "--frontend", ANY_PORT, "--backend", ANY_PORT, "--heartbeat-interval", "200"));
-  const { text } = (await broker.next()) as { text: string };
-  const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(text)!;
-  return { broker, frontend: frontend!, backend: backend! };
-}
+const startBroker = () => brokerProcess(started, { heartbeatIntervalMs: 200 });
 
 describe("help and usage", () => {
   test.each(["registry", "broker", "lookup", "tap", "publish", "call"])("dividere %s --help prints its usage and exits 0", async (command) => {

@@ -26,10 +26,9 @@ import {
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { runNode } from "./helpers.js";
-import { Child, node } from "./processes.js";
+import { Child, type RegistryPorts, brokerProcess as startBroker, dividereBin as bin, node, registryProcess as startRegistry } from "./processes.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "runtime/bin/dividere.js");
 const fixture = (name: string) => join(root, "test/fixtures", name);
 const ECHO = "test.services.v1.Echo";
 const DEADLINE = 300;
@@ -50,13 +49,7 @@ function hang(child: Child): void {
   cleanup.push(() => process.kill(child.pid, "SIGCONT"));
 }
 
-async function registryProcess(): Promise<{ endpoint: string; publishEndpoint: string }> {
-  const registry = later(new Child(process.execPath, [bin, "registry", "--endpoint", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*"]), (c) => c.kill());
-  const { text } = (await registry.next()) as { text: string };
-  const [, endpoint, publishEndpoint] = /requests at (\S+), publishing at (\S+)/.exec(text) ?? [];
-  if (!endpoint || !publishEndpoint) throw new Error(`the registry said: ${text}\n${registry.stderr}`);
-  return { endpoint, publishEndpoint };
-}
+const registryProcess = async (ports?: RegistryPorts) => (await startRegistry((child) => later(child, (c) => c.kill()), ports)).endpoints;
 
 /** An Echo service registered with `registry` for a minute: it stays listed while it hangs. */
 async function serviceProcess(registry: string): Promise<{ child: Child; endpoint: string }> {
@@ -65,11 +58,9 @@ async function serviceProcess(registry: string): Promise<{ child: Child; endpoin
   return { child, endpoint: ready };
 }
 
+/** `dividere broker` with one Echo worker. */
 async function brokerProcess(): Promise<{ broker: Child; frontend: string; backend: string }> {
-  const broker = later(new Child(process.execPath, [bin, "broker", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]), (c) => c.kill());
-  const { text } = (await broker.next()) as { text: string };
-  const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(text) ?? [];
-  if (!frontend || !backend) throw new Error(`the broker said: ${text}\n${broker.stderr}`);
+  const { broker, frontend, backend } = await startBroker((child) => later(child, (c) => c.kill()));
   const worker = later(node(fixture("faults-worker.mjs"), "w", backend, "1000", "1"), (c) => c.kill());
   await worker.next();
   return { broker, frontend, backend };
@@ -107,8 +98,8 @@ describe("a call with timeoutMs: 300 settles within 500 ms whatever is down", ()
   });
 
   test("the registry runs, the service is not registered: UNAVAILABLE at once", async () => {
-    const { endpoint, publishEndpoint } = await registryProcess();
-    const transport = later(registryTransport(new RegistryClient({ endpoint, publishEndpoint })), (t) => t.close());
+    const registry = await registryProcess();
+    const transport = later(registryTransport(new RegistryClient(registry)), (t) => t.close());
     const outcome = await say(transport);
     const retried = await say(transport, { timeoutMs: DEADLINE, retries: 3 });
     console.log(`service not registered: ${outcome.code} after ${outcome.ms} ms (${outcome.message}); with retries ${retried.code} after ${retried.ms} ms`);
@@ -120,9 +111,8 @@ describe("a call with timeoutMs: 300 settles within 500 ms whatever is down", ()
   });
 
   test("an instance is SIGSTOPped: DEADLINE_EXCEEDED on a transport already connected to it, and on a new one", async () => {
-    const { endpoint, publishEndpoint } = await registryProcess();
-    const service = await serviceProcess(endpoint);
-    const at = { endpoint, publishEndpoint };
+    const at = await registryProcess();
+    const service = await serviceProcess(at.endpoint);
     const connected = later(registryTransport(new RegistryClient(at)), (t) => t.close());
     expect((await say(connected, { timeoutMs: 5000 })).code).toBe("OK");
     hang(service.child);
@@ -201,31 +191,29 @@ describe("dividere call --timeout 300 exits within 500 ms of its start-up whatev
 
 describe("hosting while the registry is down", () => {
   test("serve() resolves within its bind time, registers once the registry is up, and stop() keeps to its grace", async () => {
-    const port = await freePort();
-    const publishPort = await freePort();
-    const registry = `tcp://127.0.0.1:${port}`;
+    const ports = { request: await freePort(), publish: await freePort(), watch: await freePort() };
+    const at = { endpoint: `tcp://127.0.0.1:${ports.request}`, publishEndpoint: `tcp://127.0.0.1:${ports.publish}`, watchEndpoint: `tcp://127.0.0.1:${ports.watch}` };
     const alone = await timed(async () => (await serve(EchoDefinition, echo("alone"), { host: "127.0.0.1" })).stop(0));
     const errors: DividereError[] = [];
     const started = Date.now();
     const host = await serve(EchoDefinition, echo("waiting"), {
       host: "127.0.0.1",
-      registry: later(new RegistryClient({ endpoint: registry, publishEndpoint: `tcp://127.0.0.1:${publishPort}` }), (c) => c.close()),
+      registry: later(new RegistryClient(at), (c) => c.close()),
       onError: (error) => errors.push(error),
     });
     const served = Date.now() - started;
     console.log(`serve() with the registry down resolved after ${served} ms (serve and stop without a registry: ${alone.ms} ms)`);
     expect(served).toBeLessThan(alone.ms + MARGIN);
 
-    // The registry comes up on its port: the host registers by itself.
-    const up = later(new Child(process.execPath, [bin, "registry", "--endpoint", registry, "--publish", `tcp://127.0.0.1:${publishPort}`]), (c) => c.kill());
-    await up.next();
+    // The registry comes up on its ports: the host registers by itself.
+    const up = await startRegistry((child) => later(child, (c) => c.kill()), ports);
     await host.waitForRegistration({ timeoutMs: 10_000 });
-    const lookups = later(new RegistryClient({ endpoint: registry, publishEndpoint: `tcp://127.0.0.1:${publishPort}`, timeoutMs: 1000 }), (c) => c.close());
+    const lookups = later(new RegistryClient({ ...at, timeoutMs: 1000 }), (c) => c.close());
     expect((await lookups.lookup(ECHO)).map((i) => i.endpoint)).toEqual([host.endpoint]);
 
     // And down again: stop() does not wait for a registry that does not answer beyond its grace.
-    up.kill();
-    await up.exited;
+    up.registry.kill();
+    await up.registry.exited;
     const stopped = await timed(() => host.stop(1000));
     console.log(`stop(1000) with the registry gone: ${stopped.ms} ms; errors reported: ${errors.map((e) => e.message).join(" | ")}`);
     expect(stopped.code).toBe("OK");

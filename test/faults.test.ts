@@ -16,7 +16,7 @@ import {
 } from "@dividere/runtime";
 import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { eventually } from "./helpers.js";
-import { Child, type RegistryPorts, dividereBin, node, registryProcess as startRegistry } from "./processes.js";
+import { Child, type RegistryPorts, brokerProcess as startBroker, node, registryProcess as startRegistry } from "./processes.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const ECHO = "test.services.v1.Echo";
@@ -34,16 +34,8 @@ async function port(): Promise<number> {
 }
 
 /** `dividere broker` in its own process (on ephemeral ports unless told); resolves with it and its endpoints. */
-async function brokerProcess(at = { frontend: "tcp://127.0.0.1:*", backend: "tcp://127.0.0.1:*" }): Promise<{ broker: Child; frontend: string; backend: string }> {
-  const broker = later(
-    new Child(process.execPath, [dividereBin, "broker", "--frontend", at.frontend, "--backend", at.backend, "--heartbeat-interval", String(INTERVAL), "--liveness", String(LIVENESS)]),
-    (c) => c.kill(),
-  );
-  const { text } = (await broker.next()) as { text: string };
-  const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(text) ?? [];
-  if (!frontend || !backend) throw new Error(`the broker said: ${text}\n${broker.stderr}`);
-  return { broker, frontend, backend };
-}
+const brokerProcess = (at: { frontend?: string; backend?: string } = {}) =>
+  startBroker((child) => later(child, (c) => c.kill()), { ...at, heartbeatIntervalMs: INTERVAL, liveness: LIVENESS });
 
 /** `dividere registry` on the given ports (any free one where left out), in its own process. */
 const registryProcess = (ports?: RegistryPorts) => startRegistry((child) => later(child, (c) => c.kill()), ports);

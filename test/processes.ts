@@ -118,6 +118,31 @@ export async function registryProcess(
   return { registry, endpoints: { endpoint, publishEndpoint, watchEndpoint } };
 }
 
+/** Where `dividere broker` binds, and how often it heartbeats (its options, as the command takes them). */
+export interface BrokerSetup {
+  frontend?: string;
+  backend?: string;
+  heartbeatIntervalMs?: number;
+  liveness?: number;
+}
+
+/**
+ * Starts `dividere broker` (on loopback ephemeral ports unless told); resolves once it listens,
+ * with the endpoints its start line names. `own` takes the child at once, as for the registry.
+ */
+export async function brokerProcess(own: (child: Child) => unknown, setup: BrokerSetup = {}): Promise<{ broker: Child; frontend: string; backend: string }> {
+  const { frontend = "tcp://127.0.0.1:*", backend = "tcp://127.0.0.1:*", heartbeatIntervalMs, liveness } = setup;
+  const args = ["broker", "--frontend", frontend, "--backend", backend];
+  if (heartbeatIntervalMs !== undefined) args.push("--heartbeat-interval", String(heartbeatIntervalMs));
+  if (liveness !== undefined) args.push("--liveness", String(liveness));
+  const broker = new Child(process.execPath, [dividereBin, ...args]);
+  own(broker);
+  const { text } = (await broker.next()) as { text: string };
+  const [, frontendAt, backendAt] = /callers at (\S+), workers at (\S+)$/.exec(text) ?? [];
+  if (!frontendAt || !backendAt) throw new Error(`the broker said: ${text}\n${broker.stderr}`);
+  return { broker, frontend: frontendAt, backend: backendAt };
+}
+
 /** Starts a Node program of the test fixtures. */
 export function node(script: string, ...args: string[]): Child {
   return new Child(process.execPath, [script, ...args]);
