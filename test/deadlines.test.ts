@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
+  Broker,
   DEFAULT_TIMEOUT_MS,
   DividereError,
   RegistryClient,
@@ -22,6 +23,7 @@ import {
   rpcProtocol,
   serve,
   type Transport,
+  Worker,
 } from "@dividere/runtime";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
@@ -262,5 +264,19 @@ describe("a call without timeoutMs has a deadline", () => {
     const echoes = new EchoClient(later(directTransport(server.endpoint), (t) => t.close()));
     const reply = await echoes.say({ text: "later", delayMs: 100 }, { timeoutMs: 2 ** 31 + 1000 });
     expect(reply.text).toBe("later");
+  });
+});
+
+describe("an attempt's own limit", () => {
+  test("attemptTimeoutMs bounds the wait for a stream's first reply, not the stream", async () => {
+    await using broker = new Broker({ frontend: { bind: "tcp://127.0.0.1:0" }, backend: { bind: "tcp://127.0.0.1:0" } });
+    const worker = new Worker(broker.backendEndpoint).add(EchoDefinition, echo("streamer")).start();
+    cleanup.push(() => worker.stop(0));
+    const echoes = new EchoClient(later(brokerTransport(broker.frontendEndpoint, { defaults: { attemptTimeoutMs: 300 } }), (t) => t.close()));
+    const started = Date.now();
+    const indexes: number[] = [];
+    for await (const reply of echoes.count({ text: "tick", count: 10, delayMs: 100 }, { timeoutMs: 10_000 })) indexes.push(reply.index);
+    expect(indexes).toEqual([...Array(10).keys()]);
+    expect(Date.now() - started).toBeGreaterThan(300);
   });
 });

@@ -180,13 +180,13 @@ class Attempt<O extends DescMessage> {
   run(payload: Uint8Array, onMessage: (message: MessageShape<O>) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const { signal, deadline, startBy, attemptTimeoutMs } = this.limits;
-      const timers: Array<() => void> = [];
+      let cancelDeadline: (() => void) | undefined;
       // Until the first reply: the attempt's own limit (no reply: try another) and a stream's start.
       let untilFirst: (() => void) | undefined;
       const onAbort = signal && (() => this.cancel(new RpcError("CANCELLED", `${this.#path}: the call was cancelled by its AbortSignal`, { cause: signal.reason })));
       this.#settle = (error) => {
         this.#settle = undefined;
-        for (const cancelTimer of timers) cancelTimer();
+        cancelDeadline?.();
         untilFirst?.();
         if (onAbort) signal.removeEventListener("abort", onAbort);
         if (error) reject(error);
@@ -208,7 +208,10 @@ class Attempt<O extends DescMessage> {
           ),
         );
       }
-      if (deadline !== undefined) timers.push(timerAt(deadline, () => this.cancel(this.#deadlineExceeded())));
+      // A unary call's first reply is its end: the earlier timer is the only one that can fire.
+      if (deadline !== undefined && (untilFirst === undefined || this.method.methodKind !== "unary")) {
+        cancelDeadline = timerAt(deadline, () => this.cancel(this.#deadlineExceeded()));
+      }
       this.#id = this.channel.start(this.method, payload, deadline, {
         item: (bytes) => {
           let message: MessageShape<O>;

@@ -26,9 +26,10 @@ export interface CallOptions {
    */
   retries?: number;
   /**
-   * Give an attempt up after this many ms and count it `UNAVAILABLE`, so that `retries` make a
-   * new one (the Lazy Pirate pattern). A late reply to an abandoned attempt is ignored: each
-   * attempt has its own request id. Default: no limit but `timeoutMs`.
+   * Give an attempt up when no reply came within this many ms (for a stream: its first reply)
+   * and count it `UNAVAILABLE`, so that `retries` make a new one (the Lazy Pirate pattern). A
+   * late reply to an abandoned attempt is ignored: each attempt has its own request id.
+   * Default: no limit but `timeoutMs`.
    */
   attemptTimeoutMs?: number;
   /** The pause before the first retry, doubling after each; default 25 ms. */
