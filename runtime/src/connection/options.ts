@@ -1,3 +1,4 @@
+import { openNative } from "./context.js";
 import type { CurveOptions } from "./curve.js";
 import { resolveCurve } from "./keys.js";
 import { newZapDomain } from "./zap.js";
@@ -74,6 +75,15 @@ export const DEFAULT_LINGER_MS = 500;
 
 /** The default `maxMessageSize` of every socket, in bytes: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+
+/**
+ * Opens the zeromq.js socket `Kind` with the options of `options` plus the socket-kind specific
+ * `extra` ones; `kind` names it in the error that says which limit stopped it from opening.
+ */
+export function openSocket<S>(Kind: new (options: Record<string, unknown>) => S, kind: string, options: SocketOptions, extra: Record<string, unknown> = {}): S {
+  const native = nativeOptions(options, extra);
+  return openNative(options.name ?? kind, () => new Kind(native));
+}
 
 /** The zeromq.js constructor options for `options`, plus the socket-kind specific `extra` ones. */
 export function nativeOptions(options: SocketOptions, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -1,0 +1,68 @@
+// Capacity, over real processes and sockets: how many connections one process holds, what
+// hostile or hung peers can make a server hold, how a burst of connections is accepted, and
+// what a caller is told when a server is full or its request too large (docs/limits.md).
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, test } from "vitest";
+import { Child, node } from "./processes.js";
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const cleanup: Array<() => unknown> = [];
+const later = <T>(thing: T, close: (thing: T) => unknown): T => (cleanup.push(() => close(thing)), thing);
+
+afterEach(async () => {
+  for (const close of cleanup.splice(0).reverse()) await close();
+});
+
+/** What capacity-client.mjs prints. */
+interface ClientResult {
+  opened: number;
+  answered: number;
+  failed: Record<string, number>;
+  latencies: number[];
+  openError?: string;
+  fds: number;
+}
+
+/** An Echo server process (capacity-server.mjs) with these ServeOptions; resolves once it serves. */
+async function serverProcess(options: object = {}, env: NodeJS.ProcessEnv = process.env) {
+  const child = later(new Child(process.execPath, [fixture("capacity-server.mjs"), JSON.stringify(options)], env), (c) => c.kill());
+  const { ready: endpoint, pid } = (await child.next(15_000)) as { ready: string; pid: number };
+  return { child, endpoint, pid, port: Number(endpoint.split(":").pop()) };
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+describe("capacity", () => {
+  test("one client process holds 1,000 RPC connections to a server process, and 5,000 calls are answered", async () => {
+    const { endpoint } = await serverProcess();
+    const client = later(node(fixture("capacity-client.mjs"), endpoint, "1000", "5"), (c) => c.kill());
+    const result = (await client.next(60_000)) as unknown as ClientResult;
+    const sorted = [...result.latencies].sort((a, b) => a - b);
+    console.log(
+      `1,000 connections from one process: ${result.opened} opened${result.openError ? ` (then: ${result.openError})` : ""}, ${result.answered} calls answered, ` +
+        `failed ${JSON.stringify(result.failed)}; first calls p50 ${percentile(sorted, 0.5)} ms, p99 ${percentile(sorted, 0.99)} ms; ${result.fds} file descriptors open`,
+    );
+    expect(result.openError).toBeUndefined();
+    expect(result.opened).toBe(1000);
+    expect(result.failed).toEqual({});
+    expect(result.answered).toBe(5000);
+    await client.finished();
+  }, 90_000);
+
+  test("a process out of ZeroMQ sockets is told which limit it met and how to raise it", async () => {
+    const { endpoint } = await serverProcess();
+    // 32 sockets: room for 10 connections of 3 (a Dealer and its monitor's two), not for 11.
+    const env = { ...process.env, DIVIDERE_MAX_SOCKETS: "32" };
+    const client = later(new Child(process.execPath, [fixture("capacity-client.mjs"), endpoint, "20", "1"], env), (c) => c.kill());
+    const result = (await client.next(20_000)) as unknown as ClientResult;
+    console.log(`with DIVIDERE_MAX_SOCKETS=32: ${result.opened} connections opened, then: ${result.openError}`);
+    expect(result.opened).toBe(10);
+    expect(result.openError).toMatch(/^RESOURCE_EXHAUSTED: .*ZeroMQ's limit of sockets in this process, 32 .*set DIVIDERE_MAX_SOCKETS/);
+    expect(result.openError).toMatch(/operating system's limit of open files.*ulimit -Hn/);
+    // The connections opened before still work.
+    expect(result.answered).toBe(10);
+    await client.finished();
+  });
+});
