@@ -1,8 +1,11 @@
 // Capacity, over real processes and sockets: how many connections one process holds, what
 // hostile or hung peers can make a server hold, how a burst of connections is accepted, and
 // what a caller is told when a server is full or its request too large (docs/limits.md).
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
+import { connection } from "@dividere/runtime";
+import { native } from "../runtime/src/connection/socket.js";
 import { Child, node } from "./processes.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -32,6 +35,15 @@ async function serverProcess(options: object = {}, env: NodeJS.ProcessEnv = proc
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** TCP listen queue overflows on this host so far (TcpExt ListenOverflows): connections whose SYN was dropped. */
+function listenOverflows(): number {
+  const [names, values] = readFileSync("/proc/net/netstat", "utf8")
+    .split("\n")
+    .filter((line) => line.startsWith("TcpExt:"))
+    .map((line) => line.split(/\s+/));
+  return Number(values?.[names?.indexOf("ListenOverflows") ?? -1] ?? Number.NaN);
 }
 
 describe("capacity", () => {
@@ -65,4 +77,35 @@ describe("capacity", () => {
     expect(result.answered).toBe(10);
     await client.finished();
   });
+
+  test("500 clients connecting at once: first calls with ZeroMQ's backlog of 100, then with the default", async () => {
+    // The default reaches ZeroMQ on every socket.
+    await using probe = new connection.Router({ bind: "tcp://127.0.0.1:0" });
+    expect((probe[native] as unknown as { backlog: number }).backlog).toBe(connection.DEFAULT_BACKLOG);
+    const PROCESSES = 8;
+    const EACH = 63;
+    const runs: string[] = [];
+    for (const [label, options] of [
+      ["backlog 100 (ZeroMQ's default)", { backlog: 100 }],
+      [`backlog ${connection.DEFAULT_BACKLOG} (the default)`, {}],
+    ] as const) {
+      const { child: server, endpoint } = await serverProcess(options);
+      const clients = Array.from({ length: PROCESSES }, () => later(node(fixture("capacity-client.mjs"), endpoint, String(EACH), "1", "onSignal"), (c) => c.kill()));
+      for (const client of clients) expect(await client.next(20_000)).toEqual({ waiting: true });
+      const overflows = listenOverflows();
+      for (const client of clients) process.kill(client.pid, "SIGUSR2");
+      const results = (await Promise.all(clients.map((client) => client.next(30_000)))) as unknown as ClientResult[];
+      const sorted = results.flatMap((result) => result.latencies).sort((a, b) => a - b);
+      runs.push(
+        `${label}: p50 ${percentile(sorted, 0.5)} ms, p99 ${percentile(sorted, 0.99)} ms, max ${sorted.at(-1)} ms; ` +
+          `listen queue overflows on this host meanwhile: ${listenOverflows() - overflows}`,
+      );
+      expect(results.map((result) => result.failed)).toEqual(results.map(() => ({})));
+      expect(sorted).toHaveLength(PROCESSES * EACH);
+      for (const client of clients) await client.finished();
+      server.kill("SIGTERM");
+      await server.exited;
+    }
+    console.log(`${PROCESSES * EACH} clients connecting at once, first call of each from its transport's creation:\n  ${runs.join("\n  ")}`);
+  }, 90_000);
 });

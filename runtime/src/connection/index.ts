@@ -5,7 +5,12 @@
  */
 export { type Endpoint, type ResolvedEndpoint, resolveEndpoint } from "./endpoint.js";
 export type { SocketEvent, SocketEventMap, SocketEvents } from "./events.js";
-export { DEFAULT_MAX_MESSAGE_SIZE, type RoutingOptions, type SocketOptions } from "./options.js";
+export {
+  DEFAULT_BACKLOG,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  type RoutingOptions,
+  type SocketOptions,
+} from "./options.js";
 export { PortManager, type AcquireOptions } from "./port-manager.js";
 export { Proxy, type ProxyEndpoints } from "./proxy.js";
 export {

@@ -5,7 +5,7 @@ import { newZapDomain } from "./zap.js";
 
 /**
  * ZeroMQ options every socket takes; names follow zeromq.js, which follows libzmq.
- * Unset options keep ZeroMQ's defaults, except `linger` and `maxMessageSize` (see below).
+ * Unset options keep ZeroMQ's defaults, except `linger`, `maxMessageSize` and `backlog` (see below).
  */
 export interface SocketOptions {
   /** A name for debug logs (`NODE_DEBUG=dividere`); defaults to the socket kind and endpoint. */
@@ -25,6 +25,12 @@ export interface SocketOptions {
    * ({@link DEFAULT_MAX_MESSAGE_SIZE}); -1 lifts the limit.
    */
   maxMessageSize?: number;
+  /**
+   * Connections the operating system queues for a bound socket before ZeroMQ accepts them
+   * (ZMQ_BACKLOG): when more connect at once, the rest retry after a second. Default 4096
+   * ({@link DEFAULT_BACKLOG}; ZeroMQ's is 100); the kernel lowers it to `net.core.somaxconn`.
+   */
+  backlog?: number;
   /** Send ZMTP heartbeats (PING) every this many ms (ZMQ_HEARTBEAT_IVL). */
   heartbeatInterval?: number;
   /** Drop a connection whose peer has not answered a heartbeat within this many ms (ZMQ_HEARTBEAT_TIMEOUT). */
@@ -66,6 +72,7 @@ const NATIVE_KEYS = [
   "reconnectInterval",
   "reconnectMaxInterval",
   "connectTimeout",
+  "backlog",
   "immediate",
   "sendTimeout",
   "routingId",
@@ -75,6 +82,9 @@ export const DEFAULT_LINGER_MS = 500;
 
 /** The default `maxMessageSize` of every socket, in bytes: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+
+/** The default `backlog` of a bound socket: 4096 connections waiting to be accepted. */
+export const DEFAULT_BACKLOG = 4096;
 
 /**
  * Opens the zeromq.js socket `Kind` with the options of `options` plus the socket-kind specific
@@ -87,7 +97,7 @@ export function openSocket<S>(Kind: new (options: Record<string, unknown>) => S,
 
 /** The zeromq.js constructor options for `options`, plus the socket-kind specific `extra` ones. */
 export function nativeOptions(options: SocketOptions, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const native: Record<string, unknown> = { linger: DEFAULT_LINGER_MS, maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE };
+  const native: Record<string, unknown> = { linger: DEFAULT_LINGER_MS, maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE, backlog: DEFAULT_BACKLOG };
   for (const key of NATIVE_KEYS) {
     const value = (options as Record<string, unknown>)[key];
     if (value !== undefined) native[key] = value;
