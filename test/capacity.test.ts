@@ -2,12 +2,16 @@
 // hostile or hung peers can make a server hold, how a burst of connections is accepted, and
 // what a caller is told when a server is full or its request too large (docs/limits.md).
 import { readFileSync } from "node:fs";
+import { type Socket, connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
 import { connection } from "@dividere/runtime";
 import { native } from "../runtime/src/connection/socket.js";
+import { greeting, longFrameHeader, ready } from "./fixtures/trickle-attacker.mjs";
+import { eventually, nextEvent } from "./helpers.js";
 import { Child, node } from "./processes.js";
 
+const MiB = 1024 * 1024;
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const cleanup: Array<() => unknown> = [];
 const later = <T>(thing: T, close: (thing: T) => unknown): T => (cleanup.push(() => close(thing)), thing);
@@ -108,4 +112,36 @@ describe("capacity", () => {
     }
     console.log(`${PROCESSES * EACH} clients connecting at once, first call of each from its transport's creation:\n  ${runs.join("\n  ")}`);
   }, 90_000);
+
+  test("the count of connections comes back to 0 whatever ended them: refusals, garbage, oversized and cut frames", async () => {
+    await using server = new connection.Router({ bind: "tcp://127.0.0.1:0" }, { maxConnections: 2, maxMessageSize: 1024 });
+    const port = Number(server.endpoint.split(":").pop());
+    const raw = (bytes: Buffer[]): Promise<void> =>
+      new Promise((resolve) => {
+        const socket: Socket = connect({ host: "127.0.0.1", port }, () => {
+          for (const chunk of bytes) socket.write(chunk);
+        });
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve());
+        setTimeout(() => socket.destroy(), 500);
+      });
+    await Promise.all([
+      raw([Buffer.from("GET / HTTP/1.0\r\n\r\n")]), // not ZMTP at all
+      raw([]), // says nothing
+      raw([greeting, longFrameHeader(64 * MiB, 0x06)]), // a READY over maxMessageSize, in the handshake
+      raw([greeting, ready, longFrameHeader(64 * MiB)]), // a frame over maxMessageSize, after it
+      raw([greeting, ready, longFrameHeader(1000), Buffer.alloc(10)]), // a frame cut short
+    ]);
+    await eventually(() => server.connections.open === 0, 5000, `no connection open (open: ${server.connections.open})`);
+    for (let round = 0; round < 2; round++) {
+      // Both places are free: two get in, a third is refused.
+      const admitted = [new connection.Dealer({ connect: server.endpoint }), new connection.Dealer({ connect: server.endpoint })];
+      await Promise.all(admitted.map((dealer) => nextEvent(dealer.events, "handshake")));
+      const refused = new connection.Dealer({ connect: server.endpoint });
+      await nextEvent(refused.events, "handshake:error:auth");
+      await Promise.all([...admitted, refused].map((dealer) => dealer.close()));
+      await eventually(() => server.connections.open === 0, 5000, `no connection open (open: ${server.connections.open})`);
+    }
+    expect(server.connections.refused).toBeGreaterThanOrEqual(2);
+  });
 });

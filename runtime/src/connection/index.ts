@@ -4,7 +4,7 @@
  * @module
  */
 export { type Endpoint, type ResolvedEndpoint, resolveEndpoint } from "./endpoint.js";
-export type { SocketEvent, SocketEventMap, SocketEvents } from "./events.js";
+export type { ConnectionStats, SocketEvent, SocketEventMap, SocketEvents } from "./events.js";
 export {
   DEFAULT_BACKLOG,
   DEFAULT_MAX_MESSAGE_SIZE,

@@ -1,3 +1,4 @@
+import { DividereError } from "../errors.js";
 import { openNative } from "./context.js";
 import type { CurveOptions } from "./curve.js";
 import { resolveCurve } from "./keys.js";
@@ -26,6 +27,14 @@ export interface SocketOptions {
    */
   maxMessageSize?: number;
   /**
+   * Connections a bound socket holds at most: a further one is refused at its handshake (ZAP
+   * status 500), counted in `connections.refused` and logged (`NODE_DEBUG=dividere`); libzmq
+   * does not connect again after a refusal. Each connection may hold a frame of up to
+   * `maxMessageSize` while it arrives, so the two bound what a socket's peers can make it hold.
+   * Default: no limit.
+   */
+  maxConnections?: number;
+  /**
    * Connections the operating system queues for a bound socket before ZeroMQ accepts them
    * (ZMQ_BACKLOG): when more connect at once, the rest retry after a second. Default 4096
    * ({@link DEFAULT_BACKLOG}; ZeroMQ's is 100); the kernel lowers it to `net.core.somaxconn`.
@@ -43,6 +52,8 @@ export interface SocketOptions {
   reconnectMaxInterval?: number;
   /** Give up a TCP connect attempt after this many ms (ZMQ_CONNECT_TIMEOUT). */
   connectTimeout?: number;
+  /** Drop a connection whose ZMTP handshake takes longer than this many ms (ZMQ_HANDSHAKE_IVL; ZeroMQ's default 30000). */
+  handshakeInterval?: number;
   /** Queue outgoing messages only to completed connections (ZMQ_IMMEDIATE). */
   immediate?: boolean;
   /** A blocked send fails with `TIMEOUT` after this many ms (ZMQ_SNDTIMEO; default: wait). */
@@ -72,6 +83,7 @@ const NATIVE_KEYS = [
   "reconnectInterval",
   "reconnectMaxInterval",
   "connectTimeout",
+  "handshakeInterval",
   "backlog",
   "immediate",
   "sendTimeout",
@@ -103,6 +115,12 @@ export function nativeOptions(options: SocketOptions, extra: Record<string, unkn
     if (value !== undefined) native[key] = value;
   }
   if (options.curve) Object.assign(native, curveOptions(options.curve));
+  if (options.maxConnections !== undefined) {
+    const max = options.maxConnections;
+    if (!(Number.isInteger(max) && max >= 1)) throw new DividereError("INVALID_ARGUMENT", `maxConnections must be a whole number of at least 1, got ${max}`);
+    // With a ZAP domain, libzmq asks the ZAP handler about every connection, NULL ones too: that is where the limit is kept.
+    native.zapDomain ??= newZapDomain();
+  }
   for (const [key, value] of Object.entries(extra)) {
     if (value !== undefined) native[key] = value;
   }

@@ -3,11 +3,11 @@ import { DividereError, fromNative } from "../errors.js";
 import { debug } from "../log.js";
 import { countOpenSocket, openNative } from "./context.js";
 import { type Endpoint, resolveEndpoint } from "./endpoint.js";
-import { type SocketEvents, monitor } from "./events.js";
+import { ConnectionCount, type ConnectionStats, type SocketEvents, monitor } from "./events.js";
 import { DEFAULT_LINGER_MS, type SocketOptions } from "./options.js";
 import { type Accept, Receiver, type RecvOptions } from "./receiver.js";
 import { Sender } from "./sender.js";
-import { guardCurveServer } from "./zap.js";
+import { guardSocket } from "./zap.js";
 
 /** One ZeroMQ frame as a caller may pass it: bytes or a UTF-8 string. */
 export type Frame = Uint8Array | string;
@@ -57,7 +57,8 @@ export abstract class Socket {
   #sender: Sender<Frames> | undefined;
   #receiver: Receiver<Buffer[]> | undefined;
   readonly #linger: number;
-  /** What closing gives back: the ZAP handler's allow list of this socket, its place in the count of open sockets. */
+  readonly #connections: ConnectionCount;
+  /** What closing gives back: the ZAP handler's rules of this socket, its place in the count of open sockets. */
   readonly #release: Array<() => void> = [];
 
   protected constructor(kind: string, socket: zmq.Socket, endpoint: Endpoint, options: SocketOptions) {
@@ -88,8 +89,9 @@ export abstract class Socket {
     }
     this.events = events;
     this.#release.push(countOpenSocket());
+    this.#connections = new ConnectionCount(this.events);
     try {
-      const release = guardCurveServer(socket, options.curve, this.events, this.name);
+      const release = guardSocket(socket, options, this.#connections, this.events, this.name);
       if (release) this.#release.push(release);
     } catch (error) {
       fail(error);
@@ -141,6 +143,11 @@ export abstract class Socket {
   /** True once `close()` was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The connections open now, and those refused for `maxConnections`; see {@link ConnectionStats}. */
+  get connections(): ConnectionStats {
+    return { open: this.#connections.open, refused: this.#connections.refused };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
-import type { SocketEvents } from "../connection/events.js";
+import type { ConnectionStats, SocketEvents } from "../connection/events.js";
 import type { SocketOptions } from "../connection/options.js";
 import { type Receiver, type RecvOptions, SKIP, untilClosed } from "../connection/receiver.js";
 import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, sentCount, unsentCount } from "../connection/socket.js";
@@ -97,6 +97,11 @@ export abstract class MessagingSocket<T extends Types> {
   /** Where this socket is bound and connected. */
   get endpoints(): SocketEndpoints {
     return this.connection.endpoints;
+  }
+
+  /** The connections open now, and those refused for `maxConnections`. */
+  get connections(): ConnectionStats {
+    return this.connection.connections;
   }
 
   /** The first bound endpoint with its actual port, else the first connected one. */
