@@ -5,8 +5,9 @@ import { readFileSync } from "node:fs";
 import { type Socket, connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
-import { connection } from "@dividere/runtime";
+import { connection, directTransport } from "@dividere/runtime";
 import { native } from "../runtime/src/connection/socket.js";
+import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { greeting, longFrameHeader, ready } from "./fixtures/trickle-attacker.mjs";
 import { eventually, nextEvent } from "./helpers.js";
 import { Child, node } from "./processes.js";
@@ -35,6 +36,12 @@ async function serverProcess(options: object = {}, env: NodeJS.ProcessEnv = proc
   const child = later(new Child(process.execPath, [fixture("capacity-server.mjs"), JSON.stringify(options)], env), (c) => c.kill());
   const { ready: endpoint, pid } = (await child.next(15_000)) as { ready: string; pid: number };
   return { child, endpoint, pid, port: Number(endpoint.split(":").pop()) };
+}
+
+/** The server process's stats, as it prints them on SIGUSR2. */
+async function statsOf(server: Child): Promise<Record<string, unknown>> {
+  process.kill(server.pid, "SIGUSR2");
+  return ((await server.next()) as { stats: Record<string, unknown> }).stats;
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -112,6 +119,27 @@ describe("capacity", () => {
     }
     console.log(`${PROCESSES * EACH} clients connecting at once, first call of each from its transport's creation:\n  ${runs.join("\n  ")}`);
   }, 90_000);
+
+  test("a server at maxConnections refuses more callers, saying it is full, counts and logs them; a refused caller gets in once there is room", async () => {
+    const { child: server, endpoint } = await serverProcess({ maxConnections: 2 }, { ...process.env, NODE_DEBUG: "dividere" });
+    const transports = Array.from({ length: 3 }, () => later(directTransport(endpoint), (t) => t.close()));
+    const [first, second, third] = transports.map((transport) => new EchoClient(transport));
+    expect((await first!.say({ text: "1" }, { timeoutMs: 5000 })).text).toBe("1");
+    expect((await second!.say({ text: "2" }, { timeoutMs: 5000 })).text).toBe("2");
+    const refused = await third!.say({ text: "3" }, { timeoutMs: 5000 }).then(
+      () => new Error("answered"),
+      (error: unknown) => error as Error,
+    );
+    console.log(`the third caller of a server with maxConnections 2: ${refused.message}`);
+    expect(refused).toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/is full.*maxConnections/) });
+    expect((await statsOf(server)).refusedConnections).toBeGreaterThanOrEqual(1);
+    expect(server.stderr).toMatch(/refused a connection from 127\.0\.0\.1: it holds 2 connections \(maxConnections 2\)/);
+    // Callers below the bound are still answered.
+    expect((await first!.say({ text: "again" }, { timeoutMs: 5000 })).text).toBe("again");
+    await transports[0]!.close();
+    // The refused caller connects again by itself, later and later; with retries its call gets through.
+    expect((await third!.say({ text: "in" }, { timeoutMs: 15_000, retries: 50, retryDelayMs: 100 })).text).toBe("in");
+  });
 
   test("the count of connections comes back to 0 whatever ended them: refusals, garbage, oversized and cut frames", async () => {
     await using server = new connection.Router({ bind: "tcp://127.0.0.1:0" }, { maxConnections: 2, maxMessageSize: 1024 });

@@ -28,10 +28,11 @@ export interface SocketOptions {
   maxMessageSize?: number;
   /**
    * Connections a bound socket holds at most: a further one is refused at its handshake (ZAP
-   * status 500), counted in `connections.refused` and logged (`NODE_DEBUG=dividere`); libzmq
-   * does not connect again after a refusal. Each connection may hold a frame of up to
-   * `maxMessageSize` while it arrives, so the two bound what a socket's peers can make it hold.
-   * Default: no limit.
+   * status 500), counted in `connections.refused` and logged (`NODE_DEBUG=dividere`). An RPC
+   * caller refused so fails its calls with `UNAVAILABLE` ("the server is full") and connects
+   * again later by itself; libzmq alone does not. Each connection may hold a frame of up to
+   * `maxMessageSize` while it arrives, so the two bound what a socket's peers can make it hold
+   * (docs/limits.md). Default: no limit.
    */
   maxConnections?: number;
   /**

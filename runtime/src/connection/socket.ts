@@ -21,6 +21,12 @@ export const native: unique symbol = Symbol("dividere.native");
 /** How the runtime's messaging layer takes over a socket's receive path; for the runtime's own layers. */
 export const receiveThrough: unique symbol = Symbol("dividere.receiveThrough");
 
+/**
+ * Connects anew to the endpoints a socket connects to; for the runtime's own layers. libzmq does
+ * not try again by itself after a peer refused the handshake (a ZAP refusal is final to it).
+ */
+export const reconnect: unique symbol = Symbol("dividere.reconnect");
+
 /** How many messages a socket has handed to ZeroMQ; for the runtime's own layers. */
 export const sentCount: unique symbol = Symbol("dividere.sentCount");
 
@@ -193,6 +199,19 @@ export abstract class Socket {
       if (this.closed) this.#sender.close(this.closedError());
     }
     return this.#sender;
+  }
+
+  /** @internal See {@link reconnect}. */
+  [reconnect](): void {
+    if (this.closed) return;
+    for (const address of this.endpoints.connected) {
+      try {
+        this[native].disconnect(address);
+      } catch {
+        // libzmq may have forgotten the refused connection already.
+      }
+      this[native].connect(address);
+    }
   }
 
   /** @internal Messages handed to ZeroMQ so far. */

@@ -2,7 +2,7 @@ import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
 import type { ConnectionStats, SocketEvents } from "../connection/events.js";
 import type { SocketOptions } from "../connection/options.js";
 import { type Receiver, type RecvOptions, SKIP, untilClosed } from "../connection/receiver.js";
-import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, sentCount, unsentCount } from "../connection/socket.js";
+import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, reconnect, sentCount, unsentCount } from "../connection/socket.js";
 import { EnvelopeCodec, encodeEnvelope } from "../envelope/codec.js";
 import type { MessageOf, Types } from "../envelope/types.js";
 import { DividereError, type ErrorCode } from "../errors.js";
@@ -117,6 +117,11 @@ export abstract class MessagingSocket<T extends Types> {
   /** True once `close()` was called. */
   get closed(): boolean {
     return this.connection.closed;
+  }
+
+  /** @internal See the byte-level socket's `reconnect`. */
+  [reconnect](): void {
+    this.connection[reconnect]();
   }
 
   /** Closes the socket; pending receives reject with `CLOSED`. */
