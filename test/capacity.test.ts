@@ -5,9 +5,10 @@ import { readFileSync } from "node:fs";
 import { type Socket, connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
-import { connection, directTransport } from "@dividere/runtime";
+import { Broker, RegistryServer, RpcServer, connection, directTransport } from "@dividere/runtime";
 import { native } from "../runtime/src/connection/socket.js";
-import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
+import { echo } from "./fixtures/echo-service.mjs";
+import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { greeting, longFrameHeader, ready } from "./fixtures/trickle-attacker.mjs";
 import { eventually, nextEvent } from "./helpers.js";
 import { Child, node } from "./processes.js";
@@ -42,6 +43,11 @@ async function serverProcess(options: object = {}, env: NodeJS.ProcessEnv = proc
 async function statsOf(server: Child): Promise<Record<string, unknown>> {
   process.kill(server.pid, "SIGUSR2");
   return ((await server.next()) as { stats: Record<string, unknown> }).stats;
+}
+
+function rssMiB(pid: number): number {
+  const kB = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kB) / 1024;
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -88,6 +94,47 @@ describe("capacity", () => {
     expect(result.answered).toBe(10);
     await client.finished();
   });
+
+  test("100 hostile connections trickling frames announced at 32 MiB: the server stays within its bound, its callers are answered", async () => {
+    const CONNECTIONS = 100;
+    const { endpoint, pid, port } = await serverProcess();
+    const transport = later(directTransport(endpoint), (t) => t.close());
+    const echoes = new EchoClient(transport);
+    await echoes.say({ text: "warm-up" }, { timeoutMs: 5000 });
+    const baseline = rssMiB(pid);
+    let peak = baseline;
+    const sampling = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 250);
+    const attacker = later(node(fixture("trickle-attacker.mjs"), String(port), String(CONNECTIONS), String(32 * MiB), "600000", "12000"), (c) => c.kill());
+    let attacking = true;
+    const outcomes = { made: 0, answered: 0, failed: [] as string[], slowest: 0 };
+    const calling = (async () => {
+      while (attacking) {
+        const started = Date.now();
+        const text = `call-${outcomes.made++}`;
+        try {
+          if ((await echoes.say({ text }, { timeoutMs: 2000 })).text === text) outcomes.answered++;
+        } catch (error) {
+          outcomes.failed.push((error as Error).message);
+        }
+        outcomes.slowest = Math.max(outcomes.slowest, Date.now() - started);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const summary = await attacker.next(30_000);
+    attacking = false;
+    await calling;
+    clearInterval(sampling);
+    const bound = (CONNECTIONS * connection.DEFAULT_SERVER_MAX_MESSAGE_SIZE) / MiB;
+    console.log(
+      `trickle attack, ${CONNECTIONS} connections announcing 32 MiB frames at 600 KB/s each for 12 s: server RSS ${baseline.toFixed(0)} MiB before, ` +
+        `peak ${peak.toFixed(0)} MiB (bound: +${bound} MiB, ${CONNECTIONS} × maxMessageSize); attacker ${JSON.stringify(summary)}; ` +
+        `valid calls ${outcomes.answered} of ${outcomes.made} answered, slowest ${outcomes.slowest} ms`,
+    );
+    expect(peak - baseline).toBeLessThan(bound);
+    expect(outcomes.failed).toEqual([]);
+    expect(outcomes.answered).toBe(outcomes.made);
+    expect(outcomes.made).toBeGreaterThan(50);
+  }, 60_000);
 
   test("500 clients connecting at once: first calls with ZeroMQ's backlog of 100, then with the default", async () => {
     // The default reaches ZeroMQ on every socket.
@@ -141,6 +188,33 @@ describe("capacity", () => {
     expect((await third!.say({ text: "in" }, { timeoutMs: 15_000, retries: 50, retryDelayMs: 100 })).text).toBe("in");
   });
 
+  test("the Broker's sockets and the RegistryServer's refuse connections beyond maxConnections and count them", async () => {
+    const dealer = (endpoint: string) => new connection.Dealer({ connect: endpoint });
+    const subscriber = (endpoint: string) => new connection.Subscriber({ connect: endpoint });
+    const servers = [
+      () => {
+        const broker = new Broker({ frontend: { bind: "tcp://127.0.0.1:0" }, backend: { bind: "tcp://127.0.0.1:0" }, maxConnections: 1 });
+        const sockets = [{ endpoint: broker.frontendEndpoint, peer: dealer }, { endpoint: broker.backendEndpoint, peer: dealer }];
+        return { close: () => broker.close(0), sockets, refused: () => broker.stats.refusedConnections };
+      },
+      () => {
+        const registry = new RegistryServer({ endpoint: { bind: "tcp://127.0.0.1:0" }, publishEndpoint: { bind: "tcp://127.0.0.1:0" }, maxConnections: 1 });
+        const sockets = [{ endpoint: registry.endpoint, peer: dealer }, { endpoint: registry.publishEndpoint, peer: subscriber }];
+        return { close: () => registry.close(), sockets, refused: () => registry.stats.refusedConnections };
+      },
+    ];
+    for (const open of servers) {
+      const server = later(open(), (s) => s.close());
+      for (const [i, { endpoint, peer }] of server.sockets.entries()) {
+        const admitted = later(peer(endpoint), (p) => p.close());
+        await nextEvent(admitted.events, "handshake");
+        const refused = later(peer(endpoint), (p) => p.close());
+        expect(await nextEvent<{ error: { status: number } }>(refused.events, "handshake:error:auth")).toMatchObject({ error: { status: 500 } });
+        await eventually(() => server.refused() === i + 1, 5000, "the refusal counted");
+      }
+    }
+  });
+
   test("the count of connections comes back to 0 whatever ended them: refusals, garbage, oversized and cut frames", async () => {
     await using server = new connection.Router({ bind: "tcp://127.0.0.1:0" }, { maxConnections: 2, maxMessageSize: 1024 });
     const port = Number(server.endpoint.split(":").pop());
@@ -172,4 +246,39 @@ describe("capacity", () => {
     }
     expect(server.connections.refused).toBeGreaterThanOrEqual(2);
   });
+
+  test("a request over a server's maxMessageSize fails with RESOURCE_EXHAUSTED, saying why; the server goes on", async () => {
+    await using server = new RpcServer({ bind: "tcp://127.0.0.1:0" }).add(EchoDefinition, echo("small"));
+    const transport = later(directTransport(server.endpoint), (t) => t.close());
+    const echoes = new EchoClient(transport);
+    const large = await echoes.say({ text: "x".repeat(5 * MiB) }, { timeoutMs: 5000 }).then(
+      () => new Error("answered"),
+      (error: unknown) => error as Error,
+    );
+    console.log(`a 5 MiB request to a server with the default maxMessageSize: ${large.message}`);
+    expect(large).toMatchObject({ code: "RESOURCE_EXHAUSTED", message: expect.stringMatching(/request of \d+ bytes.*maxMessageSize/) });
+    // The caller connects again; small calls go on.
+    expect((await echoes.say({ text: "small" }, { timeoutMs: 5000, retries: 3 })).text).toBe("small");
+    // A server that takes more answers it.
+    await using roomy = new RpcServer({ bind: "tcp://127.0.0.1:0" }, { maxMessageSize: 8 * MiB }).add(EchoDefinition, echo("roomy"));
+    const roomyTransport = later(directTransport(roomy.endpoint), (t) => t.close());
+    expect((await new EchoClient(roomyTransport).say({ text: "y".repeat(5 * MiB) }, { timeoutMs: 10_000 })).text).toHaveLength(5 * MiB);
+  });
+
+  test("a caller that hangs (SIGSTOP) is dropped by the server's heartbeats within 5 + 15 s, freeing its connection", async () => {
+    await using server = new RpcServer({ bind: "tcp://127.0.0.1:0" }).add(EchoDefinition, echo("server"));
+    // A caller that reads one message of a long stream and stops itself.
+    const caller = later(node(fixture("faults-caller.mjs"), server.endpoint, "100000", "1024", "60000", "direct"), (c) => c.kill());
+    expect(await caller.next(15_000)).toEqual({ streaming: true });
+    expect(server.connections.open).toBe(1);
+    const stopped = Date.now();
+    await eventually(() => server.connections.open === 0, 30_000, "the hung caller's connection dropped");
+    const dropped = Date.now() - stopped;
+    console.log(`a caller stopped by SIGSTOP was dropped after ${dropped} ms (heartbeatInterval 5000 + heartbeatTimeout 15000)`);
+    expect(dropped).toBeLessThan(5000 + 15_000 + 5000);
+    process.kill(caller.pid, "SIGCONT");
+    const summary = (await caller.next(20_000)) as { ended: string; gaps: number };
+    expect(summary.gaps).toBe(0);
+    expect(summary.ended).toBe("UNAVAILABLE");
+  }, 60_000);
 });

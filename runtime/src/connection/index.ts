@@ -7,7 +7,9 @@ export { type Endpoint, type ResolvedEndpoint, resolveEndpoint } from "./endpoin
 export type { ConnectionStats, SocketEvent, SocketEventMap, SocketEvents } from "./events.js";
 export {
   DEFAULT_BACKLOG,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_SERVER_MAX_MESSAGE_SIZE,
   type RoutingOptions,
   type SocketOptions,
 } from "./options.js";

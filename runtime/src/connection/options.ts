@@ -6,7 +6,9 @@ import { newZapDomain } from "./zap.js";
 
 /**
  * ZeroMQ options every socket takes; names follow zeromq.js, which follows libzmq.
- * Unset options keep ZeroMQ's defaults, except `linger`, `maxMessageSize` and `backlog` (see below).
+ * Unset options keep ZeroMQ's defaults, except `linger`, `maxMessageSize` and `backlog` (see
+ * below); the servers (RpcServer, Broker, RegistryServer) set more defaults of their own
+ * ({@link withServerDefaults}).
  */
 export interface SocketOptions {
   /** A name for debug logs (`NODE_DEBUG=dividere`); defaults to the socket kind and endpoint. */
@@ -32,7 +34,7 @@ export interface SocketOptions {
    * caller refused so fails its calls with `UNAVAILABLE` ("the server is full") and connects
    * again later by itself; libzmq alone does not. Each connection may hold a frame of up to
    * `maxMessageSize` while it arrives, so the two bound what a socket's peers can make it hold
-   * (docs/limits.md). Default: no limit.
+   * (docs/limits.md). Default: no limit; servers {@link DEFAULT_MAX_CONNECTIONS}.
    */
   maxConnections?: number;
   /**
@@ -43,7 +45,10 @@ export interface SocketOptions {
   backlog?: number;
   /** Send ZMTP heartbeats (PING) every this many ms (ZMQ_HEARTBEAT_IVL). */
   heartbeatInterval?: number;
-  /** Drop a connection whose peer has not answered a heartbeat within this many ms (ZMQ_HEARTBEAT_TIMEOUT). */
+  /**
+   * Drop a connection from which no whole message arrived within this many ms of a heartbeat
+   * (ZMQ_HEARTBEAT_TIMEOUT): a peer that is gone, stopped, or stuck in the middle of a frame.
+   */
   heartbeatTimeout?: number;
   /** Ask the peer to drop the connection after this many ms without traffic (ZMQ_HEARTBEAT_TTL). */
   heartbeatTimeToLive?: number;
@@ -93,11 +98,38 @@ const NATIVE_KEYS = [
 
 export const DEFAULT_LINGER_MS = 500;
 
-/** The default `maxMessageSize` of every socket, in bytes: 64 MiB. */
+/** The default `maxMessageSize` of a socket, in bytes: 64 MiB. Servers take {@link DEFAULT_SERVER_MAX_MESSAGE_SIZE}. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 
 /** The default `backlog` of a bound socket: 4096 connections waiting to be accepted. */
 export const DEFAULT_BACKLOG = 4096;
+
+/**
+ * The default `maxMessageSize` of a server's sockets, in bytes: 4 MiB, as gRPC's largest
+ * received message. It bounds what one connection can make a server hold while a frame arrives.
+ */
+export const DEFAULT_SERVER_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
+
+/** The default `maxConnections` of a server's sockets: 1024. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/**
+ * What a server's sockets (an RpcServer's, a Broker's, a RegistryServer's) take unless told
+ * otherwise: at most {@link DEFAULT_MAX_CONNECTIONS} connections, frames of at most
+ * {@link DEFAULT_SERVER_MAX_MESSAGE_SIZE}, and ZMTP heartbeats every 5 s that drop a peer from
+ * which no whole message came for 15 s after one (gone, stopped, or trickling a frame), so that
+ * its connection, and what it held, is freed. `maxMessageSize` overrides the 4 MiB default
+ * where a server must take more (the broker's backend takes workers' replies).
+ */
+export function withServerDefaults<O extends SocketOptions>(options: O, maxMessageSize = DEFAULT_SERVER_MAX_MESSAGE_SIZE): O {
+  return {
+    ...options,
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxMessageSize: options.maxMessageSize ?? maxMessageSize,
+    heartbeatInterval: options.heartbeatInterval ?? 5000,
+    heartbeatTimeout: options.heartbeatTimeout ?? 15_000,
+  };
+}
 
 /**
  * Opens the zeromq.js socket `Kind` with the options of `options` plus the socket-kind specific

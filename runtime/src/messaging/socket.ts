@@ -18,8 +18,8 @@ export interface MessagingOptions<T extends Types> extends SocketOptions {
   types: T;
   /**
    * Received envelopes larger than this many bytes are dropped as `OVERSIZED`; the connection
-   * stays up. Default 16 MiB. (`maxMessageSize`, 64 MiB by default, is ZeroMQ's hard limit, which
-   * disconnects the peer; to accept larger envelopes, raise both.)
+   * stays up. Default 16 MiB. (`maxMessageSize`, 64 MiB by default and 4 MiB on a server's
+   * sockets, is ZeroMQ's hard limit, which disconnects the peer; to accept larger envelopes, raise both.)
    */
   maxEnvelopeSize?: number;
 }

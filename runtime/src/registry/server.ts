@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
-import type { SocketOptions } from "../connection/options.js";
+import { type SocketOptions, withServerDefaults } from "../connection/options.js";
 import type { DividereError } from "../errors.js";
 import {
   type RegisterService,
@@ -61,9 +61,11 @@ export interface RegistryServerStats extends ReactorStats {
   refused: number;
   /** Input that was no request (not an envelope, an unknown type, ...), by reason. */
   dropped: MessagingStats["dropped"];
+  /** Connections refused at their handshake, on either socket, because it held `maxConnections`. */
+  refusedConnections: number;
 }
 
-/** Options of a {@link RegistryServer}; the socket options apply to both its sockets. */
+/** Options of a {@link RegistryServer}; the socket options apply to both its sockets, with a server's defaults (`withServerDefaults`). */
 export interface RegistryServerOptions extends SocketOptions {
   /** Where requests come in; default `tcp://*:5000`, as Python dividere. */
   endpoint?: Endpoint;
@@ -101,7 +103,8 @@ export class RegistryServer {
   #refused = 0;
 
   constructor(options: RegistryServerOptions = {}) {
-    const { endpoint = `tcp://*:${REGISTRY_PORT}`, publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`, ...socketOptions } = options;
+    const { endpoint = `tcp://*:${REGISTRY_PORT}`, publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`, ...rest } = options;
+    const socketOptions = withServerDefaults(rest);
     this.#publisher = new Publisher(publishEndpoint, { ...socketOptions, types: registryTypes, name: "registry publish" });
     let requests: Response<typeof registryTypes>;
     try {
@@ -140,7 +143,13 @@ export class RegistryServer {
 
   /** Counters of the requests: answered, of no known kind, failed, and input that was no request at all. */
   get stats(): RegistryServerStats {
-    return { ...this.#reactor.stats, answered: { ...this.#answered }, refused: this.#refused, dropped: { ...this.#requests.stats.dropped } };
+    return {
+      ...this.#reactor.stats,
+      answered: { ...this.#answered },
+      refused: this.#refused,
+      dropped: { ...this.#requests.stats.dropped },
+      refusedConnections: this.#requests.connections.refused + this.#publisher.connections.refused,
+    };
   }
 
   /** The live instances of a service. */

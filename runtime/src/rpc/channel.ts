@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
-import type { SocketOptions } from "../connection/options.js";
+import { DEFAULT_SERVER_MAX_MESSAGE_SIZE, type SocketOptions } from "../connection/options.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import { reconnect } from "../connection/socket.js";
 import { RpcCancelSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse } from "../gen/dividere/v1/rpc_pb.js";
@@ -64,6 +64,8 @@ export class Channel {
   readonly endpoint: string;
   readonly #dealer: Dealer<typeof rpcTypes>;
   readonly #pending = new Map<number, CallSink>();
+  /** Calls in flight whose request is larger than a server takes by default, with its size: if the connection drops, that is likely why. */
+  readonly #large = new Map<number, number>();
   /** In call order: a Map keeps insertion order and forgets a cancelled call in O(1). */
   readonly #waiting = new Map<number, Waiting>();
   readonly #maxInFlight: number;
@@ -91,6 +93,17 @@ export class Channel {
     });
     this.#dealer.events.on("disconnect", () => {
       this.#connected = false;
+      // A server drops a connection whose frame is over its maxMessageSize, and cannot say so; this side knows what it sent.
+      for (const [id, bytes] of this.#large) {
+        this.#end(
+          id,
+          new RpcError(
+            "RESOURCE_EXHAUSTED",
+            `lost the connection to ${this.endpoint} while sending a request of ${bytes} bytes: a server drops a connection that sends a frame over its ` +
+              `maxMessageSize, ${DEFAULT_SERVER_MAX_MESSAGE_SIZE} bytes unless its operator raised it. Send smaller requests (split them, or stream), or raise the server's maxMessageSize`,
+          ),
+        );
+      }
       this.#failAll(`lost the connection to ${this.endpoint}`);
     });
     // A refusal is final to libzmq, which does not connect again. The calls fail now, saying why,
@@ -163,6 +176,7 @@ export class Channel {
     const timeoutMs = deadline === undefined ? 0 : Math.max(1, Math.min(Math.ceil(deadline - Date.now()), 0xffffffff));
     const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes });
     this.#pending.set(id, sink);
+    if (envelope.length > DEFAULT_SERVER_MAX_MESSAGE_SIZE) this.#large.set(id, envelope.length);
     this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>
       this.#end(id, unavailable(`cannot send to ${this.endpoint}: ${(error as Error).message}`, error)),
     );
@@ -238,6 +252,7 @@ export class Channel {
     const sink = this.#pending.get(id);
     if (!sink) return;
     this.#pending.delete(id);
+    this.#large.delete(id);
     sink.end(error);
     if (this.#waiting.size > 0) this.#admit();
   }

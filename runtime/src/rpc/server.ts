@@ -1,7 +1,7 @@
 import type { Endpoint } from "../connection/endpoint.js";
 import type { ConnectionStats } from "../connection/events.js";
 import { eachUntilClosed } from "../connection/receiver.js";
-import type { SocketOptions } from "../connection/options.js";
+import { type SocketOptions, withServerDefaults } from "../connection/options.js";
 import { debug } from "../log.js";
 import { Router } from "../messaging/routing.js";
 import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
@@ -34,9 +34,13 @@ export class RpcServer {
   #unmatched = 0;
   #closing: Promise<void> | undefined;
 
+  /**
+   * The socket options take a server's defaults ({@link withServerDefaults}): at most 1024
+   * connections, requests of at most 4 MiB, heartbeats that drop a silent or stuck caller.
+   */
   constructor(endpoint: Endpoint, options: SocketOptions = {}) {
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
-    this.#router = new Router(endpoint, { ...options, mandatory: true, types: rpcTypes });
+    this.#router = new Router(endpoint, { ...withServerDefaults(options), mandatory: true, types: rpcTypes });
     this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`);
     this.#loop = this.#serve();
   }
