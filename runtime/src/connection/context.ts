@@ -2,27 +2,26 @@ import { readFileSync, readdirSync } from "node:fs";
 import * as zmq from "zeromq";
 import { DividereError } from "../errors.js";
 
-/**
- * ZeroMQ's sockets per process (ZMQ_MAX_SOCKETS), raised when the runtime loads.
- *
- * ZeroMQ allows 1023 sockets per context unless told otherwise before the context's first
- * socket, and every runtime socket takes three (the socket, and the two PAIR sockets of the
- * monitor its events come from): 1023 would stop a process at 341 connections. The runtime
- * raises the limit to ZeroMQ's cap (`context.maxSocketsLimit`, 65535 with epoll), which costs a
- * few bytes per slot, so that the operating system's limit of open files is the one a process
- * meets. `DIVIDERE_MAX_SOCKETS` sets another number; a program that sets `context.maxSockets`
- * itself before the runtime loads keeps its own.
- */
-export const MAX_SOCKETS_ENV = "DIVIDERE_MAX_SOCKETS";
+const MAX_SOCKETS_ENV = "DIVIDERE_MAX_SOCKETS";
 
 /** Native ZeroMQ sockets behind one runtime socket: itself and its monitor's two PAIR sockets. */
-export const NATIVE_SOCKETS_PER_SOCKET = 3;
+const NATIVE_SOCKETS_PER_SOCKET = 3;
 
 /** ZeroMQ's own default of ZMQ_MAX_SOCKETS. */
 const ZMQ_DEFAULT_MAX_SOCKETS = 1023;
 
+/** Native sockets of the runtime's sockets open now, for the error that says which limit was met. */
 let open = 0;
 
+/**
+ * Raises ZeroMQ's sockets per process (ZMQ_MAX_SOCKETS) when the runtime loads, before any
+ * socket: ZeroMQ takes it only then. It allows 1023 unless told otherwise, and every runtime
+ * socket takes three: 1023 would stop a process at 341 connections. The runtime asks for
+ * ZeroMQ's cap (`context.maxSocketsLimit`, 65535 with epoll), which costs a few bytes per slot,
+ * so that the operating system's limit of open files is the one a process meets.
+ * `DIVIDERE_MAX_SOCKETS` sets another number; a program that set `context.maxSockets` itself
+ * before the runtime loaded keeps its own.
+ */
 function raiseSocketLimit(): void {
   const { context } = zmq;
   const wanted = process.env[MAX_SOCKETS_ENV];
@@ -37,14 +36,10 @@ function raiseSocketLimit(): void {
 }
 raiseSocketLimit();
 
-/** Counts the native sockets of one more open runtime socket; returns the count's release. */
+/** Counts the native sockets of one more open runtime socket; returns the release, to run once. */
 export function countOpenSocket(): () => void {
   open += NATIVE_SOCKETS_PER_SOCKET;
-  let released = false;
-  return () => {
-    if (!released) open -= NATIVE_SOCKETS_PER_SOCKET;
-    released = true;
-  };
+  return () => void (open -= NATIVE_SOCKETS_PER_SOCKET);
 }
 
 /**
