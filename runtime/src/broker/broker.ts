@@ -1,6 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
-import type { SocketOptions } from "../connection/options.js";
+import { type SocketOptions, withServerDefaults } from "../connection/options.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import { Router } from "../connection/routing.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
@@ -8,7 +8,7 @@ import { DividereError } from "../errors.js";
 import { BrokerHeartbeatSchema, ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
 import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
-import type { DropReason, MessagingStats } from "../messaging/socket.js";
+import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
 import { RpcError, toStatusCode } from "../rpc/status.js";
 import { dispatchedRequestEnvelope } from "../rpc/wire.js";
 import {
@@ -20,7 +20,12 @@ import {
   brokerTypes,
 } from "./protocol.js";
 
-/** Options of a {@link Broker}; the socket options apply to both its sockets. */
+/**
+ * Options of a {@link Broker}; the socket options apply to both its sockets, with a server's
+ * defaults (`withServerDefaults`: 1024 connections, heartbeats), except that the backend takes
+ * frames of up to 16 MiB (the largest reply a caller accepts, its `maxEnvelopeSize`) and the
+ * frontend of up to 4 MiB, unless `maxMessageSize` says otherwise.
+ */
 export interface BrokerOptions extends SocketOptions {
   /** Where clients connect; default `tcp://*:5555`. */
   frontend?: Endpoint;
@@ -62,6 +67,8 @@ export interface BrokerStats {
   unmatched: number;
   /** Input that was no valid message, by reason. */
   dropped: MessagingStats["dropped"];
+  /** Connections refused at their handshake, on either socket, because it held `maxConnections`. */
+  readonly refusedConnections: number;
 }
 
 interface WorkerState {
@@ -121,18 +128,7 @@ interface ServiceState {
  */
 export class Broker {
   /** Counters of calls, lost workers and dropped input; see {@link BrokerStats}. */
-  readonly stats: BrokerStats = {
-    dispatched: 0,
-    answered: 0,
-    requeued: 0,
-    givenBack: 0,
-    cancelled: 0,
-    refused: 0,
-    expired: 0,
-    workersLost: 0,
-    unmatched: 0,
-    dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
-  };
+  readonly stats: BrokerStats = zeroStats(() => this.#frontend.connections.refused + this.#backend.connections.refused);
   readonly #frontend: Router;
   readonly #backend: Router;
   readonly #codec = new EnvelopeCodec(brokerTypes);
@@ -158,9 +154,9 @@ export class Broker {
     this.#maxQueued = options.maxQueued ?? 1000;
     this.#graceUntil = Date.now() + (options.unknownServiceGraceMs ?? this.#expiryMs);
     // mandatory: ZeroMQ would drop a reply to a caller whose queue is full without a word.
-    this.#frontend = new Router(frontend, { ...socketOptions, mandatory: true, name: "broker frontend" });
+    this.#frontend = new Router(frontend, { ...withServerDefaults(socketOptions), mandatory: true, name: "broker frontend" });
     try {
-      this.#backend = new Router(backend, { ...socketOptions, name: "broker backend" });
+      this.#backend = new Router(backend, { ...withServerDefaults(socketOptions, DEFAULT_MAX_ENVELOPE_SIZE), name: "broker backend" });
     } catch (error) {
       void this.#frontend.close();
       throw error;
@@ -579,4 +575,23 @@ export class Broker {
     this.stats.dropped[error.code as DropReason]++;
     debug("broker: dropped input: %s", error.message);
   }
+}
+
+/** A broker's counters, all at zero; `refusedConnections` reads its sockets'. */
+function zeroStats(refusedConnections: () => number): BrokerStats {
+  return {
+    dispatched: 0,
+    answered: 0,
+    requeued: 0,
+    givenBack: 0,
+    cancelled: 0,
+    refused: 0,
+    expired: 0,
+    workersLost: 0,
+    unmatched: 0,
+    dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
+    get refusedConnections() {
+      return refusedConnections();
+    },
+  };
 }

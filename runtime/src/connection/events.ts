@@ -20,6 +20,27 @@ export type SocketEventMap = { [K in zmq.EventType]: [zmq.EventOfType<K>] } & {
 /** The typed emitter behind `socket.events`. */
 export type SocketEvents = EventEmitter<SocketEventMap>;
 
+/** The connections of a socket (see `SocketOptions.maxConnections`). */
+export interface ConnectionStats {
+  /** Open now: accepted or made (TCP, IPC), and not yet ended; from ZeroMQ's monitor events, so a moment late. */
+  readonly open: number;
+  /** Refused at their handshake because the socket held `maxConnections`; a refused peer tries again, and counts again. */
+  readonly refused: number;
+}
+
+/** The live counts behind a socket's {@link ConnectionStats}. */
+export class ConnectionCount implements ConnectionStats {
+  open = 0;
+  refused = 0;
+
+  constructor(events: SocketEvents) {
+    // Every connection ZeroMQ accepts or makes ends in exactly one disconnect event, whatever ends it.
+    events.on("accept", () => this.open++);
+    events.on("connect", () => this.open++);
+    events.on("disconnect", () => this.open--);
+  }
+}
+
 /**
  * Forwards the monitor events of `socket` to a new emitter and to the debug log.
  * Must run before the socket binds or connects: zeromq.js starts observing when

@@ -4,8 +4,15 @@
  * @module
  */
 export { type Endpoint, type ResolvedEndpoint, resolveEndpoint } from "./endpoint.js";
-export type { SocketEvent, SocketEventMap, SocketEvents } from "./events.js";
-export { DEFAULT_MAX_MESSAGE_SIZE, type RoutingOptions, type SocketOptions } from "./options.js";
+export type { ConnectionStats, SocketEvent, SocketEventMap, SocketEvents } from "./events.js";
+export {
+  DEFAULT_BACKLOG,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_SERVER_MAX_MESSAGE_SIZE,
+  type RoutingOptions,
+  type SocketOptions,
+} from "./options.js";
 export { PortManager, type AcquireOptions } from "./port-manager.js";
 export { Proxy, type ProxyEndpoints } from "./proxy.js";
 export {

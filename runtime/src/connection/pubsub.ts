@@ -2,7 +2,7 @@ import * as zmq from "zeromq";
 import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
 import type { Endpoint } from "./endpoint.js";
-import { type SocketOptions, nativeOptions } from "./options.js";
+import { type SocketOptions, openSocket } from "./options.js";
 import { ReadableSocket, WritableSocket } from "./socket.js";
 
 /** A subscription topic: a prefix of the messages to receive, as bytes or a UTF-8 string. */
@@ -81,15 +81,13 @@ export class Publisher extends WritableSocket {
     if (whenFull !== "drop" && whenFull !== "block") {
       throw new DividereError("INVALID_ARGUMENT", `whenFull must be "drop" or "block", got ${JSON.stringify(whenFull)}`);
     }
-    const socket = new zmq.XPublisher(
-      nativeOptions(options, {
-        // Without NODROP, libzmq drops a full subscriber's copy silently; with it, the send fails and is counted.
-        noDrop: true,
-        // An XPUB always polls writable, so zeromq.js never waits for room: the Sender does (see whenFull).
-        sendTimeout: 0,
-        verbosity: "allSubsUnsubs",
-      }),
-    );
+    const socket = openSocket(zmq.XPublisher, "pub", options, {
+      // Without NODROP, libzmq drops a full subscriber's copy silently; with it, the send fails and is counted.
+      noDrop: true,
+      // An XPUB always polls writable, so zeromq.js never waits for room: the Sender does (see whenFull).
+      sendTimeout: 0,
+      verbosity: "allSubsUnsubs",
+    });
     super("pub", socket, endpoint, options);
     const sender = this.sender;
     sender.whenFull(whenFull, options.sendTimeout);
@@ -198,7 +196,7 @@ export class Subscriber extends ReadableSocket {
   readonly #zmq: zmq.Subscriber;
 
   constructor(endpoint: Endpoint, options: SubscriberOptions = {}) {
-    const socket = new zmq.Subscriber(nativeOptions(options, { conflate: options.conflate }));
+    const socket = openSocket(zmq.Subscriber, "sub", options, { conflate: options.conflate });
     super("sub", socket, endpoint, options);
     this.#zmq = socket;
     const topics = options.topics ?? [];

@@ -1,7 +1,7 @@
 import * as zmq from "zeromq";
 import { DividereError } from "../errors.js";
 import type { Endpoint } from "./endpoint.js";
-import { type RoutingOptions, type SocketOptions, nativeOptions } from "./options.js";
+import { type RoutingOptions, type SocketOptions, openSocket } from "./options.js";
 import type { RecvOptions } from "./receiver.js";
 import { DuplexSocket, type Frames } from "./socket.js";
 
@@ -33,7 +33,7 @@ export class Request extends DuplexSocket {
   constructor(endpoint: Endpoint, options: RequestOptions = {}) {
     super(
       "req",
-      new zmq.Request(nativeOptions(options, { relaxed: options.relaxed, correlate: options.correlate })),
+      openSocket(zmq.Request, "req", options, { relaxed: options.relaxed, correlate: options.correlate }),
       endpoint,
       options,
     );
@@ -82,7 +82,7 @@ export class Response extends DuplexSocket {
   #replying = false;
 
   constructor(endpoint: Endpoint, options: SocketOptions = {}) {
-    super("rep", new zmq.Reply(nativeOptions(options)), endpoint, options);
+    super("rep", openSocket(zmq.Reply, "rep", options), endpoint, options);
   }
 
   /** Sends the reply to the request just received; rejects with `WRONG_STATE` when there is none. */

@@ -1,6 +1,6 @@
 import * as zmq from "zeromq";
 import type { Endpoint } from "./endpoint.js";
-import { type RoutingOptions, nativeOptions } from "./options.js";
+import { type RoutingOptions, openSocket } from "./options.js";
 import { DuplexSocket } from "./socket.js";
 
 /**
@@ -9,7 +9,7 @@ import { DuplexSocket } from "./socket.js";
  */
 export class Dealer extends DuplexSocket {
   constructor(endpoint: Endpoint, options: RoutingOptions = {}) {
-    super("dealer", new zmq.Dealer(nativeOptions(options)), endpoint, options);
+    super("dealer", openSocket(zmq.Dealer, "dealer", options), endpoint, options);
   }
 }
 
@@ -39,7 +39,7 @@ export class Router extends DuplexSocket {
     const sendTimeout = options.sendTimeout ?? (options.mandatory ? 0 : undefined);
     super(
       "router",
-      new zmq.Router(nativeOptions({ ...options, sendTimeout }, { mandatory: options.mandatory, handover: options.handover })),
+      openSocket(zmq.Router, "router", { ...options, sendTimeout }, { mandatory: options.mandatory, handover: options.handover }),
       endpoint,
       options,
     );

@@ -1,12 +1,13 @@
 import type * as zmq from "zeromq";
 import { DividereError, fromNative } from "../errors.js";
 import { debug } from "../log.js";
+import { countOpenSocket, openNative } from "./context.js";
 import { type Endpoint, resolveEndpoint } from "./endpoint.js";
-import { type SocketEvents, monitor } from "./events.js";
+import { ConnectionCount, type ConnectionStats, type SocketEvents, monitor } from "./events.js";
 import { DEFAULT_LINGER_MS, type SocketOptions } from "./options.js";
 import { type Accept, Receiver, type RecvOptions } from "./receiver.js";
 import { Sender } from "./sender.js";
-import { guardCurveServer } from "./zap.js";
+import { guardSocket } from "./zap.js";
 
 /** One ZeroMQ frame as a caller may pass it: bytes or a UTF-8 string. */
 export type Frame = Uint8Array | string;
@@ -20,11 +21,20 @@ export const native: unique symbol = Symbol("dividere.native");
 /** How the runtime's messaging layer takes over a socket's receive path; for the runtime's own layers. */
 export const receiveThrough: unique symbol = Symbol("dividere.receiveThrough");
 
+/**
+ * Connects anew to the endpoints a socket connects to; for the runtime's own layers. libzmq does
+ * not try again by itself after a peer refused the handshake (a ZAP refusal is final to it).
+ */
+export const reconnect: unique symbol = Symbol("dividere.reconnect");
+
 /** How many messages a socket has handed to ZeroMQ; for the runtime's own layers. */
 export const sentCount: unique symbol = Symbol("dividere.sentCount");
 
 /** How many messages a socket's sends dropped for a full queue (a Publisher's `whenFull: "drop"`); for the runtime's own layers. */
 export const unsentCount: unique symbol = Symbol("dividere.unsentCount");
+
+/** Native sockets whose monitor could not be made (out of sockets): kept from the garbage collector, whose close would hang ZeroMQ. */
+const unclosable = new Set<zmq.Socket>();
 
 /** Where a socket is bound (with the real ports) and where it connects. */
 export interface SocketEndpoints {
@@ -53,7 +63,9 @@ export abstract class Socket {
   #sender: Sender<Frames> | undefined;
   #receiver: Receiver<Buffer[]> | undefined;
   readonly #linger: number;
-  #releaseCurve: (() => void) | undefined;
+  readonly #connections: ConnectionCount;
+  /** What closing gives back: the ZAP handler's rules of this socket, its place in the count of open sockets. */
+  readonly #release: Array<() => void> = [];
 
   protected constructor(kind: string, socket: zmq.Socket, endpoint: Endpoint, options: SocketOptions) {
     this[native] = socket;
@@ -66,28 +78,45 @@ export abstract class Socket {
       throw error;
     }
     this.name = options.name ?? `${kind} ${[...resolved.bind, ...resolved.connect].join(",")}`;
-    this.events = monitor(socket, () => this.name);
-    try {
-      this.#releaseCurve = guardCurveServer(socket, options.curve, this.events, this.name);
-    } catch (error) {
+    const fail = (error: unknown): never => {
       socket.close();
+      this.#releaseAll();
       throw error;
+    };
+    let events: SocketEvents;
+    try {
+      events = openNative(this.name, () => monitor(socket, () => this.name));
+    } catch (error) {
+      // The monitor may be half made: libzmq's end of it open, with no reader. Closing the socket
+      // would then block ZeroMQ's reaper thread for ever (it tells the monitor that it stops, and
+      // waits for a reader), and every later close with it: the socket is kept, unused, for good.
+      unclosable.add(socket);
+      throw error;
+    }
+    this.events = events;
+    this.#release.push(countOpenSocket());
+    this.#connections = new ConnectionCount(this.events);
+    try {
+      const release = guardSocket(socket, options, this.#connections, this.events, this.name);
+      if (release) this.#release.push(release);
+    } catch (error) {
+      fail(error);
     }
     const bound: string[] = [];
     for (const address of resolved.bind) {
       try {
         socket.bindSync(address);
       } catch (error) {
-        socket.close();
-        this.#releaseCurve?.();
         const { message, code } = error as { message?: string; code?: string };
-        throw new DividereError(
-          "BIND_FAILED",
-          `${this.name}: cannot bind ${address}: ${message}${code ? ` (${code})` : ""}. ` +
-            (code === "EADDRINUSE"
-              ? "Another socket or process holds it; stop it, pick another port, or bind tcp://*:0 for a free one."
-              : "Check the address and interface, or connect instead of binding."),
-          { cause: error },
+        fail(
+          new DividereError(
+            "BIND_FAILED",
+            `${this.name}: cannot bind ${address}: ${message}${code ? ` (${code})` : ""}. ` +
+              (code === "EADDRINUSE"
+                ? "Another socket or process holds it; stop it, pick another port, or bind tcp://*:0 for a free one."
+                : "Check the address and interface, or connect instead of binding."),
+            { cause: error },
+          ),
         );
       }
       bound.push(socket.lastEndpoint ?? address);
@@ -96,11 +125,7 @@ export abstract class Socket {
       try {
         socket.connect(address);
       } catch (error) {
-        socket.close();
-        this.#releaseCurve?.();
-        throw new DividereError("INVALID_ARGUMENT", `${this.name}: cannot connect to ${address}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        fail(new DividereError("INVALID_ARGUMENT", `${this.name}: cannot connect to ${address}: ${(error as Error).message}`, { cause: error }));
       }
     }
     this.endpoints = { bound, connected: [...resolved.connect] };
@@ -126,6 +151,11 @@ export abstract class Socket {
     return this.#closed;
   }
 
+  /** The connections open now, and those refused for `maxConnections`; see {@link ConnectionStats}. */
+  get connections(): ConnectionStats {
+    return { open: this.#connections.open, refused: this.#connections.refused };
+  }
+
   /**
    * Closes the socket: later calls and pending receives reject with `CLOSED`; sends already
    * queued get up to `linger` ms to reach ZeroMQ. Safe to call more than once.
@@ -147,8 +177,12 @@ export abstract class Socket {
     this.beforeClose(error);
     await this.#sender?.drain(this.#linger);
     this[native].close();
-    this.#releaseCurve?.();
+    this.#releaseAll();
     debug("%s closed", this.name);
+  }
+
+  #releaseAll(): void {
+    for (const release of this.#release.splice(0)) release();
   }
 
   /** Subclasses release what they hold; called once, before the native socket closes. */
@@ -165,6 +199,19 @@ export abstract class Socket {
       if (this.closed) this.#sender.close(this.closedError());
     }
     return this.#sender;
+  }
+
+  /** @internal See {@link reconnect}. */
+  [reconnect](): void {
+    if (this.closed) return;
+    for (const address of this.endpoints.connected) {
+      try {
+        this[native].disconnect(address);
+      } catch {
+        // libzmq may have forgotten the refused connection already.
+      }
+      this[native].connect(address);
+    }
   }
 
   /** @internal Messages handed to ZeroMQ so far. */

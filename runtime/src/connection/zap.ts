@@ -1,112 +1,137 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import * as zmq from "zeromq";
 import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
-import type { CurveOptions, CurveRefusal } from "./curve.js";
+import { Capacity } from "./capacity.js";
+import { openNative } from "./context.js";
+import type { CurveRefusal } from "./curve.js";
 import { keyBytes, keyText } from "./keys.js";
-import type { SocketEvents } from "./events.js";
+import type { ConnectionCount, SocketEvents } from "./events.js";
+import type { SocketOptions } from "./options.js";
 
 /**
  * The process's ZAP handler (ZeroMQ RFC 27): libzmq asks it, over this inproc endpoint of the
- * global context, whether a client that completed the CURVE handshake may in. zeromq.js has no
- * handler of its own.
+ * global context, whether a client that completed its handshake may in. zeromq.js has no
+ * handler of its own. It keeps two kinds of rule, each for the sockets of one ZAP domain: a
+ * CURVE server's allow list, and a socket's `maxConnections`.
  *
- * It is bound once, with the first allow list, and stays bound: libzmq releases an inproc
- * endpoint some time after its socket closes, so a handler closed and bound again would fail.
- * Once bound, every CURVE server in the process asks it, so it answers while any CURVE server
- * is open; with none open it stops receiving (within one receive timeout), so it never keeps
- * the process alive.
+ * It is bound once, with the first socket that has a rule, and stays bound: libzmq releases an
+ * inproc endpoint some time after its socket closes, so a handler closed and bound again would
+ * fail. Once bound, libzmq asks it about every CURVE server's clients and about every
+ * connection of a socket with a ZAP domain, so it answers while any such socket is open; with
+ * none open it stops receiving (within one receive timeout), so it never keeps the process alive.
  */
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
 const IDLE_CHECK_MS = 250;
 
 interface Domain {
-  allowed: Set<string>;
   socket: string;
-  refuse: (refusal: CurveRefusal) => void;
+  /** A CURVE server's allow list (raw keys as latin1), and where its refusals go. */
+  allow?: { keys: Set<string>; refuse: (refusal: CurveRefusal) => void };
+  /** The socket's `maxConnections`. */
+  capacity?: Capacity;
 }
 
 const domains = new Map<string, Domain>();
 let handler: zmq.Router | undefined;
 let serving = false;
-let curveServers = 0;
+/** Sockets libzmq asks the handler about: CURVE servers, and sockets with a ZAP domain. */
+let asking = 0;
 let domainCount = 0;
 
-/** A fresh ZAP domain name: the key under which a socket's allow list is looked up. */
+/** A fresh ZAP domain name: the key under which a socket's rules are looked up. */
 export function newZapDomain(): string {
   return `dividere.${process.pid}.${++domainCount}`;
 }
 
-/** Counts one more open CURVE server, and makes sure the handler answers if it is bound. */
-function openCurveServer(): () => void {
-  curveServers++;
+/** Counts one more socket libzmq asks the handler about, and makes sure the handler answers if it is bound. */
+function openAsking(): () => void {
+  asking++;
   if (handler && !serving) serve(handler);
-  return () => void curveServers--;
+  return () => void asking--;
 }
 
 /**
- * Enforces `allow` (raw 32-byte keys) for the sockets with ZAP domain `domain`; returns the
- * release to call when the socket closes. Must run before the socket binds or connects.
+ * Keeps the rules of `domain` in the handler (binding it first if need be); returns the release
+ * to call when the socket closes. Must run before the socket binds or connects.
  */
-function enforceAllowList(domain: string, allow: readonly Uint8Array[], socket: string, refuse: (refusal: CurveRefusal) => void): () => void {
+function enforce(domain: string, rules: Domain): () => void {
   handler ??= bindHandler();
   if (!serving) serve(handler);
-  domains.set(domain, { allowed: new Set(allow.map((key) => Buffer.from(key).toString("latin1"))), socket, refuse });
+  domains.set(domain, rules);
   return () => void domains.delete(domain);
 }
 
 function bindHandler(): zmq.Router {
-  const router = new zmq.Router({ linger: 0, receiveTimeout: IDLE_CHECK_MS });
+  const router = openNative("the ZAP handler", () => new zmq.Router({ linger: 0, receiveTimeout: IDLE_CHECK_MS }));
   try {
     router.bindSync(ZAP_ENDPOINT);
   } catch (error) {
     router.close();
     throw new DividereError(
       "BIND_FAILED",
-      `cannot start the ZAP handler that enforces CURVE allow lists: ${ZAP_ENDPOINT} is taken (${(error as Error).message}). ` +
-        "Only one handler can run per ZeroMQ context: create allow-listed sockets in one thread, and do not run another ZAP handler in this process.",
+      `cannot start the ZAP handler that enforces CURVE allow lists and maxConnections: ${ZAP_ENDPOINT} is taken (${(error as Error).message}). ` +
+        "Only one handler can run per ZeroMQ context: create allow-listed and connection-limited sockets (servers) in one thread, and do not run another ZAP handler in this process.",
       { cause: error },
     );
   }
   return router;
 }
 
-/** Answers ZAP requests until no CURVE server is open. */
+/** Answers ZAP requests until no socket that asks is open. */
 function serve(router: zmq.Router): void {
   serving = true;
   void (async () => {
-    while (curveServers > 0) {
-      let frames: Buffer[];
+    while (asking > 0) {
+      const batch: Buffer[][] = [];
       try {
-        frames = await router.receive();
+        batch.push(await router.receive());
+        // The requests waiting now are answered together: each counts as waiting while the others are decided.
+        while (router.readable) batch.push(await router.receive());
       } catch (error) {
-        if ((error as { code?: string }).code === "EAGAIN") continue;
-        debug("ZAP handler stopped: %s", error);
-        break;
+        if (batch.length === 0) {
+          if ((error as { code?: string }).code === "EAGAIN") continue;
+          debug("ZAP handler stopped: %s", error);
+          break;
+        }
       }
-      await router.send(answer(frames)).catch((error: unknown) => debug("ZAP handler cannot answer: %s", error));
+      const limited = batch.map((frames) => domainOf(frames)?.capacity).filter((capacity) => capacity !== undefined);
+      for (const capacity of limited) capacity.asked();
+      // ZeroMQ reports a connection's accept before it asks about it, but the two arrive on
+      // different sockets: a turn of the event loop lets the accept be counted first.
+      if (limited.length > 0) await nextTurn();
+      for (const frames of batch) await router.send(answer(frames)).catch((error: unknown) => debug("ZAP handler cannot answer: %s", error));
     }
     serving = false;
   })();
 }
 
+/** The rules of the socket a ZAP request is about: [routing id, "", version, request id, domain, ...]. */
+function domainOf(frames: Buffer[]): Domain | undefined {
+  return domains.get(frames[4]?.toString() ?? "");
+}
+
 /** The reply to one ZAP request: [routing id, "", version, request id, domain, address, identity, mechanism, credentials...]. */
 function answer(frames: Buffer[]): (Buffer | string)[] {
-  const [route = "", delimiter = "", version, requestId = "", domainName, address, , mechanism, key] = frames;
+  const [route = "", delimiter = "", version, requestId = "", , address = "", , mechanism, key] = frames;
   const reply = (status: "200" | "400" | "500", text: string, userId = "") => [route, delimiter, "1.0", requestId, status, text, userId, ""];
   if (version?.toString() !== "1.0") return reply("500", "unsupported ZAP version");
-  const domain = domains.get(domainName?.toString() ?? "");
-  // Sockets without an allow list (or of another library) are not ours to judge.
+  const domain = domainOf(frames);
+  // Sockets without rules (or of another library) are not ours to judge.
   if (!domain) return reply("200", "OK");
-  if (mechanism?.toString() === "CURVE" && key?.length === 32 && domain.allowed.has(key.toString("latin1"))) {
-    return reply("200", "OK", keyText(key));
+  const curveKey = mechanism?.toString() === "CURVE" && key?.length === 32 ? key : undefined;
+  if (domain.allow && !(curveKey && domain.allow.keys.has(curveKey.toString("latin1")))) {
+    domain.capacity?.refusing();
+    domain.allow.refuse({ socket: domain.socket, address: address.toString(), reason: "NOT_ALLOWED", publicKey: curveKey && keyText(curveKey) });
+    return reply("400", "not in the allow list");
   }
-  domain.refuse({
-    socket: domain.socket,
-    address: address?.toString() ?? "",
-    reason: "NOT_ALLOWED",
-    publicKey: key?.length === 32 ? keyText(key) : undefined,
-  });
-  return reply("400", "not in the allow list");
+  if (domain.capacity && !domain.capacity.admits(address.toString())) {
+    // Not 300 ("temporary"): libzmq answers that by holding the connection, telling the client
+    // nothing, until its handshake interval ends. 500 reaches the client at once, apart from
+    // the allow list's 400; a dividere client takes it as "full" and connects again later.
+    return reply("500", "the server is full (maxConnections)");
+  }
+  return reply("200", "OK", curveKey ? keyText(curveKey) : "");
 }
 
 /**
@@ -152,26 +177,43 @@ function refusalLogger(): (refusal: CurveRefusal) => void {
 }
 
 /**
- * Sets up what a CURVE server socket needs beyond its options: the allow list in the ZAP
- * handler and the report of refusals. Returns the release for `close()`; nothing for other sockets.
- * The release must run once.
+ * Sets up what a socket's rules need beyond its options: a CURVE server's allow list and the
+ * report of its refusals, a `maxConnections` kept against `count`. Returns the release for
+ * `close()` (to run once); nothing for a socket without rules.
  */
-export function guardCurveServer(socket: zmq.Socket, curve: CurveOptions | undefined, events: SocketEvents, name: string): (() => void) | undefined {
-  if (!curve || curve.serverKey !== undefined) return undefined;
-  const refuse = curve.onRefused ?? refusalLogger();
-  watchHandshakes(events, name, refuse);
-  // Counted first: the handler serves only while some CURVE server is open.
-  const releaseServer = openCurveServer();
+export function guardSocket(socket: zmq.Socket, options: SocketOptions, count: ConnectionCount, events: SocketEvents, name: string): (() => void) | undefined {
+  const { curve, maxConnections } = options;
+  const curveServer = curve !== undefined && curve.serverKey === undefined;
   const domain = socket.zapDomain;
+  if (!curveServer && !domain) return undefined;
+  const rules: Domain = { socket: name };
+  if (curveServer) {
+    const refuse = curve.onRefused ?? refusalLogger();
+    watchHandshakes(events, name, refuse);
+    if (curve.allow) rules.allow = { keys: new Set(curve.allow.map((key, i) => Buffer.from(keyBytes(key, `allow[${i}]`)).toString("latin1"))), refuse };
+  }
+  if (maxConnections !== undefined) rules.capacity = new Capacity(maxConnections, count, events, name);
+  // Counted first: the handler serves only while some socket asks it.
+  const releaseAsking = openAsking();
   let releaseDomain: (() => void) | undefined;
   try {
-    if (curve.allow && domain) releaseDomain = enforceAllowList(domain, curve.allow.map((key, i) => keyBytes(key, `allow[${i}]`)), name, refuse);
+    if (domain) releaseDomain = enforce(domain, rules);
   } catch (error) {
-    releaseServer();
-    throw error;
+    // An allow list fails closed; a connection limit that cannot be kept here (the handler is
+    // another thread's) is not worth refusing every client for: the socket goes unlimited.
+    if (rules.allow || !DividereError.is(error, "BIND_FAILED")) {
+      releaseAsking();
+      throw error;
+    }
+    socket.zapDomain = "";
+    debug("%s: maxConnections is not enforced: %s", name, (error as Error).message);
+    if (!curveServer) {
+      releaseAsking();
+      return undefined;
+    }
   }
   return () => {
     releaseDomain?.();
-    releaseServer();
+    releaseAsking();
   };
 }

@@ -1,8 +1,8 @@
 import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
-import type { SocketEvents } from "../connection/events.js";
+import type { ConnectionStats, SocketEvents } from "../connection/events.js";
 import type { SocketOptions } from "../connection/options.js";
 import { type Receiver, type RecvOptions, SKIP, untilClosed } from "../connection/receiver.js";
-import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, sentCount, unsentCount } from "../connection/socket.js";
+import { type Frame, type ReadableSocket, type Socket, type SocketEndpoints, receiveThrough, reconnect, sentCount, unsentCount } from "../connection/socket.js";
 import { EnvelopeCodec, encodeEnvelope } from "../envelope/codec.js";
 import type { MessageOf, Types } from "../envelope/types.js";
 import { DividereError, type ErrorCode } from "../errors.js";
@@ -18,8 +18,8 @@ export interface MessagingOptions<T extends Types> extends SocketOptions {
   types: T;
   /**
    * Received envelopes larger than this many bytes are dropped as `OVERSIZED`; the connection
-   * stays up. Default 16 MiB. (`maxMessageSize`, 64 MiB by default, is ZeroMQ's hard limit, which
-   * disconnects the peer; to accept larger envelopes, raise both.)
+   * stays up. Default 16 MiB. (`maxMessageSize`, 64 MiB by default and 4 MiB on a server's
+   * sockets, is ZeroMQ's hard limit, which disconnects the peer; to accept larger envelopes, raise both.)
    */
   maxEnvelopeSize?: number;
 }
@@ -99,6 +99,11 @@ export abstract class MessagingSocket<T extends Types> {
     return this.connection.endpoints;
   }
 
+  /** The connections open now, and those refused for `maxConnections`. */
+  get connections(): ConnectionStats {
+    return this.connection.connections;
+  }
+
   /** The first bound endpoint with its actual port, else the first connected one. */
   get endpoint(): string {
     return this.connection.endpoint;
@@ -112,6 +117,11 @@ export abstract class MessagingSocket<T extends Types> {
   /** True once `close()` was called. */
   get closed(): boolean {
     return this.connection.closed;
+  }
+
+  /** @internal See the byte-level socket's `reconnect`. */
+  [reconnect](): void {
+    this.connection[reconnect]();
   }
 
   /** Closes the socket; pending receives reject with `CLOSED`. */

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
-import type { SocketOptions } from "../connection/options.js";
+import { type SocketOptions, withServerDefaults } from "../connection/options.js";
 import type { DividereError } from "../errors.js";
 import {
   type RegisterService,
@@ -79,9 +79,11 @@ export interface RegistryServerStats extends ReactorStats {
   refused: number;
   /** Input that was no request (not an envelope, an unknown type, ...), by reason. */
   dropped: MessagingStats["dropped"];
+  /** Connections refused at their handshake, on any of its sockets, because it held `maxConnections`. */
+  refusedConnections: number;
 }
 
-/** Options of a {@link RegistryServer}; the socket options apply to all three of its sockets. */
+/** Options of a {@link RegistryServer}; the socket options apply to all three of its sockets, with a server's defaults (`withServerDefaults`). */
 export interface RegistryServerOptions extends SocketOptions {
   /** Where requests come in; default `tcp://*:5000`, as Python dividere. */
   endpoint?: Endpoint;
@@ -131,8 +133,9 @@ export class RegistryServer {
       endpoint = `tcp://*:${REGISTRY_PORT}`,
       publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`,
       watchEndpoint = `tcp://*:${REGISTRY_WATCH_PORT}`,
-      ...socketOptions
+      ...rest
     } = options;
+    const socketOptions = withServerDefaults(rest);
     // A port that cannot be bound closes again the sockets bound before it.
     const opened: Array<{ close(): Promise<void> }> = [];
     const open = <S extends { close(): Promise<void> }>(socket: S): S => (opened.push(socket), socket);
@@ -193,7 +196,13 @@ export class RegistryServer {
 
   /** Counters of the requests: answered, of no known kind, failed, and input that was no request at all. */
   get stats(): RegistryServerStats {
-    return { ...this.#reactor.stats, answered: { ...this.#answered }, refused: this.#refused, dropped: { ...this.#requests.stats.dropped } };
+    return {
+      ...this.#reactor.stats,
+      answered: { ...this.#answered },
+      refused: this.#refused,
+      dropped: { ...this.#requests.stats.dropped },
+      refusedConnections: this.#requests.connections.refused + this.#publisher.connections.refused + this.#watch.connections.refused,
+    };
   }
 
   /** The live instances of a service. */

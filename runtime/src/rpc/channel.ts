@@ -1,8 +1,9 @@
 import { hostname } from "node:os";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
-import type { SocketOptions } from "../connection/options.js";
+import { DEFAULT_SERVER_MAX_MESSAGE_SIZE, type SocketOptions } from "../connection/options.js";
 import { eachUntilClosed } from "../connection/receiver.js";
+import { reconnect } from "../connection/socket.js";
 import { RpcCancelSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
@@ -17,6 +18,10 @@ export const rpcTypes = [RpcRequestSchema, RpcCancelSchema, RpcResponseSchema] a
 export const CALLER = `${hostname()}/${process.pid}`;
 const callerBytes = callerField(CALLER);
 const NO_ROUTE: readonly never[] = [];
+
+/** The first pause before connecting again to a server that was full, in ms; it doubles up to the second. */
+const FULL_RETRY_MS = 100;
+const FULL_RETRY_MAX_MS = 5000;
 
 /** The default {@link ChannelOptions.maxInFlight}: calls one connection carries at once. */
 export const DEFAULT_MAX_IN_FLIGHT = 1000;
@@ -59,6 +64,8 @@ export class Channel {
   readonly endpoint: string;
   readonly #dealer: Dealer<typeof rpcTypes>;
   readonly #pending = new Map<number, CallSink>();
+  /** Calls in flight whose request is larger than a server takes by default, with its size: if the connection drops, that is likely why. */
+  readonly #large = new Map<number, number>();
   /** In call order: a Map keeps insertion order and forgets a cancelled call in O(1). */
   readonly #waiting = new Map<number, Waiting>();
   readonly #maxInFlight: number;
@@ -69,6 +76,9 @@ export class Channel {
   #connected = false;
   /** Why the server refused this client at the last handshake, until one succeeds. */
   #refusal: RpcError | undefined;
+  /** The next pause before connecting again to a full server, and the timer of the one under way. */
+  #fullRetryMs = FULL_RETRY_MS;
+  #fullRetry: NodeJS.Timeout | undefined;
 
   constructor(endpoint: Endpoint, options: ChannelOptions = {}) {
     const { maxInFlight = DEFAULT_MAX_IN_FLIGHT, ...socketOptions } = options;
@@ -83,20 +93,31 @@ export class Channel {
     this.#dealer.events.on("handshake", () => {
       this.#connected = true;
       this.#refusal = undefined;
+      this.#fullRetryMs = FULL_RETRY_MS;
     });
     this.#dealer.events.on("disconnect", () => {
       this.#connected = false;
+      // A server drops a connection whose frame is over its maxMessageSize, and cannot say so; this side knows what it sent.
+      for (const [id, bytes] of this.#large) {
+        this.#end(
+          id,
+          new RpcError(
+            "RESOURCE_EXHAUSTED",
+            `lost the connection to ${this.endpoint} while sending a request of ${bytes} bytes: a server drops a connection that sends a frame over its ` +
+              `maxMessageSize, ${DEFAULT_SERVER_MAX_MESSAGE_SIZE} bytes unless its operator raised it. Send smaller requests (split them, or stream), or raise the server's maxMessageSize`,
+          ),
+        );
+      }
       this.#failAll(`lost the connection to ${this.endpoint}`);
     });
-    // A refused client retries for ever; its calls fail now, saying why, instead of at their deadlines.
-    // Later calls fail at once too, until a handshake succeeds: libzmq retries a refused
-    // connection only after its reconnect interval, and may report no new refusal for a while.
-    this.#dealer.events.on("handshake:error:auth", () => {
-      this.#refusal = new RpcError(
-        "UNAUTHENTICATED",
-        `the server at ${this.endpoint} refused this client: its CURVE public key is not in the server's allow list (give the server's operator this client's public key)`,
-      );
-      this.#failAll(this.#refusal.message, "UNAUTHENTICATED");
+    // A refusal is final to libzmq, which does not connect again. The calls fail now, saying why,
+    // instead of at their deadlines, and later calls at once, until a handshake succeeds. A full
+    // server (500) may have room later: this side connects again, waiting longer each time.
+    this.#dealer.events.on("handshake:error:auth", (event) => {
+      const status = (event.error as { status?: number }).status;
+      this.#refusal = refusal(this.endpoint, status);
+      this.#failAll(this.#refusal.message, this.#refusal.code);
+      if (status === 500) this.#connectLater();
     });
     this.#loop = this.#receive();
   }
@@ -163,6 +184,7 @@ export class Channel {
     const timeoutMs = deadline === undefined ? 0 : Math.max(1, Math.min(Math.ceil(deadline - Date.now()), 0xffffffff));
     const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes });
     this.#pending.set(id, sink);
+    if (envelope.length > DEFAULT_SERVER_MAX_MESSAGE_SIZE) this.#large.set(id, envelope.length);
     this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>
       this.#end(id, unavailable(`cannot send to ${this.endpoint}: ${(error as Error).message}`, error)),
     );
@@ -193,9 +215,20 @@ export class Channel {
     if (this.#waiting.size > 0) this.#admit();
   }
 
+  #connectLater(): void {
+    if (this.#fullRetry) return;
+    const pause = this.#fullRetryMs * (0.5 + Math.random());
+    this.#fullRetryMs = Math.min(2 * this.#fullRetryMs, FULL_RETRY_MAX_MS);
+    this.#fullRetry = setTimeout(() => {
+      this.#fullRetry = undefined;
+      this.#dealer[reconnect]();
+    }, pause);
+  }
+
   /** Closes the connection; calls in flight, and calls waiting to be sent, fail with `UNAVAILABLE`. */
   async close(): Promise<void> {
     for (const listener of [...this.#closeListeners]) listener();
+    clearTimeout(this.#fullRetry);
     const why = `the channel to ${this.endpoint} was closed`;
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
@@ -228,16 +261,36 @@ export class Channel {
     const sink = this.#pending.get(id);
     if (!sink) return;
     this.#pending.delete(id);
+    this.#large.delete(id);
     sink.end(error);
     if (this.#waiting.size > 0) this.#admit();
   }
 
-  #failAll(why: string, code: "UNAVAILABLE" | "UNAUTHENTICATED" = "UNAVAILABLE"): void {
+  #failAll(why: string, code: RpcError["code"] = "UNAVAILABLE"): void {
     if (this.#pending.size === 0) return;
     debug("rpc: %s with %d calls in flight", why, this.#pending.size);
     const error = new RpcError(code, why);
     for (const id of [...this.#pending.keys()]) this.#end(id, error);
   }
+}
+
+/**
+ * Why a server refused this client at its handshake, by the ZAP status it sent: 400 from a CURVE
+ * allow list, 500 from a full server (the runtime's ZAP handler does not use 300, "temporary":
+ * libzmq answers it by telling the client nothing).
+ */
+function refusal(endpoint: string, status: number | undefined): RpcError {
+  if (status === 500) {
+    return unavailable(
+      `the server at ${endpoint} is full: it holds as many connections as its maxConnections allows, and refused this one for now ` +
+        "(ZAP status 500; this client connects again, waiting longer each time, up to 5 s). Try again later or another instance, " +
+        "or have the server's operator raise its maxConnections",
+    );
+  }
+  return new RpcError(
+    "UNAUTHENTICATED",
+    `the server at ${endpoint} refused this client: its CURVE public key is not in the server's allow list (give the server's operator this client's public key)`,
+  );
 }
 
 function unavailable(message: string, cause?: unknown): RpcError {

@@ -1,6 +1,7 @@
 import type { Endpoint } from "../connection/endpoint.js";
+import type { ConnectionStats } from "../connection/events.js";
 import { eachUntilClosed } from "../connection/receiver.js";
-import type { SocketOptions } from "../connection/options.js";
+import { type SocketOptions, withServerDefaults } from "../connection/options.js";
 import { debug } from "../log.js";
 import { Router } from "../messaging/routing.js";
 import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
@@ -15,6 +16,8 @@ export interface RpcServerStats extends CallStats {
   dropped: MessagingStats["dropped"];
   /** Cancels of calls not in flight here: answered already (the cancel crossed the answer), or never made. */
   unmatched: number;
+  /** Connections refused at their handshake because the server held `maxConnections` (each retry of a refused caller counts). */
+  refusedConnections: number;
 }
 
 /**
@@ -31,9 +34,13 @@ export class RpcServer {
   #unmatched = 0;
   #closing: Promise<void> | undefined;
 
+  /**
+   * The socket options take a server's defaults ({@link withServerDefaults}): at most 1024
+   * connections, requests of at most 4 MiB, heartbeats that drop a silent or stuck caller.
+   */
   constructor(endpoint: Endpoint, options: SocketOptions = {}) {
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
-    this.#router = new Router(endpoint, { ...options, mandatory: true, types: rpcTypes });
+    this.#router = new Router(endpoint, { ...withServerDefaults(options), mandatory: true, types: rpcTypes });
     this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`);
     this.#loop = this.#serve();
   }
@@ -46,7 +53,17 @@ export class RpcServer {
   /** A snapshot of the counters: calls answered OK, failed and cancelled, and dropped input. */
   get stats(): RpcServerStats {
     const dropped = this.#router.stats.dropped;
-    return { ...this.#calls.stats, dropped: { ...dropped, UNKNOWN_TYPE: dropped.UNKNOWN_TYPE + this.#strayResponses }, unmatched: this.#unmatched };
+    return {
+      ...this.#calls.stats,
+      dropped: { ...dropped, UNKNOWN_TYPE: dropped.UNKNOWN_TYPE + this.#strayResponses },
+      unmatched: this.#unmatched,
+      refusedConnections: this.#router.connections.refused,
+    };
+  }
+
+  /** The callers' connections open now, and those refused so far because the server held `maxConnections`. */
+  get connections(): ConnectionStats {
+    return this.#router.connections;
   }
 
   /** Hosts `implementation` of the service; methods it lacks answer `UNIMPLEMENTED`. */
