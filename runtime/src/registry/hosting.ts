@@ -62,8 +62,7 @@ export class ServiceHost {
   readonly #onError: (error: DividereError) => void;
   readonly #renewal: NodeJS.Timeout | undefined;
   readonly #stopRediscovery: (() => void) | undefined;
-  #failing = false;
-  /** Why the last registration failed, while it keeps failing. */
+  /** Why the last registration failed, while registering keeps failing. */
   #lastFailure: Error | undefined;
   /** Instances the registry has not acknowledged yet, and who waits for that. */
   readonly #unregistered = new Set<Instance>();
@@ -186,7 +185,7 @@ export class ServiceHost {
       this.#stopRediscovery?.();
       for (const wake of this.#registrationWaiters) wake(new DividereError("CLOSED", "the service host stopped before it was registered"));
       // While registering fails, the registry is not answering: do not spend the grace on it.
-      if (this.#registry && !this.#failing) {
+      if (this.#registry && !this.#lastFailure) {
         await Promise.all(
           this.#instances
             .filter((instance) => !this.#unregistered.has(instance))
@@ -224,22 +223,20 @@ export class ServiceHost {
     if (!this.#registry || this.#stopping) return;
     try {
       await this.#registry.register(instance);
-      if (this.#failing) debug("service %s: registered again", instance.service);
-      this.#failing = false;
+      if (this.#lastFailure) debug("service %s: registered again", instance.service);
       this.#lastFailure = undefined;
       if (this.#unregistered.delete(instance) && this.#unregistered.size === 0) for (const wake of this.#registrationWaiters) wake();
       debug("service %s registered at %s (%s)", instance.service, instance.endpoint, why);
     } catch (error) {
       if (this.#stopping) return;
-      this.#lastFailure = error as Error;
-      if (!this.#failing) {
+      if (!this.#lastFailure) {
         this.#onError(
           new DividereError("UNAVAILABLE", `${instance.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, {
             cause: error,
           }),
         );
       }
-      this.#failing = true;
+      this.#lastFailure = error as Error;
     }
   }
 }
