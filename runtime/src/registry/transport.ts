@@ -126,6 +126,8 @@ class RegistryTransport implements Transport {
         (a, b) => Number(b.channel.connected) - Number(a.channel.connected),
       );
       for (const known of ordered) {
+        // Connected: nothing to wait for (no timer, no promise per call on the hot path).
+        if (known.channel.connected) return known.channel;
         const why = `${service}: the instance at ${known.instance.endpoint} did not complete its connection (is it hung?)`;
         if (await waitFor(known.reachable, call, why)) return known.channel;
         this.#forget(service, state, known, "it did not connect", true);
