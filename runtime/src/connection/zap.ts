@@ -18,11 +18,14 @@ import type { SocketOptions } from "./options.js";
  * It is bound once, with the first socket that has a rule, and stays bound: libzmq releases an
  * inproc endpoint some time after its socket closes, so a handler closed and bound again would
  * fail. Once bound, libzmq asks it about every CURVE server's clients and about every
- * connection of a socket with a ZAP domain, so it answers while any such socket is open; with
- * none open it stops receiving (within one receive timeout), so it never keeps the process alive.
+ * connection of a socket with a ZAP domain, so it answers while any such socket is open, and
+ * until libzmq has ended a closed one's connections to it; with none left it stops receiving
+ * (within one receive timeout), so it never keeps the process alive.
  */
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
 const IDLE_CHECK_MS = 250;
+/** How long the handler serves a closed socket, at most, until libzmq has ended its connections to it. */
+const CLOSE_WAIT_MS = 2000;
 
 interface Domain {
   socket: string;
@@ -214,6 +217,18 @@ export function guardSocket(socket: zmq.Socket, options: SocketOptions, count: C
   }
   return () => {
     releaseDomain?.();
-    releaseAsking();
+    // libzmq ends the socket's connections to the handler only while the handler's socket
+    // processes commands, which it does while it receives: stopping at close() left the socket
+    // half closed now and then, its monitor never ended, and the process never exited. The
+    // handler serves on until the monitor says the socket is gone (or a moment has passed).
+    let done = false;
+    const stopAsking = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      releaseAsking();
+    };
+    const timer = setTimeout(stopAsking, CLOSE_WAIT_MS).unref();
+    events.once("end", stopAsking);
   };
 }
