@@ -30,6 +30,11 @@ export class Capacity {
     this.#socket = socket;
     // ZeroMQ reports each refusal just before the connection's disconnect.
     events.on("handshake:error:auth", () => void this.#closing.shift());
+    // A refused connection the peer closed first is never reported as refused; but those closing
+    // are among those open, so fewer open means fewer of them (the count has seen this disconnect).
+    events.on("disconnect", () => {
+      while (this.#closing.length > this.#count.open) this.#closing.shift();
+    });
   }
 
   /** A connection asked; it is answered by {@link admits} or {@link refusing}. */
