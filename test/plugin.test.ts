@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
+import { protoc } from "./prerequisites.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "node_modules/.bin");
@@ -23,10 +24,10 @@ function bufGenerate(options: string[]): { out: string; status: number | null; s
 }
 
 describe("protoc-gen-dividere", () => {
-  test("runs from protoc --plugin, and writes what buf generate writes", () => {
+  test.skipIf(!protoc.program)("runs from protoc --plugin, and writes what buf generate writes", () => {
     const out = mkdtempSync(join(tmpdir(), "dividere-protoc-"));
     execFileSync(
-      "protoc",
+      protoc.program ?? "protoc",
       [
         `--plugin=protoc-gen-dividere=${join(bin, "protoc-gen-dividere")}`,
         `--dividere_out=${out}`,
