@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,13 +10,16 @@ const bin = join(root, "node_modules/.bin");
 const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ""}` };
 const golden = (file: string) => readFileSync(join(root, "test/gen", file), "utf8");
 
-/** Runs `buf generate` of proto/test/chat with protoc-gen-dividere and these options; returns the output folder and exit. */
-function bufGenerate(options: string[]): { out: string; status: number | null; stderr: string } {
+/**
+ * Runs `buf generate` of proto/test/chat with protoc-gen-dividere (or the plugin command `local`)
+ * and these options; returns the output folder and exit.
+ */
+function bufGenerate(options: string[], local: string | string[] = "protoc-gen-dividere"): { out: string; status: number | null; stderr: string } {
   const out = mkdtempSync(join(tmpdir(), "dividere-plugin-"));
   const template = {
     version: "v2",
     inputs: [{ directory: "proto", paths: ["proto/test/chat"] }],
-    plugins: [{ local: "protoc-gen-dividere", out, opt: options }],
+    plugins: [{ local, out, opt: options }],
   };
   const run = spawnSync(join(bin, "buf"), ["generate", "--template", JSON.stringify(template)], { cwd: root, env, encoding: "utf8" });
   return { out, status: run.status, stderr: run.stderr };
@@ -106,6 +109,30 @@ describe("protoc-gen-dividere", () => {
       expect(stderr).toMatch(/^protoc-gen-dividere: /m);
       expect(stderr).not.toMatch(/^\s+at /m);
     });
+  });
+
+  test("target=dts and js+dts work in a project whose TypeScript has no lib files, as TypeScript 7's has none", () => {
+    // The project of a user who installed the plugin beside TypeScript 7: every package of this
+    // repository's node_modules, but a `typescript` laid out as 7's is (no lib.*.d.ts). Node
+    // keeps the symlinked paths, so packages resolve their dependencies from the project, as
+    // they would in a real install.
+    const project = mkdtempSync(join(tmpdir(), "dividere-ts7-"));
+    const modules = join(project, "node_modules");
+    mkdirSync(join(modules, "typescript", "lib"), { recursive: true });
+    writeFileSync(join(modules, "typescript", "package.json"), JSON.stringify({ name: "typescript", version: "7.0.2", main: "lib/version.cjs" }));
+    writeFileSync(join(modules, "typescript", "lib", "version.cjs"), 'module.exports = { version: "7.0.2" };\n');
+    for (const name of readdirSync(join(root, "node_modules"))) {
+      if (name !== "typescript" && name !== ".bin") symlinkSync(join(root, "node_modules", name), join(modules, name));
+    }
+    const plugin = ["node", "--preserve-symlinks", "--preserve-symlinks-main", join(modules, "protoc-gen-dividere/bin/protoc-gen-dividere.js")];
+    for (const target of ["dts", "js+dts"]) {
+      const { out, status, stderr } = bufGenerate([`target=${target}`, "import_extension=js"], plugin);
+      expect(stderr).toBe("");
+      expect(status).toBe(0);
+      const declarations = readFileSync(join(out, "test/chat/v1/chat_dividere.d.ts"), "utf8");
+      expect(declarations).toContain("export declare class ChatPublisher");
+      expect(declarations).toMatch(/sendSaid\(message: MessageInitShape<typeof SaidSchema>\): Promise<void>;/);
+    }
   });
 
   test("--version names the plugin and its version", () => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { createEcmaScriptPlugin } from "@bufbuild/protoplugin";
 import { type Options, parseOptions } from "./options.js";
 import { Renderer } from "./render.js";
+import { transpile } from "./transpile.js";
 import { SymbolTable, buildFileView } from "./view-model.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -14,6 +15,7 @@ export const protocGenDividere = createEcmaScriptPlugin<Options>({
   name: "protoc-gen-dividere",
   version: `v${version}`,
   parseOptions,
+  transpile,
   generateTs(schema) {
     const renderer = new Renderer(schema.options.templates);
     for (const file of schema.files) {
