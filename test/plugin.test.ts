@@ -135,6 +135,16 @@ describe("protoc-gen-dividere", () => {
     }
   });
 
+  test("the packed plugin holds the top-level templates/, every one of them", () => {
+    const [pack] = JSON.parse(
+      execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: join(root, "protoc-gen-dividere"), encoding: "utf8" }),
+    ) as [{ files: { path: string }[] }];
+    const packed = pack.files.map((file) => file.path).filter((path) => path.startsWith("templates/"));
+    const templates = readdirSync(join(root, "templates")).map((name) => `templates/${name}`);
+    expect(templates.length).toBeGreaterThan(0);
+    expect(packed.sort()).toEqual(templates.sort());
+  });
+
   test("--version names the plugin and its version", () => {
     expect(execFileSync(join(bin, "protoc-gen-dividere"), ["--version"], { encoding: "utf8" })).toMatch(/^protoc-gen-dividere v\d+\.\d+\.\d+\n$/);
   });

@@ -5,7 +5,7 @@ import type { GeneratedFile } from "@bufbuild/protoplugin";
 import Handlebars from "handlebars";
 import type { FileView, SymbolTable } from "./view-model.js";
 
-/** The templates shipped with the plugin. */
+/** The templates shipped with the plugin: the top-level `templates/`, which the build copies into the package. */
 export const BUILT_IN_TEMPLATES = fileURLToPath(new URL("../templates", import.meta.url));
 
 /** The template every file starts from; every other template is a partial it can include by name. */
