@@ -140,7 +140,26 @@ export const testNestedMsg02Topic = "testNestedMsg02";
 /**
  * The event types of test/TestMsg.proto, for the `types` option of any socket.
  */
-export const testMsgTypes = [
+export const testMsgTypes: readonly [
+  typeof testMsg01Schema,
+  typeof testDtMsg01Schema,
+  typeof testDtMsg02Schema,
+  typeof testDtMsg03Schema,
+  typeof testDtMsg04Schema,
+  typeof testDtMsg05Schema,
+  typeof testDtMsg06Schema,
+  typeof testDtMsg07Schema,
+  typeof testDtMsg08Schema,
+  typeof testDtMsg09Schema,
+  typeof testDtMsg10Schema,
+  typeof testDtMsg11Schema,
+  typeof testDtMsg12Schema,
+  typeof testDtMsg13Schema,
+  typeof testDtMsg14Schema,
+  typeof testDtMsg15Schema,
+  typeof testNestedMsg01Schema,
+  typeof testNestedMsg02Schema,
+] = [
   testMsg01Schema,
   testDtMsg01Schema,
   testDtMsg02Schema,
@@ -159,7 +178,7 @@ export const testMsgTypes = [
   testDtMsg15Schema,
   testNestedMsg01Schema,
   testNestedMsg02Schema,
-] as const;
+];
 
 /**
  * An event of test/TestMsg.proto; its `$typeName` says which.

@@ -31,10 +31,13 @@ export const Msg02Topic = "Msg02";
 /**
  * The event types of test/clientMsgs.proto, for the `types` option of any socket.
  */
-export const clientMsgsTypes = [
+export const clientMsgsTypes: readonly [
+  typeof Msg01Schema,
+  typeof Msg02Schema,
+] = [
   Msg01Schema,
   Msg02Schema,
-] as const;
+];
 
 /**
  * An event of test/clientMsgs.proto; its `$typeName` says which.

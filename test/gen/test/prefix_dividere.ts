@@ -35,11 +35,15 @@ export const AMessageWhoseFullNameIsLongerThanOneHundredAndTwentySevenBytesSoTha
 /**
  * The event types of test/prefix.proto, for the `types` option of any socket.
  */
-export const prefixTypes = [
+export const prefixTypes: readonly [
+  typeof Msg01Schema,
+  typeof Msg01abcSchema,
+  typeof AMessageWhoseFullNameIsLongerThanOneHundredAndTwentySevenBytesSoThatTheLengthPrefixInItsEnvelopeAndTopicTakesTwoVarintBytesSchema,
+] = [
   Msg01Schema,
   Msg01abcSchema,
   AMessageWhoseFullNameIsLongerThanOneHundredAndTwentySevenBytesSoThatTheLengthPrefixInItsEnvelopeAndTopicTakesTwoVarintBytesSchema,
-] as const;
+];
 
 /**
  * An event of test/prefix.proto; its `$typeName` says which.

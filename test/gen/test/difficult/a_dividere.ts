@@ -20,9 +20,11 @@ export const SaidTopic = "test.a.Said";
 /**
  * The event types of test/difficult/a.proto, for the `types` option of any socket.
  */
-export const aTypes = [
+export const aTypes: readonly [
+  typeof SaidSchema,
+] = [
   SaidSchema,
-] as const;
+];
 
 /**
  * An event of test/difficult/a.proto; its `$typeName` says which.

@@ -27,10 +27,13 @@ export const QuoteTopic = "test.b.Quote";
 /**
  * The event types of test/difficult/b.proto, for the `types` option of any socket.
  */
-export const bTypes = [
+export const bTypes: readonly [
+  typeof SaidSchema,
+  typeof QuoteSchema,
+] = [
   SaidSchema,
   QuoteSchema,
-] as const;
+];
 
 /**
  * An event of test/difficult/b.proto; its `$typeName` says which.

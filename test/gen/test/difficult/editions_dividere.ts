@@ -20,9 +20,11 @@ export const SettingTopic = "test.editions.Setting";
 /**
  * The event types of test/difficult/editions.proto, for the `types` option of any socket.
  */
-export const editionsTypes = [
+export const editionsTypes: readonly [
+  typeof SettingSchema,
+] = [
   SettingSchema,
-] as const;
+];
 
 /**
  * An event of test/difficult/editions.proto; its `$typeName` says which.

@@ -20,9 +20,11 @@ export const ReadingTopic = "test.proto2.Reading";
 /**
  * The event types of test/difficult/legacy2.proto, for the `types` option of any socket.
  */
-export const legacy2Types = [
+export const legacy2Types: readonly [
+  typeof ReadingSchema,
+] = [
   ReadingSchema,
-] as const;
+];
 
 /**
  * An event of test/difficult/legacy2.proto; its `$typeName` says which.

@@ -162,7 +162,28 @@ export const Outer_Inner_DeeperTopic = "test.difficult.Outer.Inner.Deeper";
 /**
  * The event types of test/difficult/names.proto, for the `types` option of any socket.
  */
-export const namesTypes = [
+export const namesTypes: readonly [
+  typeof PromiseSchema,
+  typeof ErrorSchema,
+  typeof ObjectSchema,
+  typeof defaultSchema,
+  typeof constructorSchema,
+  typeof FooSchema$,
+  typeof FooSchemaSchema,
+  typeof file_test_difficult_namesSchema,
+  typeof NamesPublisherSchema,
+  typeof NamesMessageSchema,
+  typeof NamesTypesSchema,
+  typeof NamesSchema,
+  typeof EndpointSchema,
+  typeof MessageContextSchema,
+  typeof messagingSchema,
+  typeof LegacySchema,
+  typeof Legacy_PartSchema,
+  typeof OuterSchema,
+  typeof Outer_InnerSchema,
+  typeof Outer_Inner_DeeperSchema,
+] = [
   PromiseSchema,
   ErrorSchema,
   ObjectSchema,
@@ -183,7 +204,7 @@ export const namesTypes = [
   OuterSchema,
   Outer_InnerSchema,
   Outer_Inner_DeeperSchema,
-] as const;
+];
 
 /**
  * An event of test/difficult/names.proto; its `$typeName` says which.

@@ -35,10 +35,13 @@ export const AnnouncedTopic = "test.difficult.oracle.Announced";
 /**
  * The event types of test/difficult/oracle.proto, for the `types` option of any socket.
  */
-export const oracleTypes = [
+export const oracleTypes: readonly [
+  typeof HappenedSchema,
+  typeof AnnouncedSchema,
+] = [
   HappenedSchema,
   AnnouncedSchema,
-] as const;
+];
 
 /**
  * An event of test/difficult/oracle.proto; its `$typeName` says which.

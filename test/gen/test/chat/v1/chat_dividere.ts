@@ -31,10 +31,13 @@ export const JoinedTopic = "chat.v1.Joined";
 /**
  * The event types of test/chat/v1/chat.proto, for the `types` option of any socket.
  */
-export const chatTypes = [
+export const chatTypes: readonly [
+  typeof SaidSchema,
+  typeof JoinedSchema,
+] = [
   SaidSchema,
   JoinedSchema,
-] as const;
+];
 
 /**
  * An event of test/chat/v1/chat.proto; its `$typeName` says which.
