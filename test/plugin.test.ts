@@ -166,6 +166,10 @@ describe("protoc-gen-dividere", () => {
       expect(declarations).toContain("export declare class ChatPublisher");
       expect(declarations).toMatch(/sendJoined\(message: MessageInitShape<typeof JoinedSchema>\): Promise<void>;/);
       expect(declarations).toContain("[Symbol.asyncDispose](): Promise<void>;");
+      // Nothing the transpiler could not infer without the imported schemas at hand.
+      expect(declarations).toMatch(/export declare const chatTypes: readonly \[\s*typeof JoinedSchema,?\s*\];/);
+      const code = declarations.split("\n").filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line));
+      expect(code.filter((line) => /\bany\b/.test(line))).toEqual([]);
     }
   });
 
