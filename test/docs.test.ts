@@ -5,6 +5,9 @@
 //   and `./gen/...` is the code buf generates from docs/proto with docs/buf.gen.yaml.
 // - A block opened with ```ts run is also run with Node, and must exit 0 by itself within
 //   RUN_LIMIT_MS, writing nothing to stderr: a socket or timer left open fails it.
+// - A block opened with ```ts project is a file of the README's "Your own project", with code
+//   generated from that section's own .proto: `npm run check:packages` (run by .ci/run) builds
+//   that project from the packed packages, compiles it under TypeScript 7 and 5.9 and runs it.
 // - The `dividere` options the shell blocks of README.md and docs/cli.md use must exist in `--help`.
 //
 // The blocks, the generated code and the compiled JavaScript go to docs/.snippets (not committed).
@@ -51,7 +54,7 @@ function pages(): string[] {
   return ["README.md", ...pages];
 }
 
-/** Every ts block of every page; a ts block with an info string other than `ts` or `ts run` is an error. */
+/** Every ts block of every page but `ts project` ones; another info string than `ts`, `ts run` or `ts project` is an error. */
 function snippets(): Snippet[] {
   const found: Snippet[] = [];
   for (const page of pages()) {
@@ -59,9 +62,10 @@ function snippets(): Snippet[] {
     for (const block of fencedBlocks(readFileSync(join(root, page), "utf8"))) {
       const [language, ...flags] = block.info.split(/\s+/);
       if (language !== "ts" && language !== "typescript") continue;
+      if (flags.includes("project")) continue;
       index++;
       const unknown = flags.filter((flag) => flag !== "run");
-      if (unknown.length > 0) throw new Error(`${page}:${block.line - 1}: unknown snippet marker ${unknown.join(" ")}; write \`\`\`ts or \`\`\`ts run`);
+      if (unknown.length > 0) throw new Error(`${page}:${block.line - 1}: unknown snippet marker ${unknown.join(" ")}; write \`\`\`ts, \`\`\`ts run or \`\`\`ts project`);
       const base = `${page.replace(/^docs\//, "").replace(/\.md$/, "")}.${index}`;
       found.push({
         page,
