@@ -83,7 +83,7 @@ describe.each(transportNames)("every socket pair over %s", (transport) => {
     expect(served[0]! + served[1]!).toBe(20);
     await Promise.all([...clients, ...servers].map((socket) => socket.close()));
     await Promise.all(serving);
-    await proxy.stop();
+    await proxy.close();
     expect(proxy.running).toBe(false);
     expect(proxy.frontend.closed && proxy.backend.closed).toBe(true);
   });

@@ -132,7 +132,7 @@ describe("registry", () => {
   test("two instances of a service share the calls", async () => {
     const registry = startRegistry();
     for (const name of ["first", "second"]) {
-      later(await registered(EchoDefinition, echo(name), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+      later(await registered(EchoDefinition, echo(name), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.close());
     }
     expect(registry.lookup(ECHO)).toHaveLength(2);
     const echoes = new EchoClient(transportOf(registry));
@@ -144,11 +144,11 @@ describe("registry", () => {
     expect(servedBy).toEqual(new Map([["first", 20], ["second", 20]]));
   });
 
-  test("a stopped service unregisters", async () => {
+  test("a closed service unregisters", async () => {
     const registry = startRegistry();
     const host = await registered(EchoDefinition, echo("leaving"), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 60_000 });
     expect(registry.lookup(ECHO)).toHaveLength(1);
-    await host.stop();
+    await host.close();
     expect(registry.lookup(ECHO)).toHaveLength(0);
   });
 
@@ -199,10 +199,10 @@ describe("registry", () => {
     const first = await startRegistryProcess();
     // One service renews its lease every ~300 ms; the other (a lease of a minute) comes back
     // only because the new registry asks everyone to register again (RediscoverReq).
-    const renewing = later(await registered(EchoDefinition, echo("renewing"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+    const renewing = later(await registered(EchoDefinition, echo("renewing"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.close());
     const rediscovered = later(
       await registered(EchoDefinition, echo("rediscovered"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 60_000 }),
-      (h: ServiceHost) => h.stop(),
+      (h: ServiceHost) => h.close(),
     );
     const lookups = clientOf(at);
     expect(await lookups.lookup(ECHO)).toHaveLength(2);

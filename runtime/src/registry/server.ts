@@ -219,7 +219,7 @@ export class RegistryServer {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     clearTimeout(this.#rediscoverPending);
-    await this.#reactor.stop();
+    await this.#reactor.close();
     await this.#publisher.close();
     await this.#watch.close();
   }
