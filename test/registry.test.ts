@@ -5,12 +5,14 @@ import {
   type RegistryEndpoints,
   RegistryServer,
   connection,
+  directTransport,
   messaging,
   registryTransport,
   serve,
   type ServiceHost,
   type Transport,
 } from "@dividere/runtime";
+import { advertisedHost, hostAndPort } from "../runtime/src/registry/defaults.js";
 import { registryTypes } from "../runtime/src/registry/server.js";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
@@ -142,6 +144,21 @@ describe("registry", () => {
       servedBy.set(reply.servedBy, (servedBy.get(reply.servedBy) ?? 0) + 1);
     }
     expect(servedBy).toEqual(new Map([["first", 20], ["second", 20]]));
+  });
+
+  test("serve() without `host` tells the address it is bound to: 127.0.0.1 stays, a wildcard becomes the external IPv4", async () => {
+    const registry = startRegistry();
+    const loopback = later(await registered(EchoDefinition, echo("loopback"), { endpoint: { bind: "tcp://127.0.0.1:0" }, registry: clientOf(registry) }), (h: ServiceHost) => h.close());
+    expect(loopback.endpoint).toBe(loopback.server.endpoint);
+    expect(loopback.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(registry.lookup(ECHO).map((instance) => instance.endpoint)).toEqual([loopback.endpoint]);
+    const transport = later(directTransport(loopback.endpoint), (t) => t.close());
+    expect(await new EchoClient(transport).say({ text: "hi" }, { timeoutMs: 2000 })).toMatchObject({ servedBy: "loopback" });
+
+    const everywhere = later(await serve(EchoDefinition, echo("everywhere")), (h) => h.close());
+    expect(everywhere.endpoint).toBe(`tcp://${advertisedHost()}:${hostAndPort(everywhere.server.endpoint)!.port}`);
+    const named = later(await serve(EchoDefinition, echo("named"), { endpoint: { bind: "tcp://127.0.0.1:0" }, host: "echo.example" }), (h) => h.close());
+    expect(named.endpoint).toMatch(/^tcp:\/\/echo\.example:\d+$/);
   });
 
   test("a closed service unregisters", async () => {

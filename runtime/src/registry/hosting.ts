@@ -10,7 +10,7 @@ import { RpcServer } from "../rpc/server.js";
 import type { ServiceDefinition } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedHost, hostAndPort } from "./defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
 
 /** Options of {@link serve}; the socket options apply to the server's socket. */
 export interface ServeOptions extends SocketOptions {
@@ -18,7 +18,11 @@ export interface ServeOptions extends SocketOptions {
   endpoint?: Endpoint;
   /** Bind the first free port of this range instead, as Python dividere's services do (5100-6000). */
   portRange?: readonly [number, number];
-  /** The host name or address the registry tells clients; default: this host's first external IPv4 address. */
+  /**
+   * The host name or address the registry tells clients. Default: the address the server is
+   * bound to (`tcp://127.0.0.1:0` → `127.0.0.1`), or for a wildcard (`tcp://*:0`, the default
+   * endpoint) this host's first external IPv4 address.
+   */
   host?: string;
   /** Register with this registry: its request endpoint (`tcp://host:5000`), or a client of it. */
   registry?: string | RegistryClient;
@@ -75,8 +79,7 @@ export class ServiceHost {
   /** @internal use {@link serve} */
   constructor(server: RpcServer, options: ServeOptions) {
     this.server = server;
-    const port = hostAndPort(server.endpoint)?.port;
-    this.endpoint = port === undefined ? server.endpoint : `tcp://${options.host ?? advertisedHost()}:${port}`;
+    this.endpoint = advertisedEndpoint(server.endpoint, options.host);
     this.#ttlMs = options.registryProtocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
     this.#metadata = options.metadata ?? {};
     this.#onError = options.onError ?? ((error) => console.error(`dividere service: ${error.message}`));
