@@ -5,6 +5,7 @@
 // program and through `dividere call --timeout 300`.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { type AddressInfo, type Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -97,6 +98,26 @@ describe("a call with timeoutMs: 300 settles within 500 ms whatever is down", ()
     }
     expect(one.message).toContain(registry);
     expect(one.message).toMatch(/registry/);
+  });
+
+  test("nothing listens at a direct call's endpoint: DEADLINE_EXCEEDED naming it, and that no connection was ever made", async () => {
+    const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+    const outcome = await say(later(directTransport(endpoint), (t) => t.close()));
+    console.log(`nothing listening: ${outcome.code} after ${outcome.ms} ms (${outcome.message})`);
+    expect(outcome.code).toBe("DEADLINE_EXCEEDED");
+    expect(outcome.ms).toBeLessThan(DEADLINE + MARGIN);
+    expect(outcome.message).toBe(
+      `/test.services.v1.Echo/Say: no reply from ${endpoint} within the deadline; no connection to it was ever made: is a server running there, at that address and port?`,
+    );
+
+    // Something that is no ZeroMQ peer accepts the connection and says nothing.
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    later(silent, (server) => (accepted.forEach((socket) => socket.destroy()), new Promise((resolve) => server.close(resolve))));
+    const mute = await say(later(directTransport(`tcp://127.0.0.1:${(silent.address() as AddressInfo).port}`), (t) => t.close()));
+    expect(mute.code).toBe("DEADLINE_EXCEEDED");
+    expect(mute.message).toContain(`:${(silent.address() as AddressInfo).port} within the deadline; a connection was made but its ZeroMQ handshake never finished`);
   });
 
   test("the registry runs, the service is not registered: UNAVAILABLE at once", async () => {
