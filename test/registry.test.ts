@@ -121,6 +121,14 @@ describe("registry", () => {
     expect(() => told.publishEndpoint).toThrow(/pass publishEndpoint explicitly/);
   });
 
+  test("a registry that does not answer: the error says how long and how many tries", async () => {
+    const nobody = `tcp://127.0.0.1:${await connection.PortManager.acquire({ host: "127.0.0.1" })}`;
+    const once = later(new RegistryClient({ endpoint: nobody, timeoutMs: 100, retries: 0 }), (c) => c.close());
+    await expect(once.lookup(ECHO)).rejects.toThrow(`the registry at ${nobody} did not answer dividere.v1.LookupRequest within 100 ms (1 try); is it running?`);
+    const thrice = later(new RegistryClient({ endpoint: nobody, timeoutMs: 100, retries: 2 }), (c) => c.close());
+    await expect(thrice.lookup(ECHO)).rejects.toThrow(`the registry at ${nobody} did not answer dividere.v1.LookupRequest within 100 ms on each of 3 tries; is it running?`);
+  });
+
   test("a lease that is not renewed expires", async () => {
     const registry = startRegistry();
     const client = clientOf(registry);

@@ -25,7 +25,7 @@ ${SECURITY_USAGE}
     const [endpoint, typeName, json] = positionals as [string, string, string];
     const types: Registry = loadTypes(values);
     const schema = types.getMessage(typeName);
-    if (!schema) throw unknownType("message type", typeName);
+    if (!schema) throw unknownType(types, "message", typeName);
     let message;
     try {
       message = fromJsonString(schema, json, { registry: types });

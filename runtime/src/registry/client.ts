@@ -240,7 +240,10 @@ export class RegistryClient {
         if (this.#closed) throw new DividereError("CLOSED", "the registry client is closed");
         this.#request = this.#openRequest();
         if (!unanswered) throw error;
-        if (attempt >= retries) throw this.#noAnswer(schema, `within ${this.#timeoutMs} ms, ${attempt + 1} times`, "UNAVAILABLE");
+        if (attempt >= retries) {
+          const tries = attempt === 0 ? "(1 try)" : `on each of ${attempt + 1} tries`;
+          throw this.#noAnswer(schema, `within ${this.#timeoutMs} ms ${tries}`, "UNAVAILABLE");
+        }
         debug("registry client: no answer from %s, trying again", this.endpoint);
       }
     }
