@@ -1,7 +1,7 @@
 // The `dividere` command, driven as a user drives it: each command a child process, talking to
 // real registries, brokers, services, publishers and subscribers over loopback TCP.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,6 +54,11 @@ describe("help and usage", () => {
     const bare = await dividere([]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/usage: dividere <command>/);
+  });
+
+  test.each(["--version", "-V"])("dividere %s prints the version of @dividere/runtime and exits 0", async (flag) => {
+    const { version } = JSON.parse(readFileSync(join(root, "runtime/package.json"), "utf8")) as { version: string };
+    expect(await dividere([flag])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: "" });
   });
 
   test("an unknown command, an unknown option, a missing argument and a bad number exit 2 and say what to do", async () => {
@@ -201,6 +206,18 @@ describe("publish", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(await subscriber.next()).toEqual({ type: "test.jobs.Job", message: { id: 7, work: 70 } });
+  });
+
+  test("with no subscriber within --wait it publishes nothing and exits 1, saying how to wait longer; --anyway publishes", async () => {
+    const lonely = await dividere(["publish", "tcp://127.0.0.1:1", "test.jobs.Job", '{"id": 7}', "--wait", "200", ...PROTO]);
+    expect(lonely.code).toBe(1);
+    expect(lonely.stderr).toBe(
+      "dividere publish: no subscriber to test.jobs.Job connected to tcp://127.0.0.1:1 within 200 ms, so nothing was published " +
+        "(a message nobody subscribes to is lost); wait longer with --wait MS, or publish regardless with --anyway\n",
+    );
+    const anyway = await dividere(["publish", "tcp://127.0.0.1:1", "test.jobs.Job", '{"id": 7}', "--wait", "200", "--anyway", ...PROTO]);
+    expect(anyway.code).toBe(0);
+    expect(anyway.stderr).toMatch(/within 200 ms; publishing anyway \(--anyway\)\n$/);
   });
 
   test("JSON that is not the type, and a type nobody defined, exit 2 and say why", async () => {
