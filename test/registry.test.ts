@@ -113,12 +113,24 @@ describe("registry", () => {
     expect(new Set(onPublish)).toEqual(new Set(["RediscoverReq"]));
   });
 
-  test("a client takes the publish and watch ports to be the two after the request port, unless told", () => {
-    const derived = later(new RegistryClient({ endpoint: "tcp://registry-host:6000" }), (c) => c.close());
-    expect([derived.publishEndpoint, derived.watchEndpoint]).toEqual(["tcp://registry-host:6001", "tcp://registry-host:6002"]);
-    const told = later(new RegistryClient({ endpoint: "ipc:///tmp/registry", watchEndpoint: "ipc:///tmp/registry-watch" }), (c) => c.close());
-    expect(told.watchEndpoint).toBe("ipc:///tmp/registry-watch");
-    expect(() => told.publishEndpoint).toThrow(/pass publishEndpoint explicitly/);
+  test("a client asks the registry where it publishes, on whatever free ports it bound; told, it does not ask; a Python client takes the ports after", async () => {
+    const registry = later(new RegistryServer({ endpoint: "tcp://*:0", publishEndpoint: "tcp://*:0", watchEndpoint: "tcp://*:0" }), (r) => r.close());
+    const { endpoint } = registry.clientEndpoints;
+    const client = later(new RegistryClient({ endpoint, timeoutMs: 1000 }), (c) => c.close());
+    expect(await client.endpoints()).toEqual(registry.clientEndpoints);
+    const changes: string[] = [];
+    const connected = new Promise((resolve) => client.onConnection(resolve));
+    client.onChange((service, instances) => changes.push(`${service}: ${instances.length}`));
+    await connected;
+    await client.register({ service: "a.B", instanceId: "one", endpoint: "tcp://127.0.0.1:1001", ttlMs: 0 });
+    await eventually(() => changes.includes("a.B: 1"), 5000, "the change on the watch the registry named");
+
+    const told = later(new RegistryClient({ endpoint: "ipc:///tmp/nobody-answers", publishEndpoint: "ipc:///tmp/p", watchEndpoint: "ipc:///tmp/w" }), (c) => c.close());
+    expect(await told.endpoints()).toEqual({ endpoint: "ipc:///tmp/nobody-answers", publishEndpoint: "ipc:///tmp/p", watchEndpoint: "ipc:///tmp/w" });
+    const python = later(new RegistryClient({ endpoint: "tcp://registry-host:6000", protocol: "python" }), (c) => c.close());
+    expect(await python.endpoints()).toEqual({ endpoint: "tcp://registry-host:6000", publishEndpoint: "tcp://registry-host:6001", watchEndpoint: "tcp://registry-host:6002" });
+    const pythonIpc = later(new RegistryClient({ endpoint: "ipc:///tmp/registry", protocol: "python" }), (c) => c.close());
+    await expect(pythonIpc.endpoints()).rejects.toThrow(/pass publishEndpoint explicitly/);
   });
 
   test("a registry that does not answer: the error says how long and how many tries", async () => {
@@ -167,6 +179,20 @@ describe("registry", () => {
     expect(everywhere.endpoint).toBe(`tcp://${advertisedHost()}:${hostAndPort(everywhere.server.endpoint)!.port}`);
     const named = later(await serve(EchoDefinition, echo("named"), { endpoint: { bind: "tcp://127.0.0.1:0" }, host: "echo.example" }), (h) => h.close());
     expect(named.endpoint).toMatch(/^tcp:\/\/echo\.example:\d+$/);
+  });
+
+  test("serve() with a RegistryClient speaks the client's protocol; a registryProtocol that contradicts it is INVALID_ARGUMENT", async () => {
+    const registry = startRegistry();
+    const python = later(new RegistryClient({ ...registry.clientEndpoints, protocol: "python", timeoutMs: 1000 }), (c) => c.close());
+    const host = later(await registered(EchoDefinition, echo("py"), { endpoint: { bind: "tcp://127.0.0.1:0" }, registry: python }), (h: ServiceHost) => h.close());
+    expect(host.instances.map((instance) => instance.ttlMs)).toEqual([0]); // no lease to renew: RegisterService goes once
+    expect(registry.lookup(ECHO).map((instance) => instance.metadata.protocol)).toEqual(["python"]);
+    await expect(serve(EchoDefinition, echo("confused"), { endpoint: { bind: "tcp://127.0.0.1:0" }, registry: python, registryProtocol: "dividere" })).rejects.toThrow(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: 'registryProtocol "dividere" contradicts the protocol of the RegistryClient given as registry ("python"): leave registryProtocol out, a client\'s own protocol is used',
+      }),
+    );
   });
 
   test("a closed service unregisters", async () => {

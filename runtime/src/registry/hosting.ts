@@ -26,7 +26,11 @@ export interface ServeOptions extends SocketOptions {
   host?: string;
   /** Register with this registry: its request endpoint (`tcp://host:5000`), or a client of it. */
   registry?: string | RegistryClient;
-  /** `"python"` registers with a Python dividere registry (`RegisterService`, no lease). */
+  /**
+   * `"python"` registers with a Python dividere registry (`RegisterService`, no lease). With a
+   * `RegistryClient` as `registry`, the client's `protocol` is used: leave this out, or give
+   * the same (another is `INVALID_ARGUMENT`).
+   */
   registryProtocol?: "dividere" | "python";
   /** The instance's lease in ms, renewed every third of it; default 3000. */
   ttlMs?: number;
@@ -80,14 +84,15 @@ export class ServiceHost {
   constructor(server: RpcServer, options: ServeOptions) {
     this.server = server;
     this.endpoint = advertisedEndpoint(server.endpoint, options.host);
-    this.#ttlMs = options.registryProtocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
+    const protocol = registryProtocolOf(options);
+    this.#ttlMs = protocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
     this.#metadata = options.metadata ?? {};
     this.#onError = options.onError ?? ((error) => console.error(`dividere service: ${error.message}`));
     if (options.registry !== undefined) {
       this.#ownsRegistry = typeof options.registry === "string";
       this.#registry =
         typeof options.registry === "string"
-          ? new RegistryClient({ endpoint: options.registry, protocol: options.registryProtocol })
+          ? new RegistryClient({ endpoint: options.registry, protocol })
           : options.registry;
       this.#stopRediscovery = this.#registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
       // A lease is renewed every third of it, which also retries a registration that failed;
@@ -264,6 +269,7 @@ export async function serve<Impl extends object>(
   implementation: Impl,
   options: ServeOptions = {},
 ): Promise<ServiceHost> {
+  registryProtocolOf(options); // before binding: a contradiction leaves nothing open
   const host = new ServiceHost(bindServer(options), options);
   try {
     await host.add(definition, implementation);
@@ -272,6 +278,23 @@ export async function serve<Impl extends object>(
     throw error;
   }
   return host;
+}
+
+/**
+ * The registry protocol a host speaks: its client's, when given one (a host that registered
+ * with a lease over a Python client would re-send RegisterService every second; one without a
+ * lease over a dividere client would register for ever), else `registryProtocol`.
+ */
+function registryProtocolOf({ registry, registryProtocol }: ServeOptions): "dividere" | "python" {
+  if (!(registry instanceof RegistryClient)) return registryProtocol ?? "dividere";
+  if (registryProtocol !== undefined && registryProtocol !== registry.protocol) {
+    throw new DividereError(
+      "INVALID_ARGUMENT",
+      `registryProtocol "${registryProtocol}" contradicts the protocol of the RegistryClient given as registry ("${registry.protocol}"): ` +
+        "leave registryProtocol out, a client's own protocol is used",
+    );
+  }
+  return registry.protocol;
 }
 
 function bindServer(options: ServeOptions): RpcServer {
