@@ -14,6 +14,7 @@ import { delimiter, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { beforeAll, describe, expect, test } from "vitest";
+import { fencedBlocks } from "../scripts/markdown.mjs";
 import { runNode } from "./helpers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -39,27 +40,6 @@ interface Snippet {
   /** Where the block is written, and where its JavaScript goes. */
   file: string;
   js: string;
-}
-
-/** The fenced code blocks of a markdown file: info string, first code line (1-based) and code. */
-function fencedBlocks(markdown: string): { info: string; line: number; code: string }[] {
-  const blocks: { info: string; line: number; code: string }[] = [];
-  const lines = markdown.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^( *)(`{3,}|~{3,})\s*(.*)$/.exec(lines[i]!);
-    if (!open) continue;
-    const [, indent, fence, info] = open as unknown as [string, string, string, string];
-    const body: string[] = [];
-    let j = i + 1;
-    for (; j < lines.length; j++) {
-      const line = lines[j]!;
-      if (line.trimStart().startsWith(fence) && line.trim().replace(/^[`~]+/, "") === "") break;
-      body.push(line.startsWith(indent) ? line.slice(indent.length) : line.trimStart());
-    }
-    blocks.push({ info: info.trim(), line: i + 2, code: body.join("\n") + "\n" });
-    i = j;
-  }
-  return blocks;
 }
 
 /** The pages with snippets, relative to the repository: the README and docs/*.md. */

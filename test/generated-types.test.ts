@@ -10,6 +10,9 @@ import * as b from "./gen/test/difficult/b_dividere.js";
 import type { Said as SaidA } from "./gen/test/difficult/a_pb.js";
 import type { Said as SaidB } from "./gen/test/difficult/b_pb.js";
 import { Msg01Schema } from "./gen/test/clientMsgs_pb.js";
+import type * as chat from "./gen/test/chat/v1/chat_dividere.js";
+import type { OracleClient } from "./gen/test/difficult/oracle_dividere.js";
+import type { AskReply } from "./gen/test/difficult/oracle_pb.js";
 import type { CallContext, CallOptions, ServiceDefinition } from "@dividere/runtime";
 import {
   type ChatHandlers,
@@ -21,6 +24,7 @@ import {
   ChatSubscriber,
   JoinedTopic,
   SaidTopic,
+  chatDispatch,
   chatTypes,
 } from "./gen/test/chat/v1/chat_dividere.js";
 import { type HistoryReply, type HistoryRequest, type Joined, type Said, SaidSchema } from "./gen/test/chat/v1/chat_pb.js";
@@ -33,7 +37,7 @@ describe("generated code, at the type level", () => {
   });
 
   test("the subscriber yields a $typeName union that a switch narrows", () => {
-    expectTypeOf<ChatMessage>().toEqualTypeOf<Said | Joined | HistoryRequest | HistoryReply>();
+    expectTypeOf<ChatMessage>().toEqualTypeOf<Said | Joined>();
     expectTypeOf<ReturnType<ChatSubscriber["recv"]>>().toEqualTypeOf<Promise<ChatMessage>>();
     const describeMessage = (msg: ChatMessage): string => {
       switch (msg.$typeName) {
@@ -43,7 +47,8 @@ describe("generated code, at the type level", () => {
         case "chat.v1.Joined":
           return msg.user;
         default:
-          return msg.$typeName;
+          expectTypeOf(msg).toBeNever();
+          return "";
       }
     };
     expectTypeOf(describeMessage).returns.toBeString();
@@ -65,20 +70,36 @@ describe("generated code, at the type level", () => {
         expectTypeOf(msg).toEqualTypeOf<Said>();
         expectTypeOf(ctx).toEqualTypeOf<MessageContext>();
       },
-      handleJoined() {},
-      handleHistoryRequest: async () => {},
-      handleHistoryReply() {},
+      handleJoined: async () => {},
     };
-    // @ts-expect-error: handleHistoryReply is missing
-    const incomplete: ChatHandlers = { handleSaid() {}, handleJoined() {}, handleHistoryRequest() {} };
+    // @ts-expect-error: handleJoined is missing
+    const incomplete: ChatHandlers = { handleSaid() {} };
     expectTypeOf(complete).toEqualTypeOf(incomplete);
   });
 
-  test("a subscriber's topics are its file's topic constants", () => {
+  test("the dispatch takes some of the handlers: the interface is where the compiler checks them all", () => {
+    expectTypeOf(chatDispatch).toBeCallableWith({ handleSaid() {} });
+    expectTypeOf(chatDispatch).parameter(0).toEqualTypeOf<Partial<ChatHandlers>>();
+  });
+
+  test("a message only an rpc takes or returns is no event; one the event= option names is", () => {
+    // HistoryRequest and HistoryReply are History's; Said is Follow's reply, and named by event=chat.v1.Said.
+    expectTypeOf<keyof ChatHandlers>().toEqualTypeOf<"handleSaid" | "handleJoined">();
+    expectTypeOf<chat.ChatTopics>().toEqualTypeOf<"chat.v1.Said" | "chat.v1.Joined">();
+    expectTypeOf<Extract<keyof typeof chat, `${string}Topic`>>().toEqualTypeOf<"SaidTopic" | "JoinedTopic">();
+    expectTypeOf<Extract<keyof ChatPublisher, `send${string}`>>().toEqualTypeOf<"send" | "sendSaid" | "sendJoined">();
+  });
+
+  test("a subscriber's topics are its file's topic constants or schemas", () => {
     type Options = ConstructorParameters<typeof ChatSubscriber>[1];
     expectTypeOf<{ topics: ["chat.v1.Said"] }>().toMatchTypeOf<Options>();
+    expectTypeOf<{ topics: [typeof SaidSchema, typeof JoinedTopic] }>().toMatchTypeOf<Options>();
     // @ts-expect-error: not a topic of this file
     expectTypeOf<{ topics: ["other.Type"] }>().toMatchTypeOf<Options>();
+    // @ts-expect-error: a schema of another file
+    expectTypeOf<{ topics: [typeof Msg01Schema] }>().toMatchTypeOf<Options>();
+    // @ts-expect-error: an rpc's request is no topic
+    expectTypeOf<{ topics: ["chat.v1.HistoryRequest"] }>().toMatchTypeOf<Options>();
   });
 
   test("messages of the same short name in two packages stay apart", () => {
@@ -106,6 +127,11 @@ describe("generated code, at the type level", () => {
     expectTypeOf<HistoryClient["recent"]>().returns.toEqualTypeOf<Promise<HistoryReply>>();
     expectTypeOf<HistoryClient["follow"]>().returns.toEqualTypeOf<AsyncIterable<Said>>();
     expectTypeOf<HistoryClient["recent"]>().parameter(1).toEqualTypeOf<CallOptions | undefined>();
+    expectTypeOf<HistoryClient["close"]>().returns.toEqualTypeOf<Promise<void>>();
+    expectTypeOf<HistoryClient>().toMatchTypeOf<AsyncDisposable>();
+    // An rpc named Close leaves the client's close() alone.
+    expectTypeOf<OracleClient["close$"]>().returns.toEqualTypeOf<Promise<AskReply>>();
+    expectTypeOf<OracleClient["close"]>().returns.toEqualTypeOf<Promise<void>>();
     // @ts-expect-error: a reply of the wrong type
     const wrong: HistoryService = { ...history, recent: () => ({ text: "not a HistoryReply field" }) };
     expectTypeOf(partial).toEqualTypeOf(wrong);

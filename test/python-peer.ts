@@ -3,22 +3,15 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { protoc, pyzmq } from "./prerequisites.js";
 import { Child } from "./processes.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const INSTALL = "apt-get install -y python3-zmq python3-protobuf protobuf-compiler";
 
-/** The Python with pyzmq and protobuf (Debian's packages live beside /usr/bin/python3, not in a pyenv). */
+/** The Python with pyzmq and protobuf; tests that need it are skipped where there is none (`pyzmq.program`). */
 export function findPython(): string {
-  for (const candidate of ["/usr/bin/python3", "python3"]) {
-    try {
-      execFileSync(candidate, ["-c", "import zmq, google.protobuf"], { stdio: "ignore" });
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new Error(`no python3 with pyzmq and protobuf; install Debian's packages: ${INSTALL}`);
+  if (pyzmq.program === undefined) throw new Error(`no ${pyzmq.what}; ${pyzmq.install}`);
+  return pyzmq.program;
 }
 
 /** Generates the Python modules of dividere's and the tests' messages with Debian's protoc; returns their folder. */
@@ -29,9 +22,9 @@ export function generatePythonModules(): string {
     ["proto/test", "TestMsg.proto"],
   ] as const) {
     try {
-      execFileSync("protoc", [`-I${join(root, folder)}`, `--python_out=${out}`, file], { stdio: "pipe" });
+      execFileSync(protoc.program ?? "protoc", [`-I${join(root, folder)}`, `--python_out=${out}`, file], { stdio: "pipe" });
     } catch (error) {
-      throw new Error(`protoc failed (${(error as Error).message}); install Debian's packages: ${INSTALL}`);
+      throw new Error(`protoc failed (${(error as Error).message}); ${protoc.install}`);
     }
   }
   return out;

@@ -25,6 +25,7 @@ import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo
 import { testMsg01Schema } from "./gen/test/TestMsg_pb.js";
 import { eventually, runNode } from "./helpers.js";
 import { Child, node, registryProcess } from "./processes.js";
+import { pyzmq } from "./prerequisites.js";
 import { findPython, generatePythonModules, pythonPeer } from "./python-peer.js";
 
 const types = [testMsg01Schema];
@@ -373,7 +374,7 @@ describe("on the wire", () => {
   });
 });
 
-describe("with Python peers", () => {
+describe.skipIf(!pyzmq.program)("with Python peers", () => {
   let python: string;
   let modules: string;
   beforeAll(() => {

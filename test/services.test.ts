@@ -162,6 +162,21 @@ describe("transports", () => {
     transport = directTransport(server.endpoint);
   });
 
+  test("closing a client cancels its calls in flight and refuses later ones; the transport stays open for others", async () => {
+    const unary = client.say({ text: "never", delayMs: 5000 });
+    const next = client.count({ text: "tick", count: 2, delayMs: 5000 })[Symbol.asyncIterator]().next();
+    await eventually(() => seen.length === 2, 2000, "both calls reached the server");
+    await client.close();
+    expect(await failure(unary)).toMatchObject({ code: "CANCELLED", message: "/test.services.v1.Echo/Say: the client was closed" });
+    expect(await failure(next)).toMatchObject({ code: "CANCELLED", message: "/test.services.v1.Echo/Count: the client was closed" });
+    await eventually(() => seen.every((ctx) => ctx.signal.aborted), 2000, "the server's handlers saw the cancel");
+    expect(await failure(client.say({ text: "later" }))).toMatchObject({ code: "CANCELLED", message: "/test.services.v1.Echo/Say: the client was closed" });
+    {
+      await using other = new EchoClient(transport);
+      expect(await other.say({ text: "still here" }, { timeoutMs: 2000 })).toMatchObject({ text: "still here" });
+    }
+  });
+
   test("an all-default reply arrives as the default message", async () => {
     expect(await client.say({}, { timeoutMs: 2000 })).toMatchObject({ $typeName: "test.services.v1.EchoReply", text: "", servedBy: "one" });
     expect(EchoRequestSchema.typeName).toBe("test.services.v1.EchoRequest");

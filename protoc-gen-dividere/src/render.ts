@@ -3,9 +3,9 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { GeneratedFile } from "@bufbuild/protoplugin";
 import Handlebars from "handlebars";
-import type { FileView, SymbolTable } from "./view-model.js";
+import type { FileView, SourceView, SymbolTable } from "./view-model.js";
 
-/** The templates shipped with the plugin. */
+/** The templates shipped with the plugin: the top-level `templates/`, which the build copies into the package. */
 export const BUILT_IN_TEMPLATES = fileURLToPath(new URL("../templates", import.meta.url));
 
 /** The template every file starts from; every other template is a partial it can include by name. */
@@ -42,8 +42,15 @@ export class Renderer {
     const templates = readTemplates(BUILT_IN_TEMPLATES);
     if (userFolder) {
       const own = readTemplates(userFolder);
-      if (own.size === 0) throw new Error(`the templates folder ${userFolder} holds no .hbs templates`);
-      for (const [name, template] of own) templates.set(name, template);
+      const known = [...templates.keys()].map((name) => `${name}.hbs`).join(", ");
+      if (own.size === 0) throw new Error(`the templates folder ${userFolder} holds no .hbs templates; it may hold ${known}`);
+      for (const [name, template] of own) {
+        // A misspelled name would leave the built-in template in place without a word.
+        if (!templates.has(name) && !name.startsWith("_")) {
+          throw new Error(`${template.path} replaces no template: the templates are ${known} (a partial of your own starts with _, e.g. _footer.hbs)`);
+        }
+        templates.set(name, template);
+      }
     }
     this.#registerHelpers();
     for (const [name, { source, path }] of templates) {
@@ -116,11 +123,21 @@ export class Renderer {
     });
     /** `{{string typeName}}`: a string literal. */
     hb.registerHelper("string", (value: unknown) => JSON.stringify(String(value)));
-    /** `{{#jsdoc "  "}}text{{/jsdoc}}`: the text as a JSDoc block at that indentation. */
-    hb.registerHelper("jsdoc", function (this: unknown, indent: unknown, options: Handlebars.HelperOptions) {
-      const prefix = typeof indent === "string" ? indent : "";
-      const body = (typeof indent === "string" ? options : (indent as Handlebars.HelperOptions)).fn(this);
-      const lines = body.replace(/\*\//g, "*\\/").replace(/^\s*\n|\s+$/g, "").split("\n");
+    /**
+     * `{{#jsdoc "  " from=source}}text{{/jsdoc}}`: a JSDoc block at that indentation. With
+     * `from=` (a SourceView), as protoc-gen-es writes it: the proto comments first, then the
+     * text, then `@generated from ...` and `@deprecated` where the proto says so.
+     */
+    hb.registerHelper("jsdoc", function (this: unknown, ...args: unknown[]) {
+      const options = args.pop() as Handlebars.HelperOptions;
+      const prefix = typeof args[0] === "string" ? args[0] : "";
+      const source = options.hash["from"] as SourceView | undefined;
+      const tags = source ? [`@generated from ${source.declaration}`, ...(source.deprecated ? ["@deprecated"] : [])].join("\n") : "";
+      const text = [source?.comments, options.fn(this), tags]
+        .map((block) => (block ?? "").replace(/^\s*\n|\s+$/g, ""))
+        .filter(Boolean)
+        .join("\n\n");
+      const lines = text.replace(/\*\//g, "*\\/").split("\n");
       const block = [`${prefix}/**`, ...lines.map((line) => `${prefix} *${line.trim() ? ` ${line.trimEnd()}` : ""}`), `${prefix} */`];
       return `${block.join("\n")}\n`;
     });

@@ -1,5 +1,7 @@
 import type { DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import { parentTypes } from "@bufbuild/protobuf/reflect";
 import { type GeneratedFile, type Printable, getComments } from "@bufbuild/protoplugin";
+import { isEvent, rpcMessagesOf } from "./events.js";
 import { fileStem, lowerFirst, messageStem, upperFirst } from "./names.js";
 
 /**
@@ -31,16 +33,26 @@ export class SymbolTable {
   }
 }
 
+/**
+ * What the proto says of a message, service or rpc, for the TSDoc of what is generated from it:
+ * the `jsdoc` helper's `from=`. It carries what protoc-gen-es's JSDoc carries.
+ */
+export interface SourceView {
+  /** The leading and trailing proto comments, one leading space off each line (may be empty). */
+  comments: string;
+  /** What it is generated from, e.g. `message chat.v1.Said`, `rpc chat.v1.History.Recent`. */
+  declaration: string;
+  /** Deprecated itself, or (a message or service) nested in something deprecated. */
+  deprecated: boolean;
+}
+
 /** One message of the file, as templates see it. */
 export interface MessageView {
   /** Full protobuf name, e.g. `chat.v1.Said`: the topic. */
   typeName: string;
   /** The name in generated identifiers, e.g. `Said`, `Outer_Inner`. */
   stem: string;
-  /** The proto comments of the message, for TSDoc (may be empty). */
-  doc: string;
-  /** Deprecated itself, or nested in a deprecated message. */
-  deprecated: boolean;
+  source: SourceView;
   /** Token of the protoc-gen-es schema (`SaidSchema`). */
   schema: string;
   /** Token of the protoc-gen-es message type (`Said`), type-only. */
@@ -67,10 +79,11 @@ export interface MethodView {
   name: string;
   /** The name in code, e.g. `recent` (protoc-gen-es's `localName`). */
   localName: string;
+  /** The client's method: `localName`, with a `$` after names the client has already (`close$`). */
+  clientMethod: string;
   /** `/chat.v1.History/Recent`. */
   path: string;
-  doc: string;
-  deprecated: boolean;
+  source: SourceView;
   unary: boolean;
   serverStreaming: boolean;
   input: TypeRef;
@@ -81,9 +94,7 @@ export interface MethodView {
 export interface ServiceView {
   typeName: string;
   name: string;
-  /** The proto comments of the service, for TSDoc (may be empty). */
-  doc: string;
-  deprecated: boolean;
+  source: SourceView;
   /** Token of the protoc-gen-es service descriptor (`History`). */
   descriptor: string;
   /** Unary and server-streaming rpcs: the ones dividere carries. */
@@ -105,6 +116,10 @@ export interface FileView {
   /** The .proto file name, e.g. `chat/v1/chat.proto`. */
   proto: string;
   package: string;
+  /**
+   * The file's events: its messages (nested too, map entries not), but those an rpc of the
+   * file takes or returns, unless the `event=` option names them.
+   */
   messages: MessageView[];
   services: ServiceView[];
   /** File-level names, derived from the file name. */
@@ -120,7 +135,7 @@ export interface FileView {
   };
 }
 
-/** The messages of a file that become topics: all of them, nested too, except synthetic map entries. */
+/** The messages of a file, nested ones too, except synthetic map entries. */
 function messagesOf(file: DescFile): DescMessage[] {
   const all: DescMessage[] = [];
   const visit = (messages: readonly DescMessage[]) => {
@@ -134,41 +149,34 @@ function messagesOf(file: DescFile): DescMessage[] {
   return all;
 }
 
-/** The proto comments of a message or service (leading, then trailing), without the leading space of each line. */
-function commentsOf(desc: DescMessage | DescService): string {
-  const comments = getComments(desc);
-  return [comments.leading, comments.trailing]
+/** What a generated client has besides its rpcs' methods. */
+const CLIENT_MEMBERS = new Set(["rpc", "close"]);
+
+/** Comments and deprecation as protoplugin's JSDoc of a descriptor (`f.jsDoc(desc)`) has them. */
+function sourceOf(desc: DescMessage | DescService | DescMethod): SourceView {
+  const { leading, trailing } = getComments(desc);
+  const comments = [leading, trailing]
     .filter((block): block is string => !!block)
-    .map((block) =>
-      block
-        .replace(/\n$/, "")
-        .split("\n")
-        .map((line) => (line.startsWith(" ") ? line.slice(1) : line))
-        .join("\n"),
-    )
-    .join("\n\n");
+    .map((block) => block.replace(/\n$/, ""))
+    .join("\n\n")
+    .split("\n")
+    .map((line) => (line.startsWith(" ") ? line.slice(1) : line))
+    .join("\n");
+  const deprecated = desc.kind === "rpc" ? desc.deprecated : desc.deprecated || parentTypes(desc).some((parent) => parent.deprecated);
+  return { comments, declaration: desc.toString(), deprecated };
 }
 
-/** The proto comments of an rpc. */
-function methodComments(method: DescMethod): string {
-  const comments = getComments(method);
-  return (comments.leading ?? "").replace(/\n$/, "").split("\n").map((line) => (line.startsWith(" ") ? line.slice(1) : line)).join("\n");
-}
-
-function isDeprecated(desc: DescMessage): boolean {
-  for (let at: DescMessage | undefined = desc; at; at = at.parent) if (at.deprecated) return true;
-  return false;
-}
-
-export function buildFileView(file: DescFile, f: GeneratedFile, symbols: SymbolTable): FileView {
+/** The view of `file`; `events` are the messages the `event=` option names. */
+export function buildFileView(file: DescFile, f: GeneratedFile, symbols: SymbolTable, events: ReadonlySet<string>): FileView {
   const stem = fileStem(file);
-  const messages = messagesOf(file).map((message): MessageView => {
+  const rpcMessages = rpcMessagesOf(file);
+  const eventMessages = messagesOf(file).filter((message) => isEvent(message, rpcMessages, events));
+  const messages = eventMessages.map((message): MessageView => {
     const name = messageStem(message);
     return {
       typeName: message.typeName,
       stem: name,
-      doc: commentsOf(message),
-      deprecated: isDeprecated(message),
+      source: sourceOf(message),
       schema: symbols.token(f.importSchema(message)),
       shape: symbols.token(f.importShape(message)),
       topic: `${name}Topic`,
@@ -185,15 +193,14 @@ export function buildFileView(file: DescFile, f: GeneratedFile, symbols: SymbolT
     return {
       typeName: service.typeName,
       name: service.name,
-      doc: commentsOf(service),
-      deprecated: service.deprecated,
+      source: sourceOf(service),
       descriptor: symbols.token(f.importSchema(service)),
       methods: carried.map((method) => ({
         name: method.name,
         localName: method.localName,
+        clientMethod: CLIENT_MEMBERS.has(method.localName) ? `${method.localName}$` : method.localName,
         path: `/${service.typeName}/${method.name}`,
-        doc: methodComments(method),
-        deprecated: method.deprecated,
+        source: sourceOf(method),
         unary: method.methodKind === "unary",
         serverStreaming: method.methodKind === "server_streaming",
         input: typeRef(method.input),

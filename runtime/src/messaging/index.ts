@@ -3,7 +3,15 @@
  * message travels in its envelope, and `recv()` yields decoded messages typed by `types`.
  * @module
  */
-export { Publisher, Subscriber, type PublisherOptions, type SubscriberOptions, type TypeRef } from "./pubsub.js";
+export {
+  Publisher,
+  Subscriber,
+  type PublisherOptions,
+  type SubscriberOptions,
+  type TypeRef,
+  type TypedPublisherOptions,
+  type TypedSubscriberOptions,
+} from "./pubsub.js";
 export { Request, Response, type RequestOptions } from "./reqrep.js";
 export { Pull, Push } from "./pipeline.js";
 export { Dealer, Router, type DealerOptions, type RouterOptions } from "./routing.js";

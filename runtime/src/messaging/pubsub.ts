@@ -21,6 +21,12 @@ export interface PublisherOptions<T extends Types> extends MessagingOptions<T> {
 }
 
 /**
+ * The options of a publisher whose `types` are fixed already, as a generated `ChatPublisher`'s
+ * are: a {@link Publisher}'s options without `types`.
+ */
+export type TypedPublisherOptions<T extends Types> = Omit<PublisherOptions<T>, "types">;
+
+/**
  * Publishes protobuf messages in envelopes, as Python dividere's `messaging.Publisher`. A
  * message a subscriber cannot take in time is dropped for all and counted in `stats.unsent`
  * (or, with `whenFull: "block"`, waited for); see {@link PublisherOptions.whenFull}.
@@ -70,6 +76,16 @@ export interface SubscriberOptions<T extends Types> extends MessagingOptions<T> 
   topics?: readonly NoInfer<TypeRef<T>>[];
   /** Keep only the newest message. */
   conflate?: boolean;
+}
+
+/**
+ * The options of a subscriber whose `types` are fixed already, as a generated `ChatSubscriber`'s
+ * are: a {@link Subscriber}'s options without `types`, and `topics` as schemas or as the full
+ * names of those types (the generated topic constants, `SaidTopic`), never another name.
+ */
+export interface TypedSubscriberOptions<T extends Types> extends Omit<SubscriberOptions<T>, "types" | "topics"> {
+  /** The types to receive, by schema (`SaidSchema`) or topic (`SaidTopic`); absent or empty: every type. */
+  topics?: readonly NoInfer<SchemaOf<T> | MessageOf<T>["$typeName"]>[];
 }
 
 /**

@@ -26,9 +26,26 @@ const RETRY_DELAY_MS = 25;
  */
 export class RpcClient {
   readonly #transport: Transport;
+  /** Aborted by close(): every call of this client watches it beside its own signal. */
+  readonly #closed = new AbortController();
 
   constructor(transport: Transport) {
     this.#transport = transport;
+  }
+
+  /**
+   * Ends this client: its calls in flight fail with `CANCELLED`, and so does every later one.
+   * The transport stays open: it belongs to whoever made it, and may serve other clients too;
+   * close it with `transport.close()`.
+   */
+  close(): Promise<void> {
+    this.#closed.abort();
+    return Promise.resolve();
+  }
+
+  /** `await using client = ...` closes it at the end of the scope; see {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Calls a unary method; resolves with its reply, rejects with an {@link RpcError}. */
@@ -103,7 +120,9 @@ export class RpcClient {
     mayRetry: () => boolean,
     run: (attempt: Attempt<O>) => Promise<void>,
   ): Promise<void> {
-    const options = withDefaults(callOptions, this.#transport.defaults);
+    const closed = this.#closed.signal;
+    const given = withDefaults(callOptions, this.#transport.defaults);
+    const options = { ...given, signal: given.signal ? AbortSignal.any([given.signal, closed]) : closed };
     const { deadline, startBy } = limitsOf(method, options.timeoutMs);
     const tried: Channel[] = [];
     for (let retry = 0; ; retry++) {
@@ -114,6 +133,7 @@ export class RpcClient {
         await run(new Attempt(method, channel, { deadline, startBy, attemptTimeoutMs: options.attemptTimeoutMs, signal: options.signal }));
         return;
       } catch (error) {
+        if (closed.aborted) throw new RpcError("CANCELLED", `${methodPath(method)}: the client was closed`, { cause: error });
         const rpcError = RpcError.from(error);
         const left = (deadline ?? startBy ?? Number.POSITIVE_INFINITY) - Date.now();
         const retries = options.retries ?? 0;
@@ -125,7 +145,8 @@ export class RpcClient {
         const pause = (options.retryDelayMs ?? RETRY_DELAY_MS) * 2 ** retry;
         await within(new Promise((resolve) => setTimeout(resolve, Math.min(pause, left))), { signal: options.signal }, {
           expired: () => rpcError,
-          cancelled: (reason) => new RpcError("CANCELLED", `${methodPath(method)}: the call was cancelled by its AbortSignal between attempts`, { cause: reason }),
+          cancelled: (reason) =>
+            new RpcError("CANCELLED", `${methodPath(method)}: ${closed.aborted ? "the client was closed" : "the call was cancelled by its AbortSignal"} between attempts`, { cause: reason }),
         });
       }
     }
