@@ -172,7 +172,7 @@ describe("broker", () => {
   }
 
   function startWorker(broker: Broker, name: string, add: (worker: Worker) => Worker, capacity = 1): Worker {
-    return later(add(new Worker(broker.backendEndpoint, { heartbeatIntervalMs: INTERVAL, capacity, workerId: name })).start(), (w) => w.stop(0));
+    return later(add(new Worker(broker.backendEndpoint, { heartbeatIntervalMs: INTERVAL, capacity, workerId: name })).start(), (w) => w.close({ graceMs: 0 }));
   }
 
   test("two services behind one broker, routed by service name; an unknown service is answered with an error", async () => {
@@ -215,9 +215,9 @@ describe("broker", () => {
     const inFlight = echoes.say({ text: "finish me", delayMs: 300 }, { timeoutMs: 5000 });
     await eventually(() => broker.services()[0]?.free === 0, 5000, "the call reached the worker");
     startWorker(broker, "staying", (w) => w.add(EchoDefinition, echo("staying")));
-    const stopping = leaving.stop();
+    const closing = leaving.close();
     expect(await inFlight).toMatchObject({ text: "finish me", servedBy: "leaving" });
-    await stopping;
+    await closing;
     for (let i = 0; i < 5; i++) expect(await echoes.say({ text: String(i) }, { timeoutMs: 2000 })).toMatchObject({ servedBy: "staying" });
     expect(broker.services()[0]?.workers).toBe(1);
   });

@@ -201,7 +201,7 @@ describe("capacity", () => {
       () => {
         const broker = new Broker({ frontend: { bind: "tcp://127.0.0.1:0" }, backend: { bind: "tcp://127.0.0.1:0" }, maxConnections: 1 });
         const sockets = [{ endpoint: broker.frontendEndpoint, peer: dealer }, { endpoint: broker.backendEndpoint, peer: dealer }];
-        return { close: () => broker.close(0), sockets, refused: () => broker.stats.refusedConnections };
+        return { close: () => broker.close({ graceMs: 0 }), sockets, refused: () => broker.stats.refusedConnections };
       },
       () => {
         const registry = new RegistryServer({ endpoint: { bind: "tcp://127.0.0.1:0" }, publishEndpoint: { bind: "tcp://127.0.0.1:0" }, maxConnections: 1 });

@@ -1,7 +1,7 @@
 // The `dividere` command, driven as a user drives it: each command a child process, talking to
 // real registries, brokers, services, publishers and subscribers over loopback TCP.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,6 +54,11 @@ describe("help and usage", () => {
     const bare = await dividere([]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/usage: dividere <command>/);
+  });
+
+  test.each(["--version", "-V"])("dividere %s prints the version of @dividere/runtime and exits 0", async (flag) => {
+    const { version } = JSON.parse(readFileSync(join(root, "runtime/package.json"), "utf8")) as { version: string };
+    expect(await dividere([flag])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: "" });
   });
 
   test("an unknown command, an unknown option, a missing argument and a bad number exit 2 and say what to do", async () => {
@@ -120,7 +125,7 @@ describe("lookup", () => {
   test("without a registry to answer it gives up after --timeout with exit 1", async () => {
     const { code, stderr } = await dividere(["lookup", "test.services.v1.Echo", "--registry", "tcp://127.0.0.1:1", "--timeout", "300"]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/dividere lookup: .*(no reply|timed out|did not answer)/i);
+    expect(stderr).toBe("dividere lookup: the registry at tcp://127.0.0.1:1 did not answer dividere.v1.LookupRequest within 300 ms (1 try); is it running?\n");
   });
 });
 
@@ -203,6 +208,18 @@ describe("publish", () => {
     expect(await subscriber.next()).toEqual({ type: "test.jobs.Job", message: { id: 7, work: 70 } });
   });
 
+  test("with no subscriber within --wait it publishes nothing and exits 1, saying how to wait longer; --anyway publishes", async () => {
+    const lonely = await dividere(["publish", "tcp://127.0.0.1:1", "test.jobs.Job", '{"id": 7}', "--wait", "200", ...PROTO]);
+    expect(lonely.code).toBe(1);
+    expect(lonely.stderr).toBe(
+      "dividere publish: no subscriber to test.jobs.Job connected to tcp://127.0.0.1:1 within 200 ms, so nothing was published " +
+        "(a message nobody subscribes to is lost); wait longer with --wait MS, or publish regardless with --anyway\n",
+    );
+    const anyway = await dividere(["publish", "tcp://127.0.0.1:1", "test.jobs.Job", '{"id": 7}', "--wait", "200", "--anyway", ...PROTO]);
+    expect(anyway.code).toBe(0);
+    expect(anyway.stderr).toMatch(/within 200 ms; publishing anyway \(--anyway\)\n$/);
+  });
+
   test("JSON that is not the type, and a type nobody defined, exit 2 and say why", async () => {
     const badJson = await dividere(["publish", "tcp://127.0.0.1:1", "test.jobs.Job", '{"id": "seven"}', ...PROTO]);
     expect(badJson.code).toBe(2);
@@ -211,7 +228,9 @@ describe("publish", () => {
     expect(notJson.code).toBe(2);
     const unknown = await dividere(["publish", "tcp://127.0.0.1:1", "Job", "{}", ...PROTO]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/no message type "Job" is known[\s\S]*package.Job/);
+    expect(unknown.stderr).toMatch(/no message type "Job" is known: use its full name, test\.jobs\.Job\n/);
+    const noTypes = await dividere(["publish", "tcp://127.0.0.1:1", "Job", "{}"]);
+    expect(noTypes.stderr).toMatch(/no message type "Job" is known; pass --proto DIR or --descriptor-set FILE with its definition \(by its full name, package\.Job\)/);
   });
 });
 
@@ -270,6 +289,16 @@ describe("call", () => {
     const clientStream = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Upload", "{}", ...PROTO]);
     expect(clientStream.code).toBe(2);
     expect(clientStream.stderr).toMatch(/client streaming method, which dividere does not call yet/);
+    const misspelled = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Ecko/Say", "{}", ...PROTO]);
+    expect(misspelled.code).toBe(2);
+    expect(misspelled.stderr).toMatch(
+      /no service "test\.services\.v1\.Ecko" is known \(did you mean test\.services\.v1\.Echo\?\); the services known are (?=.*chat\.v1\.History)(?=.*test\.services\.v1\.Greeter).*\. Check the name/,
+    );
+    expect(misspelled.stderr).not.toMatch(/e\.g\. package|dividere\.v1\.Broker/);
+    const far = await dividere(["call", "tcp://127.0.0.1:1", "acme.Billing/Charge", "{}", ...PROTO]);
+    expect(far.stderr).toMatch(/no service "acme\.Billing" is known; the services known are /);
+    const short = await dividere(["call", "tcp://127.0.0.1:1", "Echo/Say", "{}", ...PROTO]);
+    expect(short.stderr).toMatch(/no service "Echo" is known: use its full name, test\.services\.v1\.Echo\n/);
     const nobody = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Say", "{}", "--timeout", "300", ...PROTO]);
     expect(nobody.code).toBe(1);
     expect(nobody.stderr).toMatch(/dividere call: DEADLINE_EXCEEDED|dividere call: UNAVAILABLE/i);

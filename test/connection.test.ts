@@ -1,7 +1,8 @@
 import { createServer } from "node:net";
 import { describe, expect, test } from "vitest";
-import { DividereError, connection } from "@dividere/runtime";
+import { DividereError, connection, messaging } from "@dividere/runtime";
 import { native } from "../runtime/src/connection/socket.js";
+import { ClientMsgsPublisher, clientMsgsTypes } from "./gen/test/clientMsgs_dividere.js";
 import { connectTo, eventually, nextEvent, transportNames, transports } from "./helpers.js";
 
 const text = (frames: Buffer[]) => frames.map((frame) => frame.toString());
@@ -83,7 +84,7 @@ describe.each(transportNames)("every socket pair over %s", (transport) => {
     expect(served[0]! + served[1]!).toBe(20);
     await Promise.all([...clients, ...servers].map((socket) => socket.close()));
     await Promise.all(serving);
-    await proxy.stop();
+    await proxy.close();
     expect(proxy.running).toBe(false);
     expect(proxy.frontend.closed && proxy.backend.closed).toBe(true);
   });
@@ -224,6 +225,20 @@ describe("endpoints", () => {
     expect(() => new connection.Pull("localhost:5555")).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
     expect(() => new connection.Pull("localhost:5555")).toThrow(/tcp:\/\/\*:5555/);
     expect(() => new connection.Pull({})).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+
+  test("connecting to port 0 fails at once, for every kind of socket, saying how to bind instead", () => {
+    const kinds = { ...connection, ...Object.fromEntries(Object.entries(messaging).map(([name, kind]) => [`messaging.${name}`, kind])) };
+    const sockets = Object.entries(kinds).filter(([name]) => /^(messaging\.)?(Publisher|Subscriber|Request|Response|Dealer|Router|Push|Pull|Pair)$/.test(name));
+    expect(sockets).toHaveLength(17);
+    for (const [name, Kind] of sockets) {
+      const open = () => new (Kind as new (endpoint: string, options: object) => unknown)("tcp://127.0.0.1:0", { types: clientMsgsTypes });
+      expect(open, name).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+      expect(open, name).toThrow('cannot connect to tcp://127.0.0.1:0: port 0 means "a free port" only when binding. To bind, write tcp://*:0 or { bind: "tcp://127.0.0.1:0" }');
+    }
+    expect(() => new ClientMsgsPublisher("tcp://127.0.0.1:0")).toThrow(/To bind, write tcp:\/\/\*:0 or \{ bind/);
+    expect(() => new connection.Pull(["tcp://127.0.0.1:5555", "tcp://localhost:0"])).toThrow(/cannot connect to tcp:\/\/localhost:0/);
+    expect(() => new connection.Pull({ connect: "tcp://127.0.0.1:0" })).toThrow(/cannot connect to/);
   });
 
   test("binding a port in use is BIND_FAILED and says what to do", async () => {

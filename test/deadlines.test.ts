@@ -5,6 +5,7 @@
 // program and through `dividere call --timeout 300`.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { type AddressInfo, type Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -97,6 +98,26 @@ describe("a call with timeoutMs: 300 settles within 500 ms whatever is down", ()
     }
     expect(one.message).toContain(registry);
     expect(one.message).toMatch(/registry/);
+  });
+
+  test("nothing listens at a direct call's endpoint: DEADLINE_EXCEEDED naming it, and that no connection was ever made", async () => {
+    const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+    const outcome = await say(later(directTransport(endpoint), (t) => t.close()));
+    console.log(`nothing listening: ${outcome.code} after ${outcome.ms} ms (${outcome.message})`);
+    expect(outcome.code).toBe("DEADLINE_EXCEEDED");
+    expect(outcome.ms).toBeLessThan(DEADLINE + MARGIN);
+    expect(outcome.message).toBe(
+      `/test.services.v1.Echo/Say: no reply from ${endpoint} within the deadline; no connection to it was ever made: is a server running there, at that address and port?`,
+    );
+
+    // Something that is no ZeroMQ peer accepts the connection and says nothing.
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    later(silent, (server) => (accepted.forEach((socket) => socket.destroy()), new Promise((resolve) => server.close(resolve))));
+    const mute = await say(later(directTransport(`tcp://127.0.0.1:${(silent.address() as AddressInfo).port}`), (t) => t.close()));
+    expect(mute.code).toBe("DEADLINE_EXCEEDED");
+    expect(mute.message).toContain(`:${(silent.address() as AddressInfo).port} within the deadline; a connection was made but its ZeroMQ handshake never finished`);
   });
 
   test("the registry runs, the service is not registered: UNAVAILABLE at once", async () => {
@@ -192,10 +213,10 @@ describe("dividere call --timeout 300 exits within 500 ms of its start-up whatev
 });
 
 describe("hosting while the registry is down", () => {
-  test("serve() resolves within its bind time, registers once the registry is up, and stop() keeps to its grace", async () => {
+  test("serve() resolves within its bind time, registers once the registry is up, and close() keeps to its grace", async () => {
     const ports = { request: await freePort(), publish: await freePort(), watch: await freePort() };
     const at = { endpoint: `tcp://127.0.0.1:${ports.request}`, publishEndpoint: `tcp://127.0.0.1:${ports.publish}`, watchEndpoint: `tcp://127.0.0.1:${ports.watch}` };
-    const alone = await timed(async () => (await serve(EchoDefinition, echo("alone"), { host: "127.0.0.1" })).stop(0));
+    const alone = await timed(async () => (await serve(EchoDefinition, echo("alone"), { host: "127.0.0.1" })).close({ graceMs: 0 }));
     const errors: DividereError[] = [];
     const started = Date.now();
     const host = await serve(EchoDefinition, echo("waiting"), {
@@ -204,7 +225,7 @@ describe("hosting while the registry is down", () => {
       onError: (error) => errors.push(error),
     });
     const served = Date.now() - started;
-    console.log(`serve() with the registry down resolved after ${served} ms (serve and stop without a registry: ${alone.ms} ms)`);
+    console.log(`serve() with the registry down resolved after ${served} ms (serve and close without a registry: ${alone.ms} ms)`);
     expect(served).toBeLessThan(alone.ms + MARGIN);
 
     // The registry comes up on its ports: the host registers by itself.
@@ -213,11 +234,11 @@ describe("hosting while the registry is down", () => {
     const lookups = later(new RegistryClient({ ...at, timeoutMs: 1000 }), (c) => c.close());
     expect((await lookups.lookup(ECHO)).map((i) => i.endpoint)).toEqual([host.endpoint]);
 
-    // And down again: stop() does not wait for a registry that does not answer beyond its grace.
+    // And down again: close() does not wait for a registry that does not answer beyond its grace.
     up.registry.kill();
     await up.registry.exited;
-    const stopped = await timed(() => host.stop(1000));
-    console.log(`stop(1000) with the registry gone: ${stopped.ms} ms; errors reported: ${errors.map((e) => e.message).join(" | ")}`);
+    const stopped = await timed(() => host.close({ graceMs: 1000 }));
+    console.log(`close({ graceMs: 1000 }) with the registry gone: ${stopped.ms} ms; errors reported: ${errors.map((e) => e.message).join(" | ")}`);
     expect(stopped.code).toBe("OK");
     expect(stopped.ms).toBeLessThan(1000 + MARGIN);
   });
@@ -271,7 +292,7 @@ describe("an attempt's own limit", () => {
   test("attemptTimeoutMs bounds the wait for a stream's first reply, not the stream", async () => {
     await using broker = new Broker({ frontend: { bind: "tcp://127.0.0.1:0" }, backend: { bind: "tcp://127.0.0.1:0" } });
     const worker = new Worker(broker.backendEndpoint).add(EchoDefinition, echo("streamer")).start();
-    cleanup.push(() => worker.stop(0));
+    cleanup.push(() => worker.close({ graceMs: 0 }));
     const echoes = new EchoClient(later(brokerTransport(broker.frontendEndpoint, { defaults: { attemptTimeoutMs: 300 } }), (t) => t.close()));
     const started = Date.now();
     const indexes: number[] = [];

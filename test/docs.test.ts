@@ -180,7 +180,7 @@ describe("README.md and docs/cli.md", () => {
           if (!invocation) return;
           const [, command, rest] = invocation as unknown as [string, string, string];
           const where = `${page}:${block.line + offset}`;
-          if (command === "--help" || command === "-h") return;
+          if (["--help", "-h", "--version", "-V"].includes(command)) return;
           const help = usage.get(command);
           if (!help) return void problems.push(`${where}: there is no command "dividere ${command}"`);
           used++;

@@ -240,7 +240,7 @@ describe(`fuzz (seed ${SEED}, ${INPUTS_PER_SERVER} inputs per server)`, { timeou
     expect(published).toEqual(Array.from({ length: VALID_RUN }, (_, i) => i));
     await attacker.close();
     await reading;
-    await reactor.stop();
+    await reactor.close();
   });
   test("RpcServer: every call answered with its status, bad frames dropped, stray cancels and responses counted; then 500 calls", async () => {
     const random = randomFor(5);
@@ -337,7 +337,7 @@ describe(`fuzz (seed ${SEED}, ${INPUTS_PER_SERVER} inputs per server)`, { timeou
     await client.close();
     await confused.close();
     await Promise.all([readingClient, readingWorker]);
-    await worker.stop(0);
+    await worker.close({ graceMs: 0 });
   });
 });
 

@@ -149,7 +149,7 @@ describe.skipIf(!pyzmq.program)("the name service, against Python dividere's reg
     const registration = { type: "RegisterService", json: { serviceName: "test.services.v1.Echo", server: "127.0.0.1", port } };
     expect([await py.next(), await py.next()]).toEqual([registration, registration]);
     await py.finished();
-    await host.stop(0);
+    await host.close({ graceMs: 0 });
     await registry.close();
   });
 });

@@ -128,7 +128,7 @@ describe("calls in flight per client (maxInFlight)", () => {
 
   afterEach(async () => {
     await transport?.close();
-    await server?.close(0);
+    await server?.close({ graceMs: 0 });
   });
 
   /** A server whose Say handlers hold until `open()`, counting what reaches it. */

@@ -48,7 +48,7 @@ describe("the Python examples with generated wrappers", () => {
     await eventually(() => events.length === 1, 5000, "the event handled");
     expect(events).toEqual(["some published event"]);
 
-    await reactor.stop();
+    await reactor.close();
     expect(reactor.stats).toEqual({ handled: 2, unhandled: 0, failed: 0 });
     expect(responder.closed && subscriber.closed).toBe(true);
     expect(reported.list).toEqual([]);
@@ -72,7 +72,7 @@ describe("Reactor", () => {
     );
     for (const field1 of ["a", "boom", "b"]) await push.send(Msg01Schema, { field1 });
     await eventually(() => seen.length === 2, 5000, "both good messages handled");
-    await reactor.stop();
+    await reactor.close();
     expect(seen).toEqual(["a", "b"]);
     expect(reactor.stats).toEqual({ handled: 2, unhandled: 0, failed: 1 });
     expect(reported.list).toHaveLength(1);
@@ -90,7 +90,7 @@ describe("Reactor", () => {
     await push.send(Msg01Schema, { field1: "nobody handles me" });
     await push.send(Msg02Schema, { field1: "handled" });
     await eventually(() => handled.length === 1, 5000, "Msg02 handled");
-    await reactor.stop();
+    await reactor.close();
     expect(reactor.stats).toEqual({ handled: 1, unhandled: 1, failed: 0 });
     expect(reported.list.map((error) => [error.code, error.message])).toEqual([["UNHANDLED", expect.stringMatching(/no handler for Msg01/)]]);
   });
@@ -113,7 +113,7 @@ describe("Reactor", () => {
     await using served = new messaging.Request(connectTo(responder), { types: clientMsgsTypes });
     await served.send(Msg01Schema, { field1: "abc" });
     expect(await served.recv({ timeoutMs: 5000 })).toMatchObject({ field1: "cba" });
-    await reactor.stop();
+    await reactor.close();
     expect(reported.list.map((error) => error.code)).toEqual(["UNHANDLED"]);
     expect(reported.list[0]!.message).toMatch(/got no reply/);
   });
@@ -142,7 +142,7 @@ describe("Reactor", () => {
     await publisher.sendMsg02({ field1: "event" });
     await eventually(() => refusals.length === 1, 5000, "the subscriber's handler ran");
     expect(refusals[0]).toMatchObject({ code: "WRONG_STATE", message: expect.stringMatching(/Subscriber cannot reply/) });
-    await reactor.stop();
+    await reactor.close();
     expect(reported.list).toEqual([]);
   });
 
@@ -162,14 +162,14 @@ describe("Reactor", () => {
     }));
     await push.send(Msg01Schema, { field1: "slow" });
     await eventually(() => started, 5000, "the handler started");
-    let stopped = false;
-    const stopping = reactor.stop().then(() => (stopped = true));
+    let closed = false;
+    const closing = reactor.close().then(() => (closed = true));
     expect(reactor.running).toBe(false);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(stopped).toBe(false);
+    expect(closed).toBe(false);
     expect(pull.closed).toBe(false);
     release();
-    await stopping;
+    await closing;
     expect(sawStop).toBe(true); // the handler saw the stop signal, and was allowed to finish
     expect(pull.closed).toBe(true);
     expect(reactor.stats.handled).toBe(1);
@@ -188,7 +188,7 @@ describe("Reactor", () => {
       onError: reported.onError,
     });
     await eventually(() => idles >= 4, 5000, "idle() called repeatedly");
-    await reactor.stop();
+    await reactor.close();
     const after = idles;
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(idles).toBe(after);
@@ -215,7 +215,7 @@ describe("Reactor", () => {
       );
       for (let i = 0; i < 8; i++) await push.send(Msg01Schema, { field1: String(i) });
       await eventually(() => order.length === 8, 5000, "all handled");
-      await reactor.stop();
+      await reactor.close();
       expect(most).toBe(concurrency);
       if (concurrency === 1) expect(order).toEqual(["0", "1", "2", "3", "4", "5", "6", "7"]);
     }

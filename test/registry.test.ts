@@ -5,12 +5,14 @@ import {
   type RegistryEndpoints,
   RegistryServer,
   connection,
+  directTransport,
   messaging,
   registryTransport,
   serve,
   type ServiceHost,
   type Transport,
 } from "@dividere/runtime";
+import { advertisedHost, hostAndPort } from "../runtime/src/registry/defaults.js";
 import { registryTypes } from "../runtime/src/registry/server.js";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
@@ -111,12 +113,32 @@ describe("registry", () => {
     expect(new Set(onPublish)).toEqual(new Set(["RediscoverReq"]));
   });
 
-  test("a client takes the publish and watch ports to be the two after the request port, unless told", () => {
-    const derived = later(new RegistryClient({ endpoint: "tcp://registry-host:6000" }), (c) => c.close());
-    expect([derived.publishEndpoint, derived.watchEndpoint]).toEqual(["tcp://registry-host:6001", "tcp://registry-host:6002"]);
-    const told = later(new RegistryClient({ endpoint: "ipc:///tmp/registry", watchEndpoint: "ipc:///tmp/registry-watch" }), (c) => c.close());
-    expect(told.watchEndpoint).toBe("ipc:///tmp/registry-watch");
-    expect(() => told.publishEndpoint).toThrow(/pass publishEndpoint explicitly/);
+  test("a client asks the registry where it publishes, on whatever free ports it bound; told, it does not ask; a Python client takes the ports after", async () => {
+    const registry = later(new RegistryServer({ endpoint: "tcp://*:0", publishEndpoint: "tcp://*:0", watchEndpoint: "tcp://*:0" }), (r) => r.close());
+    const { endpoint } = registry.clientEndpoints;
+    const client = later(new RegistryClient({ endpoint, timeoutMs: 1000 }), (c) => c.close());
+    expect(await client.endpoints()).toEqual(registry.clientEndpoints);
+    const changes: string[] = [];
+    const connected = new Promise((resolve) => client.onConnection(resolve));
+    client.onChange((service, instances) => changes.push(`${service}: ${instances.length}`));
+    await connected;
+    await client.register({ service: "a.B", instanceId: "one", endpoint: "tcp://127.0.0.1:1001", ttlMs: 0 });
+    await eventually(() => changes.includes("a.B: 1"), 5000, "the change on the watch the registry named");
+
+    const told = later(new RegistryClient({ endpoint: "ipc:///tmp/nobody-answers", publishEndpoint: "ipc:///tmp/p", watchEndpoint: "ipc:///tmp/w" }), (c) => c.close());
+    expect(await told.endpoints()).toEqual({ endpoint: "ipc:///tmp/nobody-answers", publishEndpoint: "ipc:///tmp/p", watchEndpoint: "ipc:///tmp/w" });
+    const python = later(new RegistryClient({ endpoint: "tcp://registry-host:6000", protocol: "python" }), (c) => c.close());
+    expect(await python.endpoints()).toEqual({ endpoint: "tcp://registry-host:6000", publishEndpoint: "tcp://registry-host:6001", watchEndpoint: "tcp://registry-host:6002" });
+    const pythonIpc = later(new RegistryClient({ endpoint: "ipc:///tmp/registry", protocol: "python" }), (c) => c.close());
+    await expect(pythonIpc.endpoints()).rejects.toThrow(/pass publishEndpoint explicitly/);
+  });
+
+  test("a registry that does not answer: the error says how long and how many tries", async () => {
+    const nobody = `tcp://127.0.0.1:${await connection.PortManager.acquire({ host: "127.0.0.1" })}`;
+    const once = later(new RegistryClient({ endpoint: nobody, timeoutMs: 100, retries: 0 }), (c) => c.close());
+    await expect(once.lookup(ECHO)).rejects.toThrow(`the registry at ${nobody} did not answer dividere.v1.LookupRequest within 100 ms (1 try); is it running?`);
+    const thrice = later(new RegistryClient({ endpoint: nobody, timeoutMs: 100, retries: 2 }), (c) => c.close());
+    await expect(thrice.lookup(ECHO)).rejects.toThrow(`the registry at ${nobody} did not answer dividere.v1.LookupRequest within 100 ms on each of 3 tries; is it running?`);
   });
 
   test("a lease that is not renewed expires", async () => {
@@ -132,7 +154,7 @@ describe("registry", () => {
   test("two instances of a service share the calls", async () => {
     const registry = startRegistry();
     for (const name of ["first", "second"]) {
-      later(await registered(EchoDefinition, echo(name), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+      later(await registered(EchoDefinition, echo(name), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.close());
     }
     expect(registry.lookup(ECHO)).toHaveLength(2);
     const echoes = new EchoClient(transportOf(registry));
@@ -144,11 +166,40 @@ describe("registry", () => {
     expect(servedBy).toEqual(new Map([["first", 20], ["second", 20]]));
   });
 
-  test("a stopped service unregisters", async () => {
+  test("serve() without `host` tells the address it is bound to: 127.0.0.1 stays, a wildcard becomes the external IPv4", async () => {
+    const registry = startRegistry();
+    const loopback = later(await registered(EchoDefinition, echo("loopback"), { endpoint: { bind: "tcp://127.0.0.1:0" }, registry: clientOf(registry) }), (h: ServiceHost) => h.close());
+    expect(loopback.endpoint).toBe(loopback.server.endpoint);
+    expect(loopback.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(registry.lookup(ECHO).map((instance) => instance.endpoint)).toEqual([loopback.endpoint]);
+    const transport = later(directTransport(loopback.endpoint), (t) => t.close());
+    expect(await new EchoClient(transport).say({ text: "hi" }, { timeoutMs: 2000 })).toMatchObject({ servedBy: "loopback" });
+
+    const everywhere = later(await serve(EchoDefinition, echo("everywhere")), (h) => h.close());
+    expect(everywhere.endpoint).toBe(`tcp://${advertisedHost()}:${hostAndPort(everywhere.server.endpoint)!.port}`);
+    const named = later(await serve(EchoDefinition, echo("named"), { endpoint: { bind: "tcp://127.0.0.1:0" }, host: "echo.example" }), (h) => h.close());
+    expect(named.endpoint).toMatch(/^tcp:\/\/echo\.example:\d+$/);
+  });
+
+  test("serve() with a RegistryClient speaks the client's protocol; a registryProtocol that contradicts it is INVALID_ARGUMENT", async () => {
+    const registry = startRegistry();
+    const python = later(new RegistryClient({ ...registry.clientEndpoints, protocol: "python", timeoutMs: 1000 }), (c) => c.close());
+    const host = later(await registered(EchoDefinition, echo("py"), { endpoint: { bind: "tcp://127.0.0.1:0" }, registry: python }), (h: ServiceHost) => h.close());
+    expect(host.instances.map((instance) => instance.ttlMs)).toEqual([0]); // no lease to renew: RegisterService goes once
+    expect(registry.lookup(ECHO).map((instance) => instance.metadata.protocol)).toEqual(["python"]);
+    await expect(serve(EchoDefinition, echo("confused"), { endpoint: { bind: "tcp://127.0.0.1:0" }, registry: python, registryProtocol: "dividere" })).rejects.toThrow(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: 'registryProtocol "dividere" contradicts the protocol of the RegistryClient given as registry ("python"): leave registryProtocol out, a client\'s own protocol is used',
+      }),
+    );
+  });
+
+  test("a closed service unregisters", async () => {
     const registry = startRegistry();
     const host = await registered(EchoDefinition, echo("leaving"), { registry: clientOf(registry), host: "127.0.0.1", ttlMs: 60_000 });
     expect(registry.lookup(ECHO)).toHaveLength(1);
-    await host.stop();
+    await host.close();
     expect(registry.lookup(ECHO)).toHaveLength(0);
   });
 
@@ -199,10 +250,10 @@ describe("registry", () => {
     const first = await startRegistryProcess();
     // One service renews its lease every ~300 ms; the other (a lease of a minute) comes back
     // only because the new registry asks everyone to register again (RediscoverReq).
-    const renewing = later(await registered(EchoDefinition, echo("renewing"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.stop());
+    const renewing = later(await registered(EchoDefinition, echo("renewing"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 1000 }), (h: ServiceHost) => h.close());
     const rediscovered = later(
       await registered(EchoDefinition, echo("rediscovered"), { registry: clientOf(at), host: "127.0.0.1", ttlMs: 60_000 }),
-      (h: ServiceHost) => h.stop(),
+      (h: ServiceHost) => h.close(),
     );
     const lookups = clientOf(at);
     expect(await lookups.lookup(ECHO)).toHaveLength(2);

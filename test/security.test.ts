@@ -157,7 +157,7 @@ test("the dividere commands take their keys from the environment: an allowed `di
       EchoDefinition,
       echo("secured"),
     ),
-    (s) => s.close(0),
+    (s) => s.close({ graceMs: 0 }),
   );
   const call = (env: NodeJS.ProcessEnv) =>
     runNode(cli, 20_000, {
@@ -216,7 +216,7 @@ describe("an allow list enforced through the ZAP handler", () => {
   test("RPC: the allowed client's calls are answered; the intruder's never reach the server", async () => {
     const k = keys();
     const seen: CallContext[] = [];
-    const server = later(new RpcServer(loopback(), { curve: k.server }).add(EchoDefinition, echo("guarded", seen)), (s) => s.close(0));
+    const server = later(new RpcServer(loopback(), { curve: k.server }).add(EchoDefinition, echo("guarded", seen)), (s) => s.close({ graceMs: 0 }));
     const friend = later(directTransport(server.endpoint, { curve: k.friend }), (t) => t.close());
     const intruder = later(directTransport(server.endpoint, { curve: k.intruder }), (t) => t.close());
     for (let i = 0; i < 20; i++) expect(await new EchoClient(friend).say({ text: `hi ${i}` })).toMatchObject({ text: `hi ${i}`, servedBy: "guarded" });
@@ -233,7 +233,7 @@ describe("an allow list enforced through the ZAP handler", () => {
     const registry = later(new RegistryServer({ endpoint: loopback(), publishEndpoint: loopback(), watchEndpoint: loopback(), curve: k.server }), (r) => r.close());
     const asFriend = { ...registry.clientEndpoints, timeoutMs: 1000 };
     const serviceClient = later(new RegistryClient({ ...asFriend, curve: { ...service, serverKey: k.friend.serverKey } }), (c) => c.close());
-    const host = later(await serve(EchoDefinition, echo("registered"), { endpoint: loopback(), registry: serviceClient, host: "127.0.0.1" }), (h) => h.stop());
+    const host = later(await serve(EchoDefinition, echo("registered"), { endpoint: loopback(), registry: serviceClient, host: "127.0.0.1" }), (h) => h.close());
     await host.waitForRegistration({ timeoutMs: 5000 });
     const friend = later(new RegistryClient({ ...asFriend, curve: k.friend }), (c) => c.close());
     expect((await friend.lookup(EchoDefinition.service.typeName)).map((i) => i.endpoint)).toEqual([host.endpoint]);
@@ -247,7 +247,7 @@ describe("an allow list enforced through the ZAP handler", () => {
     const worker = curve.keyPair();
     k.server.allow.push(worker.publicKey);
     const broker = later(new Broker({ frontend: loopback(), backend: loopback(), heartbeatIntervalMs: 200, curve: k.server }), (b) => b.close());
-    later(new Worker(broker.backendEndpoint, { heartbeatIntervalMs: 200, curve: { ...worker, serverKey: k.friend.serverKey } }).add(EchoDefinition, echo("worker")).start(), (w) => w.stop());
+    later(new Worker(broker.backendEndpoint, { heartbeatIntervalMs: 200, curve: { ...worker, serverKey: k.friend.serverKey } }).add(EchoDefinition, echo("worker")).start(), (w) => w.close());
     const friend = later(brokerTransport(broker.frontendEndpoint, { curve: k.friend }), (t) => t.close());
     for (let i = 0; i < 20; i++) expect(await new EchoClient(friend).say({ text: `job ${i}` }, { timeoutMs: 5000 })).toMatchObject({ servedBy: "worker" });
     const intruder = later(brokerTransport(broker.frontendEndpoint, { curve: k.intruder, defaults: { retries: 0 } }), (t) => t.close());
@@ -344,7 +344,7 @@ describe("on the wire", () => {
   /** Calls and publishes SECRET through a recording relay; returns what the relay saw. */
   async function capture(secured: boolean): Promise<Buffer> {
     const k = keys();
-    const server = later(new RpcServer(loopback(), secured ? { curve: k.server } : {}).add(EchoDefinition, echo("wire")), (s) => s.close(0));
+    const server = later(new RpcServer(loopback(), secured ? { curve: k.server } : {}).add(EchoDefinition, echo("wire")), (s) => s.close({ graceMs: 0 }));
     const relay = later(await recordingRelay(server.endpoint), (r) => r.close());
     const transport = later(directTransport(relay.endpoint, secured ? { curve: k.friend } : {}), (t) => t.close());
     for (let i = 0; i < 10; i++) expect(await new EchoClient(transport).say({ text: `${SECRET} #${i}` }, { timeoutMs: 5000 })).toMatchObject({ text: `${SECRET} #${i}` });

@@ -20,7 +20,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   await transport.close();
-  await server.close(0);
+  await server.close({ graceMs: 0 });
 });
 
 /** The error a promise rejects with. */

@@ -34,8 +34,8 @@ async function routerRun(threads: number): Promise<{ ms: number; byThread: numbe
     byThread[message.thread]!++;
   }
   const ms = performance.now() - started;
-  const stats = await workers.stop();
-  return { ms, byThread, stats };
+  await workers.close();
+  return { ms, byThread, stats: workers.stats };
 }
 
 describe("WorkerReactor", () => {
@@ -77,8 +77,12 @@ describe("WorkerReactor", () => {
     }
     expect([...done.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(new Set(done.values())).toEqual(new Set([0, 1]));
-    const stats = await workers.stop();
-    expect(stats.handled).toBe(20);
+    // Readable while the threads run: they count into memory this thread reads.
+    await eventually(() => workers.stats.handled === 20, 5000, "the threads counted 20 jobs");
+    const perThread = [0, 1].map((thread) => [...done.values()].filter((by) => by === thread).length);
+    expect(workers.stats.threads.map((thread) => thread.handled)).toEqual(perThread);
+    await workers.close();
+    expect(workers.stats.handled).toBe(20);
   });
 
   test("a handler module that cannot load makes `ready` reject with the reason", async () => {
@@ -87,7 +91,7 @@ describe("WorkerReactor", () => {
       sockets: [{ kind: "Pull", endpoint: { bind: "tcp://127.0.0.1:0" } }],
     });
     await expect(workers.ready).rejects.toMatchObject({ code: "HANDLER_FAILED", message: expect.stringMatching(/no-such-module/) });
-    await workers.stop();
+    await workers.close();
   });
 
   test("CURVE on a shared Router secures the socket peers reach: an allowed client's jobs are done, an intruder is refused", async () => {
@@ -107,7 +111,8 @@ describe("WorkerReactor", () => {
     for (let id = 0; id < 10; id++) await client.send(JobSchema, { id, work: 10 });
     for (let i = 0; i < 10; i++) expect((await client.recv({ timeoutMs: 10_000 })).message.$typeName).toBe("test.jobs.Done");
     await eventually(() => refused.includes(intruderKeys.publicKey), 5000, "the intruder's refusal");
-    expect((await workers.stop()).handled).toBe(10);
+    await workers.close();
+    expect(workers.stats.handled).toBe(10);
   });
 
   test("a bound Subscriber cannot be shared by several threads", () => {

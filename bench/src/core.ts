@@ -83,7 +83,7 @@ async function reactorRate({ runs, durationMs }: SuiteOptions): Promise<number> 
         return ((handled - before) / (performance.now() - started)) * 1000;
       });
     } finally {
-      await reactor.stop();
+      await reactor.close();
     }
   });
 }

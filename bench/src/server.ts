@@ -64,13 +64,13 @@ switch (role) {
   case "direct": {
     const server = new RpcServer({ bind: ANY }).add(BenchDefinition, echo);
     console.log(server.endpoint);
-    stop = () => server.close(0);
+    stop = () => server.close({ graceMs: 0 });
     break;
   }
   case "worker": {
     const worker = new Worker(arg1!, { capacity: Number(arg2), workerId: "bench" }).add(BenchDefinition, echo).start();
     console.log("ready");
-    stop = () => worker.stop(0);
+    stop = () => worker.close({ graceMs: 0 });
     break;
   }
   case "raw-pub":

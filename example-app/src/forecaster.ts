@@ -42,5 +42,5 @@ const worker = new Worker(backend, { workerId: name })
   .start();
 console.log(`serving ${Forecaster.typeName} behind the broker at ${backend}`);
 
-await worker.stopOnSignals();
+await worker.closeOnSignals();
 console.log(`stopped after ${forecasts} forecast${forecasts === 1 ? "" : "s"}`);

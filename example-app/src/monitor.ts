@@ -68,7 +68,7 @@ await host.waitForRegistration({ timeoutMs: 10_000 });
 console.log(`listening for readings at ${readings.endpoint}, publishing alerts at ${alerts.endpoint}`);
 console.log(`${Monitor.typeName} answers at ${host.endpoint}, registered at ${registry}`);
 
-await host.stopOnSignals(); // on SIGTERM/SIGINT: unregisters, then lets calls in flight finish
-await reactor.stop(); // lets the handler in flight finish, closes the readings socket
+await host.closeOnSignals(); // on SIGTERM/SIGINT: unregisters, then lets calls in flight finish
+await reactor.close(); // lets the handler in flight finish, closes the readings socket
 await alerts.close();
 console.log(`stopped after ${reactor.stats.handled} readings; unregistered`);

@@ -28,7 +28,8 @@ export * as registryProtocol from "./gen/dividere/v1/registry_pb.js";
 export * as brokerProtocol from "./gen/dividere/v1/broker_pb.js";
 export { DividereError, type ErrorCode, type RpcCode } from "./errors.js";
 export type { Endpoint } from "./connection/endpoint.js";
-export type { StopOnSignalsOptions } from "./signals.js";
+export { DEFAULT_GRACE_MS, type CloseOptions } from "./lifecycle.js";
+export type { CloseOnSignalsOptions } from "./signals.js";
 export {
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_TIMEOUT_MS,

@@ -7,6 +7,7 @@ import { EnvelopeCodec } from "../envelope/codec.js";
 import { DividereError } from "../errors.js";
 import { BrokerHeartbeatSchema, ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
 import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
 import { RpcError, toStatusCode } from "../rpc/status.js";
@@ -53,7 +54,7 @@ export interface BrokerStats {
   answered: number;
   /** Calls moved to another worker because theirs was lost. */
   requeued: number;
-  /** Calls a worker gave back unrun, because they reached it too late to start (it had been stopped, say); moved to another worker. */
+  /** Calls a worker gave back unrun, because they reached it too late to start (it had been closed, say); moved to another worker. */
   givenBack: number;
   /** Calls their caller cancelled (a cancel, an abandoned attempt); one on a worker holds its slot until the worker ends it. */
   cancelled: number;
@@ -127,8 +128,7 @@ interface ServiceState {
  * ```
  */
 export class Broker {
-  /** Counters of calls, lost workers and dropped input; see {@link BrokerStats}. */
-  readonly stats: BrokerStats = zeroStats(() => this.#frontend.connections.refused + this.#backend.connections.refused);
+  readonly #counts: Omit<BrokerStats, "refusedConnections"> = zeroCounts();
   readonly #frontend: Router;
   readonly #backend: Router;
   readonly #codec = new EnvelopeCodec(brokerTypes);
@@ -144,7 +144,7 @@ export class Broker {
   #closing: Promise<void> | undefined;
   /** Set once the calls have had their grace: nothing more goes to workers. */
   #closed = false;
-  /** Called when the last call ends while the broker stops. */
+  /** Called when the last call ends while the broker closes. */
   #drained: (() => void) | undefined;
 
   constructor(options: BrokerOptions = {}) {
@@ -164,6 +164,15 @@ export class Broker {
     this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
+  }
+
+  /** A snapshot of the counters of calls, lost workers and dropped input; see {@link BrokerStats}. */
+  get stats(): BrokerStats {
+    return {
+      ...this.#counts,
+      dropped: { ...this.#counts.dropped },
+      refusedConnections: this.#frontend.connections.refused + this.#backend.connections.refused,
+    };
   }
 
   /** Where callers connect (with the real port). */
@@ -191,26 +200,26 @@ export class Broker {
   }
 
   /**
-   * Stops: new calls are refused with `UNAVAILABLE`; the calls in flight and waiting get
-   * `graceMs` to be answered by the workers, those left then get `UNAVAILABLE`; then both
-   * sockets close.
+   * Closes gracefully: new calls are refused with `UNAVAILABLE`; the calls in flight and waiting
+   * get `graceMs` (default {@link DEFAULT_GRACE_MS}) to be answered by the workers, those left
+   * then get `UNAVAILABLE`; then both sockets close. Later calls return the same promise.
    */
-  close(graceMs = 5000): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#calls.size > 0) {
         let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           this.#drained = resolve;
-          timer = setTimeout(resolve, graceMs);
+          timer = setTimeout(resolve, options.graceMs ?? DEFAULT_GRACE_MS);
         });
         clearTimeout(timer);
       }
       this.#closed = true;
       clearInterval(this.#heartbeat);
-      for (const call of [...this.#calls.values()]) this.#answerError(call, new RpcError("UNAVAILABLE", "the broker is stopping"));
+      for (const call of [...this.#calls.values()]) this.#answerError(call, new RpcError("UNAVAILABLE", "the broker is closing"));
       await Promise.all([this.#frontend.close(), this.#backend.close()]);
       await Promise.all(this.#loops);
-      debug("broker stopped: %j", this.stats);
+      debug("broker closed: %j", this.stats);
     })();
     return this.#closing;
   }
@@ -295,11 +304,11 @@ export class Broker {
     }
     // Ids tell a caller's calls apart; a second call under one in flight could only be answered in its place.
     if (this.#calls.has(key)) {
-      this.stats.refused++;
+      this.#counts.refused++;
       this.#toClient(call, this.#errorFrame(call, new RpcError("ALREADY_EXISTS", `call ${request.id} is already in flight from this caller; give each call its own id`)));
       return;
     }
-    if (this.#closing) return this.#refuse(call, new RpcError("UNAVAILABLE", "the broker is stopping; call again once it is back"));
+    if (this.#closing) return this.#refuse(call, new RpcError("UNAVAILABLE", "the broker is closing; call again once it is back"));
     const state = this.#services.get(service);
     if (!state && Date.now() > this.#graceUntil) {
       const known = [...this.#services.keys()].join(", ") || "none";
@@ -321,10 +330,10 @@ export class Broker {
   #cancel(key: string): void {
     const call = this.#calls.get(key);
     if (!call || call.cancelled) {
-      this.stats.unmatched++;
+      this.#counts.unmatched++;
       return;
     }
-    this.stats.cancelled++;
+    this.#counts.cancelled++;
     this.#cancelOnWorker(call);
   }
 
@@ -341,10 +350,10 @@ export class Broker {
   #givenBack(worker: WorkerState, key: string): void {
     const call = this.#calls.get(key);
     if (!call || call.worker !== worker) {
-      this.stats.unmatched++;
+      this.#counts.unmatched++;
       return;
     }
-    this.stats.givenBack++;
+    this.#counts.givenBack++;
     worker.calls.delete(call);
     call.worker = undefined;
     if (call.cancelled) this.#forget(call);
@@ -383,7 +392,7 @@ export class Broker {
     const call = this.#calls.get(`${client.toString("latin1")}/${response.id}`);
     if (!call || call.worker !== worker) {
       debug("broker: a late answer from %s to a call that moved or ended", worker.id);
-      this.stats.unmatched++;
+      this.#counts.unmatched++;
       return;
     }
     // A call whose caller gave up goes on only until its worker ends it: that frees the slot.
@@ -392,7 +401,7 @@ export class Broker {
       this.#toClient(call, frame);
     }
     if (response.more) return;
-    if (!call.cancelled) this.stats.answered++;
+    if (!call.cancelled) this.#counts.answered++;
     this.#forget(call);
     this.#freed(worker);
   }
@@ -421,14 +430,14 @@ export class Broker {
       const call = state.queue.shift()!;
       const now = Date.now();
       if (call.deadline !== undefined && call.deadline <= now) {
-        this.stats.expired++;
+        this.#counts.expired++;
         this.#answerError(call, new RpcError("DEADLINE_EXCEEDED", `no worker of ${call.service} was free before the deadline`));
         continue;
       }
       call.worker = chosen;
       chosen.calls.add(call);
       chosen.lastUsed = now;
-      this.stats.dispatched++;
+      this.#counts.dispatched++;
       // The worker may start the call until the broker could take it for dead and move the call.
       const brokerTimeMs = brokerClock();
       const frame = dispatchedRequestEnvelope(call.payload, {
@@ -458,7 +467,7 @@ export class Broker {
     }
     for (const [name, state] of this.#services) {
       for (const call of state.queue.filter((waiting) => waiting.deadline !== undefined && waiting.deadline < now)) {
-        this.stats.expired++;
+        this.#counts.expired++;
         this.#answerError(call, new RpcError("DEADLINE_EXCEEDED", `no worker of ${call.service} was free before the deadline`));
       }
       // Calls that came in the grace period for a service no worker announced by its end
@@ -472,7 +481,7 @@ export class Broker {
 
   /** A worker is gone: calls it had not begun to answer go to another worker; the others fail. */
   #lose(worker: WorkerState, why: string): void {
-    this.stats.workersLost++;
+    this.#counts.workersLost++;
     debug("broker: lost worker %s (%s) with %d calls", worker.id, why, worker.calls.size);
     this.#remove(worker);
     for (const call of worker.calls) {
@@ -482,7 +491,7 @@ export class Broker {
       } else if (call.started) {
         this.#answerError(call, new RpcError("UNAVAILABLE", `the worker answering ${call.request.method} was lost midway`));
       } else {
-        this.stats.requeued++;
+        this.#counts.requeued++;
         this.#services.get(call.service)?.queue.unshift(call);
       }
     }
@@ -504,11 +513,11 @@ export class Broker {
   #answerServices(call: Call): void {
     const reply = toBinary(ServicesReplySchema, create(ServicesReplySchema, { services: this.services() }));
     this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: call.request.id, payload: reply }));
-    this.stats.answered++;
+    this.#counts.answered++;
   }
 
   #refuse(call: Call, error: RpcError): void {
-    this.stats.refused++;
+    this.#counts.refused++;
     debug("broker: refused %s: %s", call.request.method, error.message);
     this.#answerError(call, error);
   }
@@ -572,13 +581,13 @@ export class Broker {
   }
 
   #drop(error: DividereError): void {
-    this.stats.dropped[error.code as DropReason]++;
+    this.#counts.dropped[error.code as DropReason]++;
     debug("broker: dropped input: %s", error.message);
   }
 }
 
-/** A broker's counters, all at zero; `refusedConnections` reads its sockets'. */
-function zeroStats(refusedConnections: () => number): BrokerStats {
+/** A broker's own counters, all at zero (`refusedConnections` is its sockets'). */
+function zeroCounts(): Omit<BrokerStats, "refusedConnections"> {
   return {
     dispatched: 0,
     answered: 0,
@@ -590,8 +599,5 @@ function zeroStats(refusedConnections: () => number): BrokerStats {
     workersLost: 0,
     unmatched: 0,
     dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
-    get refusedConnections() {
-      return refusedConnections();
-    },
   };
 }

@@ -4,13 +4,14 @@ import { eachUntilClosed } from "../connection/receiver.js";
 import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
 import { WorkerDisconnectSchema, WorkerReadySchema } from "../gen/dividere/v1/broker_pb.js";
 import { RpcCancelSchema, type RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
+import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
 import { CallDispatcher, type CallStats, type Respond } from "../rpc/dispatcher.js";
 import { RpcError } from "../rpc/status.js";
 import type { ServiceDefinition } from "../rpc/types.js";
-import { STOP_SIGNALS, SignalStop, type StopOnSignalsOptions } from "../signals.js";
+import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerClock, brokerTypes } from "./protocol.js";
 
 /** Options of a {@link Worker}; the socket options apply to its connection to the broker. */
@@ -35,7 +36,7 @@ export interface WorkerStats extends CallStats {
   reconnects: number;
   /**
    * Calls given back to the broker unrun because they reached the worker after the time the
-   * broker gave it to start them (the worker had been stopped, or its event loop blocked): the
+   * broker gave it to start them (the worker had been closed, or its event loop blocked): the
    * broker may have handed them to another worker by then.
    */
   givenBack: number;
@@ -47,11 +48,11 @@ let workers = 0;
  * Hosts service implementations behind a broker (the ZeroMQ guide's Paranoid Pirate worker):
  * connects to the broker's backend, announces its services, answers the calls the broker hands
  * it, heartbeats, and when the broker falls silent reconnects with exponential backoff and
- * announces itself again. `stop()` tells the broker, finishes the calls in flight, and leaves.
+ * announces itself again. `close()` tells the broker, finishes the calls in flight, and leaves.
  *
  * ```ts
  * const worker = new Worker("tcp://localhost:5556").add(HistoryDefinition, history).start();
- * await worker.stop();
+ * await worker.close();
  * ```
  */
 export class Worker {
@@ -74,8 +75,8 @@ export class Worker {
   #heartbeat: NodeJS.Timeout | undefined;
   #reconnecting: NodeJS.Timeout | undefined;
   #reconnects = 0;
-  #stopping: Promise<void> | undefined;
-  #signalStop: SignalStop | undefined;
+  #closing: Promise<void> | undefined;
+  #signalClose: SignalClose | undefined;
 
   constructor(broker: string, options: WorkerOptions = {}) {
     this.#broker = broker;
@@ -105,7 +106,7 @@ export class Worker {
 
   /** Connects to the broker and announces the services added. */
   start(): this {
-    if (!this.#heartbeat && !this.#stopping) {
+    if (!this.#heartbeat && !this.#closing) {
       this.#connect();
       this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     }
@@ -113,44 +114,45 @@ export class Worker {
   }
 
   /**
-   * Tells the broker to send nothing new, finishes the calls in flight (up to `graceMs`, then
-   * their signals abort), and disconnects.
+   * Closes gracefully: tells the broker to send nothing new, finishes the calls in flight (up to
+   * `graceMs`, default {@link DEFAULT_GRACE_MS}, then their signals abort), and disconnects.
+   * Later calls return the same promise.
    */
-  stop(graceMs = 5000): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#signalStop?.release();
+  close(options: CloseOptions = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#signalClose?.release();
       clearTimeout(this.#reconnecting);
       const dealer = this.#dealer;
       await dealer?.send(WorkerDisconnectSchema, {}).catch(() => undefined);
-      await this.#calls.drain(graceMs, "the worker is stopping");
+      await this.#calls.drain(options.graceMs ?? DEFAULT_GRACE_MS, "the worker is closing");
       clearInterval(this.#heartbeat);
       await dealer?.close();
-      debug("worker %s stopped: %j", this.#id, this.stats);
-    })().finally(() => this.#signalStop?.finished());
-    return this.#stopping;
+      debug("worker %s closed: %j", this.#id, this.stats);
+    })().finally(() => this.#signalClose?.finished());
+    return this.#closing;
   }
 
   /**
-   * Stops gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link stop}.
-   * Once the worker has stopped the process exits by itself, with code 0, unless something else
+   * Closes gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link close}.
+   * Once the worker has closed the process exits by itself, with code 0, unless something else
    * of the program keeps it alive. Only the first signal is handled; a second one ends the
-   * process at once. Resolves once the worker stopped, with the signal, or `undefined` when
-   * `stop()` was called instead. Later calls return the same promise.
+   * process at once. Resolves once the worker closed, with the signal, or `undefined` when
+   * `close()` was called instead. Later calls return the same promise.
    *
    * ```ts
    * const worker = new Worker("tcp://localhost:5556").add(HistoryDefinition, history).start();
-   * await worker.stopOnSignals();
+   * await worker.closeOnSignals();
    * ```
    */
-  stopOnSignals(options: StopOnSignalsOptions = {}): Promise<NodeJS.Signals | undefined> {
-    if (this.#signalStop) return this.#signalStop.stopped;
-    if (this.#stopping) return this.#stopping.then(() => undefined);
-    this.#signalStop = new SignalStop(options.signals ?? STOP_SIGNALS, () => void this.stop(options.graceMs));
-    return this.#signalStop.stopped;
+  closeOnSignals(options: CloseOnSignalsOptions = {}): Promise<NodeJS.Signals | undefined> {
+    if (this.#signalClose) return this.#signalClose.closed;
+    if (this.#closing) return this.#closing.then(() => undefined);
+    this.#signalClose = new SignalClose(options.signals ?? CLOSE_SIGNALS, () => void this.close(options));
+    return this.#signalClose.closed;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await this.close();
   }
 
   #connect(): void {
@@ -172,7 +174,7 @@ export class Worker {
           if (!client) break;
           const key = `${client.toString("latin1")}/${message.id}`;
           const respond: Respond = (envelope) => dealer[sendEnvelope]([client], envelope);
-          if (this.#stopping) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the worker is stopping"), respond);
+          if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the worker is closing"), respond);
           else {
             const verdict = this.#judge(message);
             if (verdict === "late") this.#giveBack(dealer, client, message);
@@ -189,7 +191,7 @@ export class Worker {
           break;
         case "dividere.v1.WorkerDisconnect":
           // The broker does not know this worker (it restarted): announce again on a new connection.
-          if (!this.#stopping) this.#reconnect(0, "the broker asked");
+          if (!this.#closing) this.#reconnect(0, "the broker asked");
           break;
       }
     });
@@ -239,7 +241,7 @@ export class Worker {
   }
 
   #reconnect(delayMs: number, why: string): void {
-    if (this.#stopping || this.#reconnecting) return;
+    if (this.#closing || this.#reconnecting) return;
     debug("worker %s: reconnecting in %d ms: %s", this.#id, delayMs, why);
     const old = this.#dealer;
     this.#dealer = undefined;
@@ -247,7 +249,7 @@ export class Worker {
     this.#reconnects++;
     this.#reconnecting = setTimeout(() => {
       this.#reconnecting = undefined;
-      if (!this.#stopping) this.#connect();
+      if (!this.#closing) this.#connect();
     }, delayMs);
   }
 }

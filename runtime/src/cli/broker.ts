@@ -1,5 +1,6 @@
 import { Broker } from "../broker/broker.js";
 import { BROKER_BACKEND_PORT, BROKER_FRONTEND_PORT, HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS } from "../broker/protocol.js";
+import { DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { type Command, integer, parse, untilStopped } from "./command.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 
@@ -9,7 +10,7 @@ export const broker: Command = {
   usage: `usage: dividere broker [options]
 
 Runs a broker until SIGINT or SIGTERM, then stops cleanly: refuses new calls, lets
-the workers answer the calls in flight (up to 5 s), and exits 0.
+the workers answer the calls in flight (up to ${DEFAULT_GRACE_MS} ms), and exits 0.
 
 options:
   --frontend ENDPOINT        where to bind for callers (default tcp://*:${BROKER_FRONTEND_PORT})

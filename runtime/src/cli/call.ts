@@ -15,7 +15,7 @@ function findMethod(types: Registry, method: string, service: string | undefined
   const [serviceName, methodName] = parts.length === 2 ? (parts as [string, string]) : [service, parts[0]!];
   if (!serviceName) throw new UsageError(`name the method with its service: package.Service/${method}`);
   const desc: DescService | undefined = types.getService(serviceName);
-  if (!desc) throw unknownType("service", serviceName);
+  if (!desc) throw unknownType(types, "service", serviceName);
   const found = desc.methods.find((m) => m.name === methodName || m.localName === methodName);
   if (!found) throw new UsageError(`${serviceName} has no method ${methodName}; it has ${desc.methods.map((m) => m.name).join(", ")}`);
   return found;

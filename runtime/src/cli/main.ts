@@ -1,6 +1,7 @@
 /**
  * The `dividere` command: run the parts of a dividere system, and look into one, from a shell.
  */
+import { readFileSync } from "node:fs";
 import { DividereError } from "../errors.js";
 import { broker } from "./broker.js";
 import { call } from "./call.js";
@@ -19,7 +20,13 @@ commands:
 ${commands.map((command) => `  ${command.name.padEnd(10)} ${command.summary}`).join("\n")}
 
 run "dividere <command> --help" for the options of a command; NODE_DEBUG=dividere shows what happens.
+dividere --version (or -V) prints the version of @dividere/runtime.
 `;
+
+/** The version of the package this command comes with, from its package.json (dist/cli/ and src/cli/ are two folders down). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
@@ -29,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === "-h" || name === "--help") {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (name === "-V" || name === "--version") {
+    process.stdout.write(`${version()}\n`);
     return 0;
   }
   const command = commands.find((candidate) => candidate.name === name);

@@ -66,7 +66,39 @@ export function loadTypes(values: { proto?: string[] | undefined; "descriptor-se
   return createRegistry(...registries);
 }
 
-/** Names a type for error messages: what the registry knows, or a hint. */
-export function unknownType(kind: string, name: string): UsageError {
-  return new UsageError(`no ${kind} "${name}" is known; pass --proto DIR or --descriptor-set FILE with its definition (use the full name, e.g. package.${name.split(".").pop()})`);
+/** Dividere's own types, which every command knows: not worth listing to a user who misspelled one of theirs. */
+const BUILT_IN = new Set([...createRegistry(file_dividere_MsgLib, file_dividere_v1_rpc, file_dividere_v1_registry, file_dividere_v1_broker)].map((desc) => desc.typeName));
+
+/** How many one-character edits turn `a` into `b` (Levenshtein). */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The error for a message type or service that `types` lacks: the full name when only the
+ * short one was given, else the closest known name, else the names known, else where types come from.
+ */
+export function unknownType(types: Registry, kind: "message" | "service", name: string): UsageError {
+  const what = kind === "message" ? "message type" : "service";
+  const known = [...types].filter((desc) => desc.kind === kind && !BUILT_IN.has(desc.typeName)).map((desc) => desc.typeName);
+  const short = (typeName: string) => typeName.slice(typeName.lastIndexOf(".") + 1);
+  const sameShort = known.filter((typeName) => short(typeName) === name);
+  if (!name.includes(".") && sameShort.length > 0) {
+    return new UsageError(`no ${what} "${name}" is known: use its full name, ${sameShort.join(" or ")}`);
+  }
+  if (known.length === 0) {
+    return new UsageError(`no ${what} "${name}" is known; pass --proto DIR or --descriptor-set FILE with its definition (by its full name, package.${short(name)})`);
+  }
+  const [closest] = known
+    .map((typeName) => ({ typeName, edits: Math.min(distance(name.toLowerCase(), typeName.toLowerCase()), distance(short(name).toLowerCase(), short(typeName).toLowerCase())) }))
+    .sort((x, y) => x.edits - y.edits);
+  const suggestion = closest && closest.edits <= Math.max(2, Math.floor(short(name).length / 4)) ? ` (did you mean ${closest.typeName}?)` : "";
+  const listed = known.length <= 10 ? known.join(", ") : `${known.slice(0, 10).join(", ")} and ${known.length - 10} more`;
+  return new UsageError(`no ${what} "${name}" is known${suggestion}; the ${kind === "message" ? "message types" : "services"} known are ${listed}. Check the name, or pass the --proto or --descriptor-set that defines it`);
 }

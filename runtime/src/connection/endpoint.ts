@@ -25,6 +25,9 @@ export interface ResolvedEndpoint {
 
 const TRANSPORT = /^(tcp|ipc|inproc|ws|wss|tipc|udp|pgm|epgm|vmci):\/\/./;
 
+/** A port-based address whose (destination) port is 0. */
+const PORT_ZERO = /^(tcp|udp|ws|wss):\/\/[^/]*:0(\/|$)/;
+
 function check(address: string): string {
   if (typeof address !== "string" || !TRANSPORT.test(address)) {
     throw new DividereError(
@@ -60,6 +63,16 @@ export function resolveEndpoint(endpoint: Endpoint): ResolvedEndpoint {
   }
   if (resolved.bind.length === 0 && resolved.connect.length === 0) {
     throw new DividereError("INVALID_ARGUMENT", "no endpoint given: pass at least one address to bind or connect");
+  }
+  const portZero = resolved.connect.find((address) => PORT_ZERO.test(address));
+  if (portZero !== undefined) {
+    // libzmq would accept it and try for ever: nothing ever listens on port 0.
+    throw new DividereError(
+      "INVALID_ARGUMENT",
+      `cannot connect to ${portZero}: port 0 means "a free port" only when binding. ` +
+        `To bind, write tcp://*:0 or { bind: "${portZero}" } (the port bound is in .endpoint); ` +
+        `to connect, give the port the other side is bound to.`,
+    );
   }
   return resolved;
 }

@@ -37,7 +37,7 @@ export class Proxy {
   readonly backend: Socket;
   #running: Promise<void> | undefined;
   #proxy: zmq.Proxy | undefined;
-  #stopping: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(endpoints: ProxyEndpoints, options: SocketOptions = {}) {
     const pipeline = endpoints.pattern === "pipeline";
@@ -51,14 +51,14 @@ export class Proxy {
     }
   }
 
-  /** True between `start()` and `stop()`. */
+  /** True between `start()` and `close()`. */
   get running(): boolean {
-    return this.#running !== undefined && this.#stopping === undefined;
+    return this.#running !== undefined && this.#closing === undefined;
   }
 
   /** Starts forwarding in both directions. */
   start(): void {
-    if (this.#stopping) throw new DividereError("CLOSED", "this proxy was stopped; create a new one");
+    if (this.#closing) throw new DividereError("CLOSED", "this proxy was closed; create a new one");
     if (this.#running) return;
     this.#proxy = new zmq.Proxy(this.frontend[native], this.backend[native]);
     this.#running = this.#proxy.run().catch((error: unknown) => {
@@ -67,19 +67,19 @@ export class Proxy {
     debug("proxy %s -> %s started", this.frontend.endpoint, this.backend.endpoint);
   }
 
-  /** Stops forwarding and closes both sockets. */
-  stop(): Promise<void> {
-    this.#stopping ??= (async () => {
+  /** Stops forwarding and closes both sockets. Later calls return the same promise. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
       if (this.#proxy) {
         this.#proxy.terminate();
         await this.#running;
       }
       await Promise.all([this.frontend.close(), this.backend.close()]);
     })();
-    return this.#stopping;
+    return this.#closing;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await this.close();
   }
 }

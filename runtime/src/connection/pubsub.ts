@@ -70,8 +70,6 @@ export interface WaitForSubscribersOptions {
  * ```
  */
 export class Publisher extends WritableSocket {
-  /** Counters: messages sent, and messages dropped for a full subscriber queue (see {@link PublisherOptions.whenFull}). */
-  readonly stats: PublisherStats;
   /** Active subscriptions, keyed by topic bytes (as latin1), counted per subscriber. */
   readonly #subscriptions = new Map<string, number>();
   #changed: Array<() => void> = [];
@@ -89,17 +87,13 @@ export class Publisher extends WritableSocket {
       verbosity: "allSubsUnsubs",
     });
     super("pub", socket, endpoint, options);
-    const sender = this.sender;
-    sender.whenFull(whenFull, options.sendTimeout);
-    this.stats = {
-      get sent() {
-        return sender.sent;
-      },
-      get unsent() {
-        return sender.unsent;
-      },
-    };
+    this.sender.whenFull(whenFull, options.sendTimeout);
     void this.#track();
+  }
+
+  /** A snapshot of the counters: messages sent, and messages dropped for a full subscriber queue (see {@link PublisherOptions.whenFull}). */
+  get stats(): PublisherStats {
+    return { sent: this.sender.sent, unsent: this.sender.unsent };
   }
 
   /**

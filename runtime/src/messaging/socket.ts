@@ -67,8 +67,11 @@ export type Route = readonly Frame[];
 export abstract class MessagingSocket<T extends Types> {
   /** Encodes and decodes this socket's envelopes. */
   readonly codec: EnvelopeCodec<T>;
-  /** Counters: sent, received, and dropped input by reason. */
-  readonly stats: MessagingStats;
+  /** What this socket counts itself; `sent` and `unsent` are the byte-level socket's. */
+  protected readonly counts: Pick<MessagingStats, "received" | "dropped"> = {
+    received: 0,
+    dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
+  };
   /** The byte-level socket underneath. */
   protected readonly connection: Socket;
 
@@ -76,16 +79,16 @@ export abstract class MessagingSocket<T extends Types> {
   protected constructor(codec: EnvelopeCodec<T>, connection: Socket) {
     this.codec = codec;
     this.connection = connection;
-    this.stats = {
+  }
+
+  /** A snapshot of the counters: sent, unsent, received, and dropped input by reason. */
+  get stats(): MessagingStats {
+    return {
       // Counted where the send completes, without a promise of its own per message.
-      get sent() {
-        return connection[sentCount];
-      },
-      get unsent() {
-        return connection[unsentCount];
-      },
-      received: 0,
-      dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
+      sent: this.connection[sentCount],
+      unsent: this.connection[unsentCount],
+      received: this.counts.received,
+      dropped: { ...this.counts.dropped },
     };
   }
 
@@ -164,7 +167,7 @@ export abstract class MessagingSocket<T extends Types> {
 
   /** Counts, logs and reports discarded input. */
   protected drop(error: DividereError): void {
-    this.stats.dropped[error.code as DropReason]++;
+    this.counts.dropped[error.code as DropReason]++;
     debug("%s dropped input: %s", this.name, error.message);
     this.connection.events.emit("dropped", error);
   }
@@ -239,7 +242,7 @@ export abstract class ReceivingSocket<T extends Types, R> extends MessagingSocke
       this.rejected(error);
       return SKIP;
     }
-    this.stats.received++;
+    this.counts.received++;
     return result;
   }
 }

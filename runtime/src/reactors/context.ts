@@ -15,7 +15,7 @@ export interface MessageContext {
   readonly socket: ReactorSocket;
   /** The routing frames in front of the message (Router, Dealer); empty otherwise. */
   readonly route: readonly Buffer[];
-  /** Aborts when the reactor stops; pass it on to long work. */
+  /** Aborts when the reactor closes; pass it on to long work. */
   readonly signal: AbortSignal;
   /**
    * Answers on the socket the message came on: the reply of a Response, a message back along

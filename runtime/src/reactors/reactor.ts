@@ -23,7 +23,12 @@ export interface ReactorOptions {
    * a request left unanswered (`UNHANDLED`). Default: a line on stderr. The loop goes on.
    */
   onError?: (error: DividereError, ctx: MessageContext | undefined) => void;
+  /** @internal Where to count: a WorkerReactor's thread counts into memory its parent reads. */
+  [countInto]?: ReactorStats;
 }
+
+/** @internal The option a WorkerReactor's thread counts through. */
+export const countInto: unique symbol = Symbol("dividere.countInto");
 
 /** Counters of a reactor. */
 export interface ReactorStats {
@@ -43,16 +48,15 @@ function reportToStderr(error: DividereError): void {
  * One event loop serving any number of messaging sockets (Subscriber, Response, Router,
  * Dealer, Pull): each message is decoded by its socket and handed to the handler of its type,
  * with the socket it came on. The successor of Python dividere's `MtMsgReactor`. It starts at
- * once, and owns its sockets: `stop()` closes them.
+ * once, and owns its sockets: `close()` closes them.
  *
  * ```ts
  * const reactor = new Reactor([new ChatSubscriber("tcp://localhost:5555")], chatDispatch(moderator));
- * await reactor.stop();
+ * await reactor.close();
  * ```
  */
 export class Reactor {
-  /** Counters: handled, unhandled and failed messages. */
-  readonly stats: ReactorStats = { handled: 0, unhandled: 0, failed: 0 };
+  readonly #counts: ReactorStats;
   readonly #sockets: readonly ReactorSocket[];
   readonly #dispatch: Dispatch;
   readonly #options: ReactorOptions;
@@ -60,12 +64,13 @@ export class Reactor {
   readonly #loops: Promise<void>[];
   readonly #idleTimer: NodeJS.Timeout | undefined;
   #idling: Promise<void> | undefined;
-  #stopping: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(sockets: ReactorSocket | readonly ReactorSocket[], dispatch: Dispatch | readonly Dispatch[], options: ReactorOptions = {}) {
     this.#sockets = Array.isArray(sockets) ? [...(sockets as readonly ReactorSocket[])] : [sockets as ReactorSocket];
     this.#dispatch = Array.isArray(dispatch) ? mergeDispatch(dispatch as readonly Dispatch[]) : (dispatch as Dispatch);
     this.#options = options;
+    this.#counts = options[countInto] ?? { handled: 0, unhandled: 0, failed: 0 };
     const concurrency = options.concurrency ?? 1;
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
       throw new DividereError("INVALID_ARGUMENT", `concurrency must be a whole number of at least 1, got ${concurrency}`);
@@ -80,29 +85,34 @@ export class Reactor {
     debug("reactor started on %s", this.#sockets.map((socket) => socket.name).join(", "));
   }
 
-  /** True until `stop()` is called. */
+  /** A snapshot of the counters: handled, unhandled and failed messages. */
+  get stats(): ReactorStats {
+    return { handled: this.#counts.handled, unhandled: this.#counts.unhandled, failed: this.#counts.failed };
+  }
+
+  /** True until `close()` is called. */
   get running(): boolean {
-    return this.#stopping === undefined;
+    return this.#closing === undefined;
   }
 
   /**
    * Stops receiving, waits for the handlers in flight to finish, then closes the sockets.
-   * Messages not yet received stay unread. Safe to call more than once.
+   * Messages not yet received stay unread. Later calls return the same promise.
    */
-  stop(): Promise<void> {
-    this.#stopping ??= (async () => {
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
       this.#abort.abort();
       clearInterval(this.#idleTimer);
       await Promise.all(this.#loops);
       await this.#idling;
       await Promise.all(this.#sockets.map((socket) => socket.close()));
-      debug("reactor stopped: %j", this.stats);
+      debug("reactor closed: %j", this.stats);
     })();
-    return this.#stopping;
+    return this.#closing;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await this.close();
   }
 
   async #serve(socket: ReactorSocket, concurrency: number): Promise<void> {
@@ -135,14 +145,14 @@ export class Reactor {
     const ctx = new ReceivedContext(socket, routed ? (received as Routed<Message>).route : [], this.#abort.signal);
     const handler = this.#dispatch.handlers.get(message.$typeName);
     if (!handler) {
-      this.stats.unhandled++;
+      this.#counts.unhandled++;
       this.#report(new DividereError("UNHANDLED", `${socket.name}: no handler for ${message.$typeName}`), ctx);
     } else {
       try {
         await handler(message, ctx);
-        this.stats.handled++;
+        this.#counts.handled++;
       } catch (error) {
-        this.stats.failed++;
+        this.#counts.failed++;
         this.#report(
           new DividereError("HANDLER_FAILED", `${socket.name}: the handler of ${message.$typeName} threw: ${(error as Error)?.message ?? error}`, {
             cause: error,

@@ -12,8 +12,8 @@ export interface WorkerContext<D = unknown> {
 /**
  * The handler module a WorkerReactor runs on each thread; its default export. Each thread
  * imports the module, calls `initThread` (Python's `initThread()`), builds its sockets from the
- * reactor's socket specs with `types`, dispatches with `dispatch()`, and on stop calls
- * `finishThread` once its reactor has stopped. A thread ends when nothing is left open in it.
+ * reactor's socket specs with `types`, dispatches with `dispatch()`, and on close calls
+ * `finishThread` once its reactor has closed. A thread ends when nothing is left open in it.
  */
 export interface WorkerDefinition<D = unknown> {
   /** The message types the thread's sockets speak. */
@@ -22,7 +22,7 @@ export interface WorkerDefinition<D = unknown> {
   dispatch(context: WorkerContext<D>): Dispatch | readonly Dispatch[];
   /** Prepares the thread before its sockets open (open files, sockets of its own, ...). */
   initThread?(context: WorkerContext<D>): void | Promise<void>;
-  /** Releases what `initThread` took, after the thread's reactor has stopped. */
+  /** Releases what `initThread` took, after the thread's reactor has closed. */
   finishThread?(context: WorkerContext<D>): void | Promise<void>;
   /** Called between messages at the reactor's idle interval. */
   idle?(context: WorkerContext<D>): void | Promise<void>;

@@ -31,14 +31,30 @@ export interface WorkerStart {
   threadIndex: number;
   idleIntervalMs: number | undefined;
   concurrency: number | undefined;
+  /** Every thread's counters, {@link COUNTERS} a thread, which each thread writes and the parent reads. */
+  counters: SharedArrayBuffer;
+}
+
+/** The counters of a thread in `WorkerStart.counters`: handled, unhandled, failed. */
+export const COUNTERS = 3;
+
+/** Thread `threadIndex`'s counters in `buffer`, as reactor stats whose fields read and write the shared memory. */
+export function sharedCounts(buffer: SharedArrayBuffer, threadIndex: number): ReactorStats {
+  const cells = new BigInt64Array(buffer, threadIndex * COUNTERS * BigInt64Array.BYTES_PER_ELEMENT, COUNTERS);
+  // One writer per cell (its thread); Atomics keep a read in another thread from tearing.
+  const cell = (index: number) => ({
+    get: () => Number(Atomics.load(cells, index)),
+    set: (value: number) => void Atomics.store(cells, index, BigInt(value)),
+    enumerable: true,
+  });
+  return Object.defineProperties({} as ReactorStats, { handled: cell(0), unhandled: cell(1), failed: cell(2) });
 }
 
 /** What a worker thread tells its parent. */
 export type WorkerReport =
   | { type: "ready" }
   | { type: "error"; code: ErrorCode; message: string }
-  | { type: "failed"; message: string }
-  | { type: "stopped"; stats: ReactorStats };
+  | { type: "failed"; message: string };
 
 /** What the parent tells a worker thread. */
-export type WorkerCommand = { type: "stop" };
+export type WorkerCommand = { type: "close" };

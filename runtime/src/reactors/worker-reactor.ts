@@ -9,7 +9,7 @@ import { Proxy } from "../connection/proxy.js";
 import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
 import type { ReactorStats } from "./reactor.js";
-import type { WorkerCommand, WorkerReport, WorkerSocketSpec, WorkerStart } from "./worker-protocol.js";
+import { COUNTERS, type WorkerCommand, type WorkerReport, type WorkerSocketSpec, type WorkerStart, sharedCounts } from "./worker-protocol.js";
 
 /** Options of a {@link WorkerReactor}; `D` is the type of `data`. */
 export interface WorkerReactorOptions<D = unknown> {
@@ -33,14 +33,14 @@ export interface WorkerReactorOptions<D = unknown> {
 
 /** Counters of a WorkerReactor: the sum over its threads, and each thread's own. */
 export interface WorkerReactorStats extends ReactorStats {
-  /** Each thread's own counters, by thread index (zeros for a thread that ended without reporting). */
+  /** Each thread's own counters, by thread index. */
   threads: ReactorStats[];
 }
 
 interface Thread {
   worker: Worker;
   ready: Promise<void>;
-  stopped: Promise<ReactorStats | undefined>;
+  exited: Promise<void>;
 }
 
 const SHARED_KINDS = new Set(["Pull", "Router", "Response"]);
@@ -57,7 +57,7 @@ const SHARED_KINDS = new Set(["Pull", "Router", "Response"]);
  *   sockets: [{ kind: "Pull", endpoint: "tcp://*:5558" }],
  * });
  * await workers.ready;
- * await workers.stop();
+ * await workers.close();
  * ```
  */
 export class WorkerReactor<D = unknown> {
@@ -66,7 +66,9 @@ export class WorkerReactor<D = unknown> {
   readonly #threads: Thread[];
   readonly #devices: Proxy[] = [];
   readonly #onError: (error: DividereError) => void;
-  #stopping: Promise<WorkerReactorStats> | undefined;
+  /** Each thread's counters, in memory the threads write. */
+  readonly #counts: ReactorStats[];
+  #closing: Promise<void> | undefined;
 
   constructor(module: string | URL, options: WorkerReactorOptions<D>) {
     const count = options.threads ?? availableParallelism();
@@ -78,9 +80,11 @@ export class WorkerReactor<D = unknown> {
     try {
       sockets = count > 1 ? options.sockets.map((spec) => this.#share(spec)) : [...options.sockets];
     } catch (error) {
-      for (const device of this.#devices) void device.stop();
+      for (const device of this.#devices) void device.close();
       throw error;
     }
+    const counters = new SharedArrayBuffer(count * COUNTERS * BigInt64Array.BYTES_PER_ELEMENT);
+    this.#counts = Array.from({ length: count }, (_, threadIndex) => sharedCounts(counters, threadIndex));
     const href = module instanceof URL ? module.href : module.startsWith("file:") ? module : pathToFileURL(resolve(module)).href;
     this.#threads = Array.from({ length: count }, (_, threadIndex) =>
       this.#spawn({
@@ -90,27 +94,38 @@ export class WorkerReactor<D = unknown> {
         threadIndex,
         idleIntervalMs: options.idleIntervalMs,
         concurrency: options.concurrency,
+        counters,
       }),
     );
     this.ready = Promise.all(this.#threads.map((thread) => thread.ready)).then(() => undefined);
     this.ready.catch(() => undefined);
   }
 
-  /** Stops every thread's reactor (each finishes its handlers in flight), then the shared sockets. */
-  stop(): Promise<WorkerReactorStats> {
-    this.#stopping ??= (async () => {
-      for (const { worker } of this.#threads) worker.postMessage({ type: "stop" } satisfies WorkerCommand);
-      const perThread = await Promise.all(this.#threads.map((thread) => thread.stopped));
-      await Promise.all(this.#devices.map((device) => device.stop()));
-      const threads = perThread.map((stats) => stats ?? { handled: 0, unhandled: 0, failed: 0 });
-      const sum = (key: keyof ReactorStats) => threads.reduce((total, stats) => total + stats[key], 0);
-      return { handled: sum("handled"), unhandled: sum("unhandled"), failed: sum("failed"), threads };
+  /**
+   * A snapshot of the counters, summed over the threads and each thread's own, as the threads
+   * count them (a handler counts once it has finished); final once `close()` resolved.
+   */
+  get stats(): WorkerReactorStats {
+    const threads = this.#counts.map(({ handled, unhandled, failed }) => ({ handled, unhandled, failed }));
+    const sum = (key: keyof ReactorStats) => threads.reduce((total, stats) => total + stats[key], 0);
+    return { handled: sum("handled"), unhandled: sum("unhandled"), failed: sum("failed"), threads };
+  }
+
+  /**
+   * Closes every thread's reactor (each finishes its handlers in flight), then the shared
+   * sockets. Later calls return the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const { worker } of this.#threads) worker.postMessage({ type: "close" } satisfies WorkerCommand);
+      await Promise.all(this.#threads.map((thread) => thread.exited));
+      await Promise.all(this.#devices.map((device) => device.close()));
     })();
-    return this.#stopping;
+    return this.#closing;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await this.close();
   }
 
   /** A spec the threads can all open: a bound Pull, Router or Response gets a device in front. */
@@ -145,7 +160,6 @@ export class WorkerReactor<D = unknown> {
       markReady = resolve;
       failReady = reject;
     });
-    let stats: ReactorStats | undefined;
     worker.on("message", (report: WorkerReport) => {
       switch (report.type) {
         case "ready":
@@ -157,9 +171,6 @@ export class WorkerReactor<D = unknown> {
         case "failed":
           failReady(new DividereError("HANDLER_FAILED", `thread ${start.threadIndex} could not start: ${report.message}`));
           break;
-        case "stopped":
-          stats = report.stats;
-          break;
       }
     });
     worker.on("error", (error) => {
@@ -167,12 +178,12 @@ export class WorkerReactor<D = unknown> {
       failReady(failure);
       this.#onError(failure);
     });
-    const stopped = new Promise<ReactorStats | undefined>((resolve) =>
+    const exited = new Promise<void>((resolve) =>
       worker.on("exit", () => {
         failReady(new DividereError("CLOSED", `thread ${start.threadIndex} exited before it was ready`));
-        resolve(stats);
+        resolve();
       }),
     );
-    return { worker, ready, stopped };
+    return { worker, ready, exited };
   }
 }

@@ -1,13 +1,14 @@
 /**
  * The entry point of each WorkerReactor thread: imports the handler module, builds the
- * sockets from their specs, runs a Reactor until the parent says stop.
+ * sockets from their specs, runs a Reactor until the parent says close, counting into memory
+ * the parent reads.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as messaging from "../messaging/index.js";
 import type { ReactorSocket } from "./context.js";
-import { Reactor } from "./reactor.js";
+import { Reactor, countInto } from "./reactor.js";
 import type { WorkerDefinition } from "./worker-definition.js";
-import type { WorkerCommand, WorkerReport, WorkerStart } from "./worker-protocol.js";
+import { type WorkerCommand, type WorkerReport, type WorkerStart, sharedCounts } from "./worker-protocol.js";
 
 const start = workerData as WorkerStart;
 const port = parentPort!;
@@ -36,17 +37,17 @@ async function run(): Promise<void> {
     concurrency: start.concurrency,
     idle: definition.idle && (() => definition.idle!(context)),
     onError: (error) => report({ type: "error", code: error.code, message: `thread ${start.threadIndex}: ${error.message}` }),
+    [countInto]: sharedCounts(start.counters, start.threadIndex),
   });
   port.on("message", (command: WorkerCommand) => {
-    if (command.type !== "stop") return;
+    if (command.type !== "close") return;
     void (async () => {
-      await reactor.stop();
+      await reactor.close();
       try {
         await definition.finishThread?.(context);
       } catch (error) {
         report({ type: "error", code: "HANDLER_FAILED", message: `thread ${start.threadIndex}: finishThread() threw: ${(error as Error)?.message}` });
       }
-      report({ type: "stopped", stats: { ...reactor.stats } });
       port.close();
     })();
   });

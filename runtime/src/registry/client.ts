@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type DescMessage, type MessageInitShape, create } from "@bufbuild/protobuf";
 import type { SocketOptions } from "../connection/options.js";
 import { type Limits, within } from "../deadline.js";
@@ -5,6 +6,7 @@ import type { MessageOf } from "../envelope/types.js";
 import { DividereError } from "../errors.js";
 import { RegisterServiceSchema, ServiceLookupReqSchema, UnregisterServiceSchema } from "../gen/dividere/MsgLib_pb.js";
 import {
+  EndpointsRequestSchema,
   type Instance,
   InstanceSchema,
   LookupRequestSchema,
@@ -15,17 +17,22 @@ import { debug } from "../log.js";
 import { Subscriber } from "../messaging/pubsub.js";
 import { Request } from "../messaging/reqrep.js";
 import { REGISTRY_PORT, hostAndPort, publishEndpointOf, watchEndpointOf } from "./defaults.js";
-import { rediscoveryTypes, registryTypes, watchTypes } from "./server.js";
+import { type RegistryEndpoints, rediscoveryTypes, registryTypes, watchTypes } from "./server.js";
 
 /** Options of a {@link RegistryClient}; the socket options apply to its sockets, with `linger` 0 unless given. */
 export interface RegistryClientOptions extends SocketOptions {
   /** Where the registry answers; default `tcp://localhost:5000`. */
   endpoint?: string;
-  /** Where the registry publishes `RediscoverReq` ({@link RegistryClient.onRediscover}); default: the same host, the port after `endpoint`'s. */
+  /**
+   * Where the registry publishes `RediscoverReq` ({@link RegistryClient.onRediscover}). Default:
+   * asked of the registry (see {@link RegistryClient.endpoints}); with the Python protocol,
+   * whose registry cannot say, the same host and the port after `endpoint`'s, as Python pairs them.
+   */
   publishEndpoint?: string;
   /**
    * Where the registry publishes `InstancesChanged` ({@link RegistryClient.onChange},
-   * {@link RegistryClient.onConnection}); default: the same host, two ports after `endpoint`'s.
+   * {@link RegistryClient.onConnection}). Default: asked of the registry (see
+   * {@link RegistryClient.endpoints}). A Python registry has none.
    */
   watchEndpoint?: string;
   /**
@@ -55,9 +62,9 @@ export interface RegistryRequestOptions {
 
 type Listener<A extends unknown[]> = (...args: A) => void;
 
-/** A subscription of the client's, and the loop that hands its messages to the listeners. */
+/** A subscription of the client's, once its endpoint is known, and the loop that hands its messages to the listeners. */
 interface Watcher {
-  subscriber: { close(): Promise<void> };
+  subscriber: { close(): Promise<void> } | undefined;
   loop: Promise<void>;
 }
 
@@ -89,6 +96,10 @@ export class RegistryClient {
   readonly #rediscoverListeners = new Set<Listener<[]>>();
   readonly #connectionListeners = new Set<Listener<[boolean]>>();
   #closed = false;
+  /** Wakes a watcher that waits to ask for the endpoints again when the client closes. */
+  readonly #closing = new AbortController();
+  /** The registry's endpoints, once asked (again after a failure). */
+  #endpoints: Promise<RegistryEndpoints> | undefined;
 
   constructor(options: RegistryClientOptions = {}) {
     const {
@@ -143,19 +154,41 @@ export class RegistryClient {
     return reply.$typeName === "dividere.v1.LookupReply" ? reply.instances : [];
   }
 
-  /** Where the registry publishes `RediscoverReq`: as given, or the port after `endpoint`'s. */
-  get publishEndpoint(): string {
-    return this.#publishEndpoint ?? publishEndpointOf(this.endpoint);
-  }
-
-  /** Where the registry publishes `InstancesChanged`: as given, or two ports after `endpoint`'s. */
-  get watchEndpoint(): string {
-    return this.#watchEndpoint ?? watchEndpointOf(this.endpoint);
+  /**
+   * Where the registry answers and publishes. The publish and watch endpoints not given as
+   * options are asked of the registry once (`dividere.v1.EndpointsRequest`): it knows its ports,
+   * which a client cannot guess when the registry binds free ones; a wildcard host in its answer
+   * stands for the host of {@link RegistryClient.endpoint}. With the Python protocol, whose
+   * registry cannot be asked, they are the ports after `endpoint`'s, as Python dividere pairs
+   * them. Rejects as a request does when the registry does not answer (asked again next time).
+   */
+  endpoints(options: RegistryRequestOptions = {}): Promise<RegistryEndpoints> {
+    const given = (publishEndpoint: string, watchEndpoint: string): RegistryEndpoints => ({
+      endpoint: this.endpoint,
+      publishEndpoint: this.#publishEndpoint ?? publishEndpoint,
+      watchEndpoint: this.#watchEndpoint ?? watchEndpoint,
+    });
+    if (this.#publishEndpoint !== undefined && this.#watchEndpoint !== undefined) return Promise.resolve(given("", ""));
+    if (this.protocol === "python") {
+      try {
+        return Promise.resolve(given(this.#publishEndpoint ?? publishEndpointOf(this.endpoint), this.#watchEndpoint ?? watchEndpointOf(this.endpoint)));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    this.#endpoints ??= this.#ask(EndpointsRequestSchema, {}, options).then((reply) => {
+      if (reply.$typeName !== "dividere.v1.EndpointsReply") {
+        throw new DividereError("UNAVAILABLE", `the registry at ${this.endpoint} answered EndpointsRequest with ${reply.$typeName}; is it a dividere registry?`);
+      }
+      return given(reachedAs(reply.publishEndpoint, this.endpoint), reachedAs(reply.watchEndpoint, this.endpoint));
+    });
+    this.#endpoints.catch(() => (this.#endpoints = undefined));
+    return this.#endpoints;
   }
 
   /**
    * Calls `listener` with a service's instances whenever they change (the registry's watch, at
-   * {@link RegistryClient.watchEndpoint}); returns the way to stop. A Python dividere registry
+   * its `watchEndpoint`, see {@link RegistryClient.endpoints}); returns the way to stop. A Python dividere registry
    * has no watch: with it, `listener` is never called.
    */
   onChange(listener: (service: string, instances: Instance[]) => void): () => void {
@@ -166,7 +199,7 @@ export class RegistryClient {
 
   /**
    * Calls `listener` when the registry (re)starts and asks every service to register again
-   * (`RediscoverReq`, at {@link RegistryClient.publishEndpoint}); returns the way to stop.
+   * (`RediscoverReq`, at its `publishEndpoint`, see {@link RegistryClient.endpoints}); returns the way to stop.
    */
   onRediscover(listener: () => void): () => void {
     this.#watchRediscovery();
@@ -191,10 +224,11 @@ export class RegistryClient {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     await this.#request.close();
     await this.#queue.catch(() => undefined);
     for (const watcher of [this.#rediscovery, this.#watch]) {
-      await watcher?.subscriber.close();
+      await watcher?.subscriber?.close();
       await watcher?.loop;
     }
   }
@@ -240,7 +274,10 @@ export class RegistryClient {
         if (this.#closed) throw new DividereError("CLOSED", "the registry client is closed");
         this.#request = this.#openRequest();
         if (!unanswered) throw error;
-        if (attempt >= retries) throw this.#noAnswer(schema, `within ${this.#timeoutMs} ms, ${attempt + 1} times`, "UNAVAILABLE");
+        if (attempt >= retries) {
+          const tries = attempt === 0 ? "(1 try)" : `on each of ${attempt + 1} tries`;
+          throw this.#noAnswer(schema, `within ${this.#timeoutMs} ms ${tries}`, "UNAVAILABLE");
+        }
         debug("registry client: no answer from %s, trying again", this.endpoint);
       }
     }
@@ -266,31 +303,71 @@ export class RegistryClient {
 
   #watchRediscovery(): void {
     if (this.#rediscovery || this.#closed) return;
-    this.#rediscovery = deliverEach(this.#subscriber(this.publishEndpoint, rediscoveryTypes, "rediscovery"), () => {
+    this.#rediscovery = this.#watcher("publishEndpoint", rediscoveryTypes, "rediscovery", () => {
       for (const listener of this.#rediscoverListeners) listener();
     });
   }
 
   #watchChanges(): void {
     if (this.#watch || this.#closed) return;
-    const subscriber = this.#subscriber(this.watchEndpoint, watchTypes, "watch");
-    for (const [event, connected] of [["handshake", true], ["disconnect", false]] as const) {
-      subscriber.events.on(event, () => {
-        for (const listener of this.#connectionListeners) listener(connected);
-      });
-    }
-    this.#watch = deliverEach(subscriber, (change) => {
-      for (const listener of this.#changeListeners) listener(change.service, change.instances);
-    });
+    this.#watch = this.#watcher(
+      "watchEndpoint",
+      watchTypes,
+      "watch",
+      (change) => {
+        for (const listener of this.#changeListeners) listener(change.service, change.instances);
+      },
+      (subscriber) => {
+        for (const [event, connected] of [["handshake", true], ["disconnect", false]] as const) {
+          subscriber.events.on(event, () => {
+            for (const listener of this.#connectionListeners) listener(connected);
+          });
+        }
+      },
+    );
+  }
+
+  /**
+   * Subscribes at the registry's `which` endpoint once it is known (asking again, every
+   * `timeoutMs`, while the registry does not answer) and hands each message to `deliver`
+   * until the client closes.
+   */
+  #watcher<const T extends readonly DescMessage[]>(
+    which: "publishEndpoint" | "watchEndpoint",
+    types: T,
+    what: string,
+    deliver: (message: MessageOf<T>) => void,
+    prepare?: (subscriber: Subscriber<T>) => void,
+  ): Watcher {
+    const watcher: Watcher = { subscriber: undefined, loop: Promise.resolve() };
+    watcher.loop = (async () => {
+      let endpoint: string | undefined;
+      while (endpoint === undefined) {
+        try {
+          // One try at a time: a registry that is down must not hold the requests queued behind it for long.
+          endpoint = (await this.endpoints({ retries: 0 }))[which];
+        } catch (error) {
+          if (this.#closed) return;
+          debug("registry client: cannot learn the %s of %s yet: %s", which, this.endpoint, error);
+          await sleep(this.#timeoutMs, undefined, { signal: this.#closing.signal }).catch(() => undefined);
+        }
+        if (this.#closed) return;
+      }
+      const subscriber = this.#subscriber(endpoint, types, what);
+      watcher.subscriber = subscriber;
+      prepare?.(subscriber);
+      for await (const message of subscriber) deliver(message);
+    })();
+    return watcher;
   }
 }
 
-/** Hands each message of `subscriber` to `deliver` until it closes. */
-function deliverEach<M>(subscriber: AsyncIterable<M> & { close(): Promise<void> }, deliver: (message: M) => void): Watcher {
-  const loop = (async () => {
-    for await (const message of subscriber) deliver(message);
-  })();
-  return { subscriber, loop };
+/** An endpoint a registry reported, as reached from here: its wildcard host (0.0.0.0, [::]) is the host `requestEndpoint` reached it at. */
+function reachedAs(reported: string, requestEndpoint: string): string {
+  const reportedAt = hostAndPort(reported);
+  const reached = hostAndPort(requestEndpoint);
+  if (!reportedAt || !reached || (reportedAt.host !== "0.0.0.0" && reportedAt.host !== "[::]")) return reported;
+  return `tcp://${reached.host}:${reportedAt.port}`;
 }
 
 function legacyAddress(endpoint: string): { server: string; port: number } {

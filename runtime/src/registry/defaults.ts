@@ -39,6 +39,20 @@ export function connectableHere(bound: string): string {
   return bound.replace(/^tcp:\/\/0\.0\.0\.0:/, "tcp://127.0.0.1:").replace(/^tcp:\/\/\[::\]:/, "tcp://[::1]:");
 }
 
+/**
+ * Where clients are told to reach a server bound at `bound` (with its real port): on `host`
+ * when given; else on the address it is bound to, unless that is a wildcard (`0.0.0.0`,
+ * `[::]`), which becomes this host's {@link advertisedHost}. A server bound to 127.0.0.1 is
+ * reachable on 127.0.0.1 only, so that is what it must say. `ipc://` and `inproc://` stay as
+ * they are.
+ */
+export function advertisedEndpoint(bound: string, host?: string): string {
+  const parts = hostAndPort(bound);
+  if (!parts) return bound;
+  const wildcard = parts.host === "0.0.0.0" || parts.host === "[::]";
+  return `tcp://${host ?? (wildcard ? advertisedHost() : parts.host)}:${parts.port}`;
+}
+
 /** The address others reach this host at: its first external IPv4 address, else loopback. */
 export function advertisedHost(): string {
   for (const addresses of Object.values(networkInterfaces())) {

@@ -4,12 +4,13 @@ import type { SocketOptions } from "../connection/options.js";
 import { within } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import type { Instance } from "../gen/dividere/v1/registry_pb.js";
+import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { RpcServer } from "../rpc/server.js";
 import type { ServiceDefinition } from "../rpc/types.js";
-import { STOP_SIGNALS, SignalStop, type StopOnSignalsOptions } from "../signals.js";
+import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedHost, hostAndPort } from "./defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
 
 /** Options of {@link serve}; the socket options apply to the server's socket. */
 export interface ServeOptions extends SocketOptions {
@@ -17,11 +18,19 @@ export interface ServeOptions extends SocketOptions {
   endpoint?: Endpoint;
   /** Bind the first free port of this range instead, as Python dividere's services do (5100-6000). */
   portRange?: readonly [number, number];
-  /** The host name or address the registry tells clients; default: this host's first external IPv4 address. */
+  /**
+   * The host name or address the registry tells clients. Default: the address the server is
+   * bound to (`tcp://127.0.0.1:0` → `127.0.0.1`), or for a wildcard (`tcp://*:0`, the default
+   * endpoint) this host's first external IPv4 address.
+   */
   host?: string;
   /** Register with this registry: its request endpoint (`tcp://host:5000`), or a client of it. */
   registry?: string | RegistryClient;
-  /** `"python"` registers with a Python dividere registry (`RegisterService`, no lease). */
+  /**
+   * `"python"` registers with a Python dividere registry (`RegisterService`, no lease). With a
+   * `RegistryClient` as `registry`, the client's `protocol` is used: leave this out, or give
+   * the same (another is `INVALID_ARGUMENT`).
+   */
   registryProtocol?: "dividere" | "python";
   /** The instance's lease in ms, renewed every third of it; default 3000. */
   ttlMs?: number;
@@ -46,7 +55,7 @@ export interface WaitForRegistrationOptions {
 
 /**
  * A hosted service: its RPC server, and its registration in the registry, renewed while it runs.
- * A service program ends with {@link ServiceHost.stopOnSignals}, so that `kill` and Ctrl-C stop
+ * A service program ends with {@link ServiceHost.closeOnSignals}, so that `kill` and Ctrl-C close
  * it gracefully.
  */
 export class ServiceHost {
@@ -68,22 +77,22 @@ export class ServiceHost {
   readonly #unregistered = new Set<Instance>();
   readonly #registrationWaiters = new Set<(error?: DividereError) => void>();
   #registering: Promise<void> | undefined;
-  #stopping: Promise<void> | undefined;
-  #signalStop: SignalStop | undefined;
+  #closing: Promise<void> | undefined;
+  #signalClose: SignalClose | undefined;
 
   /** @internal use {@link serve} */
   constructor(server: RpcServer, options: ServeOptions) {
     this.server = server;
-    const port = hostAndPort(server.endpoint)?.port;
-    this.endpoint = port === undefined ? server.endpoint : `tcp://${options.host ?? advertisedHost()}:${port}`;
-    this.#ttlMs = options.registryProtocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
+    this.endpoint = advertisedEndpoint(server.endpoint, options.host);
+    const protocol = registryProtocolOf(options);
+    this.#ttlMs = protocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
     this.#metadata = options.metadata ?? {};
     this.#onError = options.onError ?? ((error) => console.error(`dividere service: ${error.message}`));
     if (options.registry !== undefined) {
       this.#ownsRegistry = typeof options.registry === "string";
       this.#registry =
         typeof options.registry === "string"
-          ? new RegistryClient({ endpoint: options.registry, protocol: options.registryProtocol })
+          ? new RegistryClient({ endpoint: options.registry, protocol })
           : options.registry;
       this.#stopRediscovery = this.#registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
       // A lease is renewed every third of it, which also retries a registration that failed;
@@ -126,7 +135,7 @@ export class ServiceHost {
    * Resolves once the registry has acknowledged every service of this host (at once without a
    * registry). `serve()` does not wait for the registry: a service answers calls as soon as it
    * is bound, and registers in the background, trying again until the registry answers. Rejects
-   * with `TIMEOUT` (saying why registering fails), `CANCELLED`, or `CLOSED` when the host stops.
+   * with `TIMEOUT` (saying why registering fails), `CANCELLED`, or `CLOSED` when the host closes.
    *
    * ```ts
    * const host = await serve(HistoryDefinition, history, { registry: "tcp://localhost:5000" });
@@ -135,7 +144,7 @@ export class ServiceHost {
    */
   waitForRegistration(options: WaitForRegistrationOptions = {}): Promise<void> {
     if (this.#unregistered.size === 0) return Promise.resolve();
-    if (this.#stopping) return Promise.reject(new DividereError("CLOSED", "the service host is stopping"));
+    if (this.#closing) return Promise.reject(new DividereError("CLOSED", "the service host is closing"));
     let wake: (error?: DividereError) => void = () => undefined;
     const registered = new Promise<void>((resolve, reject) => this.#registrationWaiters.add((wake = (error) => (error ? reject(error) : resolve()))));
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
@@ -151,39 +160,40 @@ export class ServiceHost {
     return waiting.finally(() => this.#registrationWaiters.delete(wake));
   }
   /**
-   * Stops gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link stop},
+   * Closes gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link close},
    * which unregisters first, then lets the calls in flight finish (up to `graceMs`). Once the
-   * host has stopped the process exits by itself, with code 0, unless something else of the
+   * host has closed the process exits by itself, with code 0, unless something else of the
    * program keeps it alive: close that after the promise resolves. Only the first signal is
    * handled; a second one ends the process at once, as it would without this. Resolves once
-   * the host stopped, with the signal, or `undefined` when `stop()` was called instead (which
+   * the host closed, with the signal, or `undefined` when `close()` was called instead (which
    * also stops the listening). Later calls return the same promise.
    *
    * ```ts
    * const host = await serve(HistoryDefinition, history, { registry: "tcp://localhost:5000" });
-   * await host.stopOnSignals();
+   * await host.closeOnSignals();
    * await otherSockets.close();
    * ```
    */
-  stopOnSignals(options: StopOnSignalsOptions = {}): Promise<NodeJS.Signals | undefined> {
-    if (this.#signalStop) return this.#signalStop.stopped;
-    if (this.#stopping) return this.#stopping.then(() => undefined);
-    this.#signalStop = new SignalStop(options.signals ?? STOP_SIGNALS, () => void this.stop(options.graceMs));
-    return this.#signalStop.stopped;
+  closeOnSignals(options: CloseOnSignalsOptions = {}): Promise<NodeJS.Signals | undefined> {
+    if (this.#signalClose) return this.#signalClose.closed;
+    if (this.#closing) return this.#closing.then(() => undefined);
+    this.#signalClose = new SignalClose(options.signals ?? CLOSE_SIGNALS, () => void this.close(options));
+    return this.#signalClose.closed;
   }
 
   /**
-   * Unregisters, lets calls in flight finish, closes the server: all within `graceMs` (default
-   * 5000). A registry that does not answer is not waited for beyond the grace; it forgets the
-   * instance when its lease runs out.
+   * Closes gracefully: unregisters, lets calls in flight finish, closes the server, all within
+   * `graceMs` (default {@link DEFAULT_GRACE_MS}). A registry that does not answer is not waited
+   * for beyond the grace; it forgets the instance when its lease runs out. Later calls return
+   * the same promise.
    */
-  stop(graceMs = 5000): Promise<void> {
-    this.#stopping ??= (async () => {
-      const until = Date.now() + graceMs;
-      this.#signalStop?.release();
+  close(options: CloseOptions = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      const until = Date.now() + (options.graceMs ?? DEFAULT_GRACE_MS);
+      this.#signalClose?.release();
       clearInterval(this.#renewal);
       this.#stopRediscovery?.();
-      for (const wake of this.#registrationWaiters) wake(new DividereError("CLOSED", "the service host stopped before it was registered"));
+      for (const wake of this.#registrationWaiters) wake(new DividereError("CLOSED", "the service host closed before it was registered"));
       // While registering fails, the registry is not answering: do not spend the grace on it.
       if (this.#registry && !this.#lastFailure) {
         await Promise.all(
@@ -196,14 +206,14 @@ export class ServiceHost {
             ),
         );
       }
-      await this.server.close(Math.max(0, until - Date.now()));
+      await this.server.close({ graceMs: Math.max(0, until - Date.now()) });
       if (this.#ownsRegistry) await this.#registry?.close();
-    })().finally(() => this.#signalStop?.finished());
-    return this.#stopping;
+    })().finally(() => this.#signalClose?.finished());
+    return this.#closing;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await this.close();
   }
 
   /** The services not registered yet, for messages. */
@@ -220,7 +230,7 @@ export class ServiceHost {
   }
 
   async #register(instance: Instance, why: string): Promise<void> {
-    if (!this.#registry || this.#stopping) return;
+    if (!this.#registry || this.#closing) return;
     try {
       await this.#registry.register(instance);
       if (this.#lastFailure) debug("service %s: registered again", instance.service);
@@ -228,7 +238,7 @@ export class ServiceHost {
       if (this.#unregistered.delete(instance) && this.#unregistered.size === 0) for (const wake of this.#registrationWaiters) wake();
       debug("service %s registered at %s (%s)", instance.service, instance.endpoint, why);
     } catch (error) {
-      if (this.#stopping) return;
+      if (this.#closing) return;
       if (!this.#lastFailure) {
         this.#onError(
           new DividereError("UNAVAILABLE", `${instance.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, {
@@ -251,7 +261,7 @@ export class ServiceHost {
  *
  * ```ts
  * const host = await serve(HistoryDefinition, history, { registry: "tcp://localhost:5000" });
- * await host.stop();
+ * await host.close();
  * ```
  */
 export async function serve<Impl extends object>(
@@ -259,14 +269,32 @@ export async function serve<Impl extends object>(
   implementation: Impl,
   options: ServeOptions = {},
 ): Promise<ServiceHost> {
+  registryProtocolOf(options); // before binding: a contradiction leaves nothing open
   const host = new ServiceHost(bindServer(options), options);
   try {
     await host.add(definition, implementation);
   } catch (error) {
-    await host.stop();
+    await host.close();
     throw error;
   }
   return host;
+}
+
+/**
+ * The registry protocol a host speaks: its client's, when given one (a host that registered
+ * with a lease over a Python client would re-send RegisterService every second; one without a
+ * lease over a dividere client would register for ever), else `registryProtocol`.
+ */
+function registryProtocolOf({ registry, registryProtocol }: ServeOptions): "dividere" | "python" {
+  if (!(registry instanceof RegistryClient)) return registryProtocol ?? "dividere";
+  if (registryProtocol !== undefined && registryProtocol !== registry.protocol) {
+    throw new DividereError(
+      "INVALID_ARGUMENT",
+      `registryProtocol "${registryProtocol}" contradicts the protocol of the RegistryClient given as registry ("${registry.protocol}"): ` +
+        "leave registryProtocol out, a client's own protocol is used",
+    );
+  }
+  return registry.protocol;
 }
 
 function bindServer(options: ServeOptions): RpcServer {

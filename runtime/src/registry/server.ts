@@ -14,6 +14,8 @@ import {
   ackSchema,
 } from "../gen/dividere/MsgLib_pb.js";
 import {
+  EndpointsReplySchema,
+  EndpointsRequestSchema,
   type Instance,
   InstanceSchema,
   InstancesChangedSchema,
@@ -48,6 +50,8 @@ export const registryTypes = [
   LookupRequestSchema,
   LookupReplySchema,
   InstancesChangedSchema,
+  EndpointsRequestSchema,
+  EndpointsReplySchema,
 ] as const;
 
 /** What the publish port carries: only what Python dividere services decode, for they listen there to everything. */
@@ -219,7 +223,7 @@ export class RegistryServer {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     clearTimeout(this.#rediscoverPending);
-    await this.#reactor.stop();
+    await this.#reactor.close();
     await this.#publisher.close();
     await this.#watch.close();
   }
@@ -283,6 +287,9 @@ export class RegistryServer {
       LookupRequest: async (request: LookupRequest, ctx: MessageContext) => {
         await ctx.reply(LookupReplySchema, { service: request.service, instances: table.list(request.service) });
       },
+      EndpointsRequest: async (_request: unknown, ctx: MessageContext) => {
+        await ctx.reply(EndpointsReplySchema, { endpoint: this.endpoint, publishEndpoint: this.publishEndpoint, watchEndpoint: this.watchEndpoint });
+      },
     };
     // Each handler answers once when it returns: count it then, by kind.
     for (const kind of Object.keys(handlers) as RegistryRequestKind[]) {
@@ -319,4 +326,5 @@ const HANDLERS = {
   "dividere.v1.RegisterInstance": "RegisterInstance",
   "dividere.v1.UnregisterInstance": "UnregisterInstance",
   "dividere.v1.LookupRequest": "LookupRequest",
+  "dividere.v1.EndpointsRequest": "EndpointsRequest",
 } as const;

@@ -74,6 +74,8 @@ export class Channel {
   readonly #closeListeners = new Set<() => void>();
   #nextId = 1;
   #connected = false;
+  /** How far a connection ever got: nothing accepted one, a socket was accepted, a ZeroMQ handshake finished. */
+  #reached: "nothing" | "socket" | "handshake" = "nothing";
   /** Why the server refused this client at the last handshake, until one succeeds. */
   #refusal: RpcError | undefined;
   /** The next pause before connecting again to a full server, and the timer of the one under way. */
@@ -90,7 +92,11 @@ export class Channel {
     // failed by then; waiting to deliver them would only hold up a caller that is done (a CLI).
     this.#dealer = new Dealer(endpoint, { linger: 0, ...socketOptions, types: rpcTypes });
     this.endpoint = this.#dealer.endpoint;
+    this.#dealer.events.on("connect", () => {
+      if (this.#reached === "nothing") this.#reached = "socket";
+    });
     this.#dealer.events.on("handshake", () => {
+      this.#reached = "handshake";
       this.#connected = true;
       this.#refusal = undefined;
       this.#fullRetryMs = FULL_RETRY_MS;
@@ -125,6 +131,18 @@ export class Channel {
   /** True while the connection to the server is up (its ZeroMQ handshake done). */
   get connected(): boolean {
     return this.#connected;
+  }
+
+  /**
+   * Why nothing could have answered, when the connection tells: nothing ever accepted it, or
+   * it never finished its ZeroMQ handshake; undefined once one did. Undefined for `inproc://`,
+   * which has no connection events.
+   */
+  get neverConnected(): string | undefined {
+    if (this.#reached === "handshake" || this.endpoint.startsWith("inproc://")) return undefined;
+    return this.#reached === "nothing"
+      ? "no connection to it was ever made: is a server running there, at that address and port?"
+      : "a connection was made but its ZeroMQ handshake never finished: a hung server, one that is no ZeroMQ peer, or CURVE on one side only?";
   }
 
   /** Resolves true once connected, false if that takes longer than `timeoutMs` or the channel closes first. */

@@ -263,7 +263,8 @@ class Attempt<O extends DescMessage> {
         `${this.#path}: the deadline passed while the call waited for a free place among the calls in flight to ${this.channel.endpoint} (maxInFlight); it was never sent`,
       );
     }
-    return new RpcError("DEADLINE_EXCEEDED", `${this.#path}: no reply from ${this.channel.endpoint} within the deadline`);
+    const why = this.channel.neverConnected;
+    return new RpcError("DEADLINE_EXCEEDED", `${this.#path}: no reply from ${this.channel.endpoint} within the deadline${why ? `; ${why}` : ""}`);
   }
 
   /** Gives up: the server is told, the attempt fails with `error`. */

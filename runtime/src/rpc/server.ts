@@ -2,6 +2,7 @@ import type { Endpoint } from "../connection/endpoint.js";
 import type { ConnectionStats } from "../connection/events.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import { type SocketOptions, withServerDefaults } from "../connection/options.js";
+import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { Router } from "../messaging/routing.js";
 import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
@@ -78,12 +79,13 @@ export class RpcServer {
   }
 
   /**
-   * Stops: no new calls are taken; calls in flight get `graceMs` to finish (their signal aborts
-   * after it), then the socket closes.
+   * Closes gracefully: no new calls are taken; calls in flight get `graceMs` (default
+   * {@link DEFAULT_GRACE_MS}) to finish, their signal aborts after it; then the socket closes.
+   * Later calls return the same promise.
    */
-  close(graceMs = 5000): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#calls.drain(graceMs, "the server is stopping");
+      await this.#calls.drain(options.graceMs ?? DEFAULT_GRACE_MS, "the server is closing");
       await this.#router.close();
       await this.#loop;
     })();
@@ -101,7 +103,7 @@ export class RpcServer {
       if (message.$typeName === "dividere.v1.RpcCancel") {
         if (!this.#calls.cancel(key)) this.#unmatched++;
       } else if (message.$typeName === "dividere.v1.RpcRequest") {
-        if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is stopping; call another instance"), respond);
+        if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is closing; call another instance"), respond);
         else this.#calls.start(key, message, message.caller || route[0]!.toString("hex"), respond);
       } else {
         this.#strayResponses++;

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dividere/v1/registry.proto.
  */
 export const file_dividere_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChpkaXZpZGVyZS92MS9yZWdpc3RyeS5wcm90bxILZGl2aWRlcmUudjEiugEKCEluc3RhbmNlEg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSEAoIZW5kcG9pbnQYAyABKAkSDgoGdHRsX21zGAQgASgNEjUKCG1ldGFkYXRhGAUgAygLMiMuZGl2aWRlcmUudjEuSW5zdGFuY2UuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOwoQUmVnaXN0ZXJJbnN0YW5jZRInCghpbnN0YW5jZRgBIAEoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIjoKElVucmVnaXN0ZXJJbnN0YW5jZRIPCgdzZXJ2aWNlGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJIiAKDUxvb2t1cFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCSJICgtMb29rdXBSZXBseRIPCgdzZXJ2aWNlGAEgASgJEigKCWluc3RhbmNlcxgCIAMoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIk0KEEluc3RhbmNlc0NoYW5nZWQSDwoHc2VydmljZRgBIAEoCRIoCglpbnN0YW5jZXMYAiADKAsyFS5kaXZpZGVyZS52MS5JbnN0YW5jZWIGcHJvdG8z");
+  fileDesc("ChpkaXZpZGVyZS92MS9yZWdpc3RyeS5wcm90bxILZGl2aWRlcmUudjEiugEKCEluc3RhbmNlEg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSEAoIZW5kcG9pbnQYAyABKAkSDgoGdHRsX21zGAQgASgNEjUKCG1ldGFkYXRhGAUgAygLMiMuZGl2aWRlcmUudjEuSW5zdGFuY2UuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOwoQUmVnaXN0ZXJJbnN0YW5jZRInCghpbnN0YW5jZRgBIAEoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIjoKElVucmVnaXN0ZXJJbnN0YW5jZRIPCgdzZXJ2aWNlGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJIiAKDUxvb2t1cFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCSJICgtMb29rdXBSZXBseRIPCgdzZXJ2aWNlGAEgASgJEigKCWluc3RhbmNlcxgCIAMoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIk0KEEluc3RhbmNlc0NoYW5nZWQSDwoHc2VydmljZRgBIAEoCRIoCglpbnN0YW5jZXMYAiADKAsyFS5kaXZpZGVyZS52MS5JbnN0YW5jZSISChBFbmRwb2ludHNSZXF1ZXN0IlQKDkVuZHBvaW50c1JlcGx5EhAKCGVuZHBvaW50GAEgASgJEhgKEHB1Ymxpc2hfZW5kcG9pbnQYAiABKAkSFgoOd2F0Y2hfZW5kcG9pbnQYAyABKAliBnByb3RvMw");
 
 /**
  * One running instance of a service.
@@ -172,4 +172,50 @@ export type InstancesChanged = Message<"dividere.v1.InstancesChanged"> & {
  */
 export const InstancesChangedSchema: GenMessage<InstancesChanged> = /*@__PURE__*/
   messageDesc(file_dividere_v1_registry, 5);
+
+/**
+ * Asks where the registry publishes (RediscoverReq, InstancesChanged): a client cannot guess
+ * those ports when the registry binds free ones. Answered by EndpointsReply.
+ *
+ * @generated from message dividere.v1.EndpointsRequest
+ */
+export type EndpointsRequest = Message<"dividere.v1.EndpointsRequest"> & {
+};
+
+/**
+ * Describes the message dividere.v1.EndpointsRequest.
+ * Use `create(EndpointsRequestSchema)` to create a new message.
+ */
+export const EndpointsRequestSchema: GenMessage<EndpointsRequest> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_registry, 6);
+
+/**
+ * Where the registry's sockets are bound, as it sees them: a wildcard host (0.0.0.0, [::])
+ * stands for the host the client reached the registry at.
+ *
+ * @generated from message dividere.v1.EndpointsReply
+ */
+export type EndpointsReply = Message<"dividere.v1.EndpointsReply"> & {
+  /**
+   * @generated from field: string endpoint = 1;
+   */
+  endpoint: string;
+
+  /**
+   * @generated from field: string publish_endpoint = 2;
+   */
+  publishEndpoint: string;
+
+  /**
+   * @generated from field: string watch_endpoint = 3;
+   */
+  watchEndpoint: string;
+};
+
+/**
+ * Describes the message dividere.v1.EndpointsReply.
+ * Use `create(EndpointsReplySchema)` to create a new message.
+ */
+export const EndpointsReplySchema: GenMessage<EndpointsReply> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_registry, 7);
 
