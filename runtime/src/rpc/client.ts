@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import {
   type DescMessage,
   type DescMethod,
@@ -31,6 +32,8 @@ export class RpcClient {
 
   constructor(transport: Transport) {
     this.#transport = transport;
+    // One listener per call in flight, however many there are: no leak to warn of.
+    setMaxListeners(0, this.#closed.signal);
   }
 
   /**
