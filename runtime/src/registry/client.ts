@@ -4,20 +4,16 @@ import type { SocketOptions } from "../connection/options.js";
 import { type Limits, within } from "../deadline.js";
 import type { MessageOf } from "../envelope/types.js";
 import { DividereError } from "../errors.js";
-import { RegisterServiceSchema, ServiceLookupReqSchema, UnregisterServiceSchema } from "../gen/dividere/MsgLib_pb.js";
-import {
-  EndpointsRequestSchema,
-  type Instance,
-  InstanceSchema,
-  LookupRequestSchema,
-  RegisterInstanceSchema,
-  UnregisterInstanceSchema,
-} from "../gen/dividere/v1/registry_pb.js";
+import { type Instance, InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { Subscriber } from "../messaging/pubsub.js";
 import { Request } from "../messaging/reqrep.js";
-import { REGISTRY_PORT, hostAndPort, publishEndpointOf, watchEndpointOf } from "./defaults.js";
-import { type RegistryEndpoints, rediscoveryTypes, registryTypes, watchTypes } from "./server.js";
+import { REGISTRY_PORT } from "./defaults.js";
+import { dividereClient } from "./dividere-protocol.js";
+import type { Ask, ClientProtocol, RegistryEndpoints, RegistryRequestOptions } from "./protocol.js";
+import { pythonClient } from "./python-protocol.js";
+import { rediscoveryTypes, registryTypes, watchTypes } from "./server.js";
+
 
 /** Options of a {@link RegistryClient}; the socket options apply to its sockets, with `linger` 0 unless given. */
 export interface RegistryClientOptions extends SocketOptions {
@@ -47,19 +43,6 @@ export interface RegistryClientOptions extends SocketOptions {
   retries?: number;
 }
 
-/** Options of one request to the registry. */
-export interface RegistryRequestOptions {
-  /**
-   * Give up after this many ms in all (waiting for earlier requests of this client, and every
-   * try), with `TIMEOUT`. Default: the client's `timeoutMs` for each of its `retries` + 1 tries.
-   */
-  timeoutMs?: number;
-  /** Give up when this signal aborts, with `CANCELLED`. */
-  signal?: AbortSignal;
-  /** Further tries after an unanswered one; default the client's `retries`. */
-  retries?: number;
-}
-
 type Listener<A extends unknown[]> = (...args: A) => void;
 
 /** A subscription of the client's, once its endpoint is known, and the loop that hands its messages to the listeners. */
@@ -83,6 +66,10 @@ export class RegistryClient {
   readonly endpoint: string;
   /** The registry protocol this client speaks; see {@link RegistryClientOptions.protocol}. */
   readonly protocol: "dividere" | "python";
+  /** The wire of `protocol`: each request as its messages. */
+  readonly #protocol: ClientProtocol;
+  /** How the protocol sends a request: through this client's queue, retries and limits. */
+  readonly #asker: Ask = (schema, init, options) => this.#ask(schema, init, options);
   readonly #publishEndpoint: string | undefined;
   readonly #watchEndpoint: string | undefined;
   readonly #options: SocketOptions;
@@ -115,6 +102,7 @@ export class RegistryClient {
     this.#publishEndpoint = publishEndpoint;
     this.#watchEndpoint = watchEndpoint;
     this.protocol = protocol;
+    this.#protocol = protocol === "python" ? pythonClient : dividereClient;
     this.#options = { linger: 0, ...socketOptions };
     this.#timeoutMs = timeoutMs;
     this.#retries = retries;
@@ -127,31 +115,19 @@ export class RegistryClient {
    */
   async register(instance: MessageInitShape<typeof InstanceSchema>, options: RegistryRequestOptions = {}): Promise<void> {
     const full = create(InstanceSchema, instance);
-    const ack =
-      this.protocol === "python"
-        ? await this.#ask(RegisterServiceSchema, { serviceName: full.service, ...legacyAddress(full.endpoint) }, options)
-        : await this.#ask(RegisterInstanceSchema, { instance: full }, options);
-    if (ack.$typeName !== "ack" || !ack.ok) {
+    if (!(await this.#protocol.register(this.#asker, full, options))) {
       throw new DividereError("INVALID_ARGUMENT", `the registry at ${this.endpoint} refused ${full.service} at ${full.endpoint}`);
     }
   }
 
   /** Removes an instance (with the Python protocol, the one at `endpoint`). */
   async unregister(service: string, instanceId: string, endpoint = "", options: RegistryRequestOptions = {}): Promise<void> {
-    if (this.protocol === "python") await this.#ask(UnregisterServiceSchema, { serviceName: service, ...legacyAddress(endpoint) }, options);
-    else await this.#ask(UnregisterInstanceSchema, { service, instanceId }, options);
+    await this.#protocol.unregister(this.#asker, service, instanceId, endpoint, options);
   }
 
   /** Every live instance of a service (with the Python protocol, the one the registry names, if any). */
-  async lookup(service: string, options: RegistryRequestOptions = {}): Promise<Instance[]> {
-    if (this.protocol === "python") {
-      const reply = await this.#ask(ServiceLookupReqSchema, { serviceName: service }, options);
-      if (reply.$typeName !== "ServiceLookupRep" || reply.server === "unavailable" || reply.port === 0) return [];
-      const endpoint = `tcp://${reply.server}:${reply.port}`;
-      return [create(InstanceSchema, { service, instanceId: `${reply.server}:${reply.port}`, endpoint })];
-    }
-    const reply = await this.#ask(LookupRequestSchema, { service }, options);
-    return reply.$typeName === "dividere.v1.LookupReply" ? reply.instances : [];
+  lookup(service: string, options: RegistryRequestOptions = {}): Promise<Instance[]> {
+    return this.#protocol.lookup(this.#asker, service, options);
   }
 
   /**
@@ -163,25 +139,15 @@ export class RegistryClient {
    * them. Rejects as a request does when the registry does not answer (asked again next time).
    */
   endpoints(options: RegistryRequestOptions = {}): Promise<RegistryEndpoints> {
-    const given = (publishEndpoint: string, watchEndpoint: string): RegistryEndpoints => ({
-      endpoint: this.endpoint,
-      publishEndpoint: this.#publishEndpoint ?? publishEndpoint,
-      watchEndpoint: this.#watchEndpoint ?? watchEndpoint,
-    });
-    if (this.#publishEndpoint !== undefined && this.#watchEndpoint !== undefined) return Promise.resolve(given("", ""));
-    if (this.protocol === "python") {
-      try {
-        return Promise.resolve(given(this.#publishEndpoint ?? publishEndpointOf(this.endpoint), this.#watchEndpoint ?? watchEndpointOf(this.endpoint)));
-      } catch (error) {
-        return Promise.reject(error);
-      }
+    const given = { publishEndpoint: this.#publishEndpoint, watchEndpoint: this.#watchEndpoint };
+    if (given.publishEndpoint !== undefined && given.watchEndpoint !== undefined) {
+      return Promise.resolve({ endpoint: this.endpoint, publishEndpoint: given.publishEndpoint, watchEndpoint: given.watchEndpoint });
     }
-    this.#endpoints ??= this.#ask(EndpointsRequestSchema, {}, options).then((reply) => {
-      if (reply.$typeName !== "dividere.v1.EndpointsReply") {
-        throw new DividereError("UNAVAILABLE", `the registry at ${this.endpoint} answered EndpointsRequest with ${reply.$typeName}; is it a dividere registry?`);
-      }
-      return given(reachedAs(reply.publishEndpoint, this.endpoint), reachedAs(reply.watchEndpoint, this.endpoint));
-    });
+    this.#endpoints ??= this.#protocol.endpoints(this.#asker, this.endpoint, options).then((found) => ({
+      endpoint: this.endpoint,
+      publishEndpoint: given.publishEndpoint ?? found.publishEndpoint,
+      watchEndpoint: given.watchEndpoint ?? found.watchEndpoint,
+    }));
     this.#endpoints.catch(() => (this.#endpoints = undefined));
     return this.#endpoints;
   }
@@ -360,18 +326,4 @@ export class RegistryClient {
     })();
     return watcher;
   }
-}
-
-/** An endpoint a registry reported, as reached from here: its wildcard host (0.0.0.0, [::]) is the host `requestEndpoint` reached it at. */
-function reachedAs(reported: string, requestEndpoint: string): string {
-  const reportedAt = hostAndPort(reported);
-  const reached = hostAndPort(requestEndpoint);
-  if (!reportedAt || !reached || (reportedAt.host !== "0.0.0.0" && reportedAt.host !== "[::]")) return reported;
-  return `tcp://${reached.host}:${reportedAt.port}`;
-}
-
-function legacyAddress(endpoint: string): { server: string; port: number } {
-  const address = hostAndPort(endpoint);
-  if (!address) throw new DividereError("INVALID_ARGUMENT", `the Python registry protocol needs a tcp://host:port endpoint, got "${endpoint}"`);
-  return { server: address.host, port: address.port };
 }

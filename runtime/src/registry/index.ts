@@ -3,13 +3,13 @@
  * `service` modules.
  * @module
  */
-export { RegistryClient, type RegistryClientOptions, type RegistryRequestOptions } from "./client.js";
+export { RegistryClient, type RegistryClientOptions } from "./client.js";
+export type { RegistryEndpoints, RegistryRequestOptions } from "./protocol.js";
 export { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT } from "./defaults.js";
 export { ServiceHost, serve, type ServeOptions, type WaitForRegistrationOptions } from "./hosting.js";
 export {
   RegistryServer,
   registryTypes,
-  type RegistryEndpoints,
   type RegistryRequestKind,
   type RegistryServerOptions,
   type RegistryServerStats,

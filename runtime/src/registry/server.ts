@@ -1,32 +1,8 @@
-import { create } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
 import { type SocketOptions, withServerDefaults } from "../connection/options.js";
 import type { DividereError } from "../errors.js";
-import {
-  type RegisterService,
-  RegisterServiceSchema,
-  RediscoverReqSchema,
-  ServiceLookupRepSchema,
-  type ServiceLookupReq,
-  ServiceLookupReqSchema,
-  type UnregisterService,
-  UnregisterServiceSchema,
-  ackSchema,
-} from "../gen/dividere/MsgLib_pb.js";
-import {
-  EndpointsReplySchema,
-  EndpointsRequestSchema,
-  type Instance,
-  InstanceSchema,
-  InstancesChangedSchema,
-  LookupReplySchema,
-  type LookupRequest,
-  LookupRequestSchema,
-  type RegisterInstance,
-  RegisterInstanceSchema,
-  type UnregisterInstance,
-  UnregisterInstanceSchema,
-} from "../gen/dividere/v1/registry_pb.js";
+import { RediscoverReqSchema } from "../gen/dividere/MsgLib_pb.js";
+import { type Instance, InstancesChangedSchema } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { Publisher } from "../messaging/pubsub.js";
 import { Response } from "../messaging/reqrep.js";
@@ -34,43 +10,19 @@ import type { MessageContext } from "../reactors/context.js";
 import { createDispatch } from "../reactors/dispatch.js";
 import { Reactor, type ReactorStats } from "../reactors/reactor.js";
 import type { MessagingStats } from "../messaging/socket.js";
-import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT, connectableHere, hostAndPort } from "./defaults.js";
+import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT, connectableHere } from "./defaults.js";
+import { dividereHandlers, dividereRegistryTypes, dividereRequests } from "./dividere-protocol.js";
+import type { RegistryEndpoints, RegistryState } from "./protocol.js";
+import { pythonHandlers, pythonRegistryTypes, pythonRequests } from "./python-protocol.js";
 import { InstanceTable } from "./table.js";
 
 /** The messages a registry speaks: Python dividere's (MsgLib) and dividere.v1's. */
-export const registryTypes = [
-  RegisterServiceSchema,
-  UnregisterServiceSchema,
-  ServiceLookupReqSchema,
-  ServiceLookupRepSchema,
-  ackSchema,
-  RediscoverReqSchema,
-  RegisterInstanceSchema,
-  UnregisterInstanceSchema,
-  LookupRequestSchema,
-  LookupReplySchema,
-  InstancesChangedSchema,
-  EndpointsRequestSchema,
-  EndpointsReplySchema,
-] as const;
+export const registryTypes = [...pythonRegistryTypes, RediscoverReqSchema, ...dividereRegistryTypes] as const;
 
 /** What the publish port carries: only what Python dividere services decode, for they listen there to everything. */
 export const rediscoveryTypes = [RediscoverReqSchema] as const;
 /** What the watch port carries. */
 export const watchTypes = [InstancesChangedSchema] as const;
-
-/**
- * Where a client reaches a registry's three sockets; spread it into a RegistryClient's options
- * (`new RegistryClient({ ...registry.clientEndpoints })`).
- */
-export interface RegistryEndpoints {
-  /** Requests and their answers. */
-  endpoint: string;
-  /** `RediscoverReq`. */
-  publishEndpoint: string;
-  /** `dividere.v1.InstancesChanged`. */
-  watchEndpoint: string;
-}
 
 /** The requests a registry answers, by the name of their message type. */
 export type RegistryRequestKind = (typeof HANDLERS)[keyof typeof HANDLERS];
@@ -232,65 +184,15 @@ export class RegistryServer {
     await this.close();
   }
 
-  /** The answers to each kind of request, for the reactor. */
+  /** The answers to each kind of request, for the reactor: each protocol's, over the one table. */
   #handlers() {
-    const table = this.#table;
-    const handlers = {
-      RegisterService: async (request: RegisterService, ctx: MessageContext) => {
-        if (!request.serviceName) {
-          this.#refused++;
-          await ctx.reply(ackSchema, { ok: false });
-          return;
-        }
-        const instanceId = `${request.server}:${request.port}`;
-        const changed = table.upsert(
-          create(InstanceSchema, {
-            service: request.serviceName,
-            instanceId,
-            endpoint: `tcp://${request.server}:${request.port}`,
-            metadata: { protocol: "python" },
-          }),
-        );
-        if (changed) this.#changed(request.serviceName, `registered ${instanceId}`);
-        await ctx.reply(ackSchema, { ok: true });
-      },
-      UnregisterService: async (request: UnregisterService, ctx: MessageContext) => {
-        if (table.remove(request.serviceName, `${request.server}:${request.port}`)) {
-          this.#changed(request.serviceName, `unregistered ${request.server}:${request.port}`);
-        }
-        await ctx.reply(ackSchema, { ok: true });
-      },
-      ServiceLookupReq: async (request: ServiceLookupReq, ctx: MessageContext) => {
-        const where = table.pick(request.serviceName);
-        // A port the Python reply cannot carry (it is a uint32; a TCP port fits in 16 bits) made the reply fail to encode.
-        const address = where && hostAndPort(where.endpoint);
-        const reachable = address && address.port <= 65535 ? address : undefined;
-        await ctx.reply(ServiceLookupRepSchema, {
-          serviceName: request.serviceName,
-          server: reachable?.host ?? "unavailable",
-          port: reachable?.port ?? 0,
-        });
-      },
-      RegisterInstance: async ({ instance }: RegisterInstance, ctx: MessageContext) => {
-        if (!instance?.service || !instance.instanceId || !instance.endpoint) {
-          this.#refused++;
-          await ctx.reply(ackSchema, { ok: false });
-          return;
-        }
-        if (table.upsert(instance)) this.#changed(instance.service, `registered ${instance.instanceId}`);
-        await ctx.reply(ackSchema, { ok: true });
-      },
-      UnregisterInstance: async (request: UnregisterInstance, ctx: MessageContext) => {
-        if (table.remove(request.service, request.instanceId)) this.#changed(request.service, `unregistered ${request.instanceId}`);
-        await ctx.reply(ackSchema, { ok: true });
-      },
-      LookupRequest: async (request: LookupRequest, ctx: MessageContext) => {
-        await ctx.reply(LookupReplySchema, { service: request.service, instances: table.list(request.service) });
-      },
-      EndpointsRequest: async (_request: unknown, ctx: MessageContext) => {
-        await ctx.reply(EndpointsReplySchema, { endpoint: this.endpoint, publishEndpoint: this.publishEndpoint, watchEndpoint: this.watchEndpoint });
-      },
+    const state: RegistryState = {
+      table: this.#table,
+      changed: (service, why) => this.#changed(service, why),
+      refused: () => this.#refused++,
+      endpoints: () => ({ endpoint: this.endpoint, publishEndpoint: this.publishEndpoint, watchEndpoint: this.watchEndpoint }),
     };
+    const handlers = { ...pythonHandlers(state), ...dividereHandlers(state) };
     // Each handler answers once when it returns: count it then, by kind.
     for (const kind of Object.keys(handlers) as RegistryRequestKind[]) {
       const handle = handlers[kind] as (request: never, ctx: MessageContext) => Promise<void>;
@@ -319,12 +221,4 @@ export class RegistryServer {
 }
 
 /** Which handler takes which request type. */
-const HANDLERS = {
-  RegisterService: "RegisterService",
-  UnregisterService: "UnregisterService",
-  ServiceLookupReq: "ServiceLookupReq",
-  "dividere.v1.RegisterInstance": "RegisterInstance",
-  "dividere.v1.UnregisterInstance": "UnregisterInstance",
-  "dividere.v1.LookupRequest": "LookupRequest",
-  "dividere.v1.EndpointsRequest": "EndpointsRequest",
-} as const;
+const HANDLERS = { ...pythonRequests, ...dividereRequests } as const;

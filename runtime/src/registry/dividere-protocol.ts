@@ -1,0 +1,100 @@
+import { isMessage } from "@bufbuild/protobuf";
+import { DividereError } from "../errors.js";
+import { ackSchema } from "../gen/dividere/MsgLib_pb.js";
+import {
+  EndpointsReplySchema,
+  EndpointsRequestSchema,
+  InstancesChangedSchema,
+  LookupReplySchema,
+  type LookupRequest,
+  LookupRequestSchema,
+  type RegisterInstance,
+  RegisterInstanceSchema,
+  type UnregisterInstance,
+  UnregisterInstanceSchema,
+} from "../gen/dividere/v1/registry_pb.js";
+import { hostAndPort } from "./defaults.js";
+import type { ClientProtocol, RegistryState, RequestHandler } from "./protocol.js";
+
+/*
+ * dividere.v1's registry protocol: instances with ids, leases they renew, lookups that return
+ * every live instance, the registry's endpoints on request, and `InstancesChanged` on a watch
+ * port of its own. Registrations are answered with Python's `ack`.
+ */
+
+/** The messages of dividere.v1's registry protocol. */
+export const dividereRegistryTypes = [
+  RegisterInstanceSchema,
+  UnregisterInstanceSchema,
+  LookupRequestSchema,
+  LookupReplySchema,
+  InstancesChangedSchema,
+  EndpointsRequestSchema,
+  EndpointsReplySchema,
+] as const;
+
+/** The client's side. */
+export const dividereClient: ClientProtocol = {
+  async register(ask, instance, options) {
+    const ack = await ask(RegisterInstanceSchema, { instance }, options);
+    return isMessage(ack, ackSchema) && ack.ok;
+  },
+
+  async unregister(ask, service, instanceId, _endpoint, options) {
+    await ask(UnregisterInstanceSchema, { service, instanceId }, options);
+  },
+
+  async lookup(ask, service, options) {
+    const reply = await ask(LookupRequestSchema, { service }, options);
+    return isMessage(reply, LookupReplySchema) ? reply.instances : [];
+  },
+
+  // The registry knows its ports, which a client cannot guess when it binds free ones.
+  async endpoints(ask, endpoint, options) {
+    const reply = await ask(EndpointsRequestSchema, {}, options);
+    if (!isMessage(reply, EndpointsReplySchema)) {
+      throw new DividereError("UNAVAILABLE", `the registry at ${endpoint} answered EndpointsRequest with ${reply.$typeName}; is it a dividere registry?`);
+    }
+    return { publishEndpoint: reachedAs(reply.publishEndpoint, endpoint), watchEndpoint: reachedAs(reply.watchEndpoint, endpoint) };
+  },
+};
+
+/** The request types the server answers for this protocol, and the handler of each. */
+export const dividereRequests = {
+  "dividere.v1.RegisterInstance": "RegisterInstance",
+  "dividere.v1.UnregisterInstance": "UnregisterInstance",
+  "dividere.v1.LookupRequest": "LookupRequest",
+  "dividere.v1.EndpointsRequest": "EndpointsRequest",
+} as const;
+
+/** The server's side: the answers to each request, over the registry's table. */
+export function dividereHandlers({ table, changed, refused, endpoints }: RegistryState) {
+  const RegisterInstance: RequestHandler<RegisterInstance> = async ({ instance }, ctx) => {
+    if (!instance?.service || !instance.instanceId || !instance.endpoint) {
+      refused();
+      await ctx.reply(ackSchema, { ok: false });
+      return;
+    }
+    if (table.upsert(instance)) changed(instance.service, `registered ${instance.instanceId}`);
+    await ctx.reply(ackSchema, { ok: true });
+  };
+  const UnregisterInstance: RequestHandler<UnregisterInstance> = async (request, ctx) => {
+    if (table.remove(request.service, request.instanceId)) changed(request.service, `unregistered ${request.instanceId}`);
+    await ctx.reply(ackSchema, { ok: true });
+  };
+  const LookupRequest: RequestHandler<LookupRequest> = async (request, ctx) => {
+    await ctx.reply(LookupReplySchema, { service: request.service, instances: table.list(request.service) });
+  };
+  const EndpointsRequest: RequestHandler<unknown> = async (_request, ctx) => {
+    await ctx.reply(EndpointsReplySchema, endpoints());
+  };
+  return { RegisterInstance, UnregisterInstance, LookupRequest, EndpointsRequest };
+}
+
+/** An endpoint a registry reported, as reached from here: its wildcard host (0.0.0.0, [::]) is the host `requestEndpoint` reached it at. */
+function reachedAs(reported: string, requestEndpoint: string): string {
+  const reportedAt = hostAndPort(reported);
+  const reached = hostAndPort(requestEndpoint);
+  if (!reportedAt || !reached || (reportedAt.host !== "0.0.0.0" && reportedAt.host !== "[::]")) return reported;
+  return `tcp://${reached.host}:${reportedAt.port}`;
+}
