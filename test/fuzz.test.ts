@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from "vitest";
 import {
   Broker,
+  PYTHON_PATTERN_NAME,
   type DividereError,
   type MessageContext,
   Reactor,
@@ -326,7 +327,8 @@ describe(`fuzz (seed ${SEED}, ${INPUTS_PER_SERVER} inputs per server)`, { timeou
     type Addressed = FuzzInput & { to: connection.Dealer };
     const to = (input: FuzzInput, dealer: connection.Dealer): Addressed => ({ ...input, to: dealer, then: input.then && to(input.then, dealer) });
     const next = () => (random.chance(0.6) ? to(clients.next(), client) : to(workers.next(), confused));
-    const counters = () => ({ ...flatten(broker.stats), ...flatten({ worker: worker.stats }), ...replies });
+    const pythonQueued = () => broker.services().find((service) => service.name === PYTHON_PATTERN_NAME)?.queued ?? 0;
+    const counters = () => ({ ...flatten(broker.stats), ...flatten({ worker: worker.stats }), "python.queued": pythonQueued(), ...replies });
     const { kinds, expected } = await attack("Broker", INPUTS_PER_SERVER, next, (input) => (input as Addressed).to.send(input.frames), counters);
     record("Broker", kinds, expected);
 

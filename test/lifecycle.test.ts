@@ -4,6 +4,8 @@ import { describe, expect, test } from "vitest";
 import {
   Broker,
   DEFAULT_GRACE_MS,
+  LazyPirateClient,
+  LoadBalancingServer,
   Reactor,
   RegistryClient,
   RegistryServer,
@@ -39,6 +41,11 @@ describe("one lifecycle", () => {
       RegistryClient: new RegistryClient(registry.clientEndpoints),
       Broker: broker,
       RegistryServer: registry,
+      LoadBalancingServer: new LoadBalancingServer(broker.backendEndpoint, clientMsgsDispatch({ handleMsg01() {}, handleMsg02() {} }), { types: clientMsgsTypes }),
+      LazyPirateClient: new LazyPirateClient(broker.frontendEndpoint, { types: clientMsgsTypes }),
+      "connection.LoadBalancingBroker": new connection.LoadBalancingBroker({ frontend: transports.tcp(), backend: transports.tcp() }),
+      "connection.LoadBalancingServer": new connection.LoadBalancingServer(broker.backendEndpoint, (request) => request),
+      "connection.LazyPirateClient": new connection.LazyPirateClient(broker.frontendEndpoint),
     };
     for (const [name, owner] of Object.entries(owners)) {
       expect(typeof owner.close, name).toBe("function");
@@ -92,7 +99,13 @@ describe("one way to read counters", () => {
     await using worker = new Worker(broker.backendEndpoint);
     await using registry = new RegistryServer({ endpoint: transports.tcp(), publishEndpoint: transports.tcp(), watchEndpoint: transports.tcp() });
     await using reactor = new Reactor([new messaging.Pull(transports.tcp(), { types: clientMsgsTypes })], clientMsgsDispatch({ handleMsg01() {}, handleMsg02() {} }));
-    for (const [name, owner] of Object.entries({ pub, server, broker, worker, registry, reactor })) {
+    await using bytesBroker = new connection.LoadBalancingBroker({ frontend: transports.tcp(), backend: transports.tcp() });
+    await using bytesServer = new connection.LoadBalancingServer(bytesBroker.backendEndpoint, (request) => request);
+    await using bytesClient = new connection.LazyPirateClient(bytesBroker.frontendEndpoint);
+    await using pythonServer = new LoadBalancingServer(broker.backendEndpoint, clientMsgsDispatch({ handleMsg01() {}, handleMsg02() {} }), { types: clientMsgsTypes });
+    await using pythonClient = new LazyPirateClient(broker.frontendEndpoint, { types: clientMsgsTypes });
+    const owners = { pub, server, broker, worker, registry, reactor, bytesBroker, bytesServer, bytesClient, pythonServer, pythonClient };
+    for (const [name, owner] of Object.entries(owners)) {
       expect(owner.stats, name).not.toBe(owner.stats);
       expect(owner.stats, name).toEqual(owner.stats);
     }

@@ -34,3 +34,8 @@ export function generatePythonModules(): string {
 export function pythonPeer(python: string, modules: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
   return new Child(python, [join(root, "test/python/peer.py"), ...args], { ...process.env, ...env, PYTHONPATH: modules });
 }
+
+/** Starts test/python/load_balancing.py, Python dividere's load-balancing pattern, in a mode. */
+export function loadBalancingPeer(python: string, modules: string, args: string[]): Child {
+  return new Child(python, [join(root, "test/python/load_balancing.py"), ...args], { ...process.env, PYTHONPATH: modules });
+}

@@ -11,6 +11,10 @@
  * - Services: `serve()` hosts a generated service, `RegistryServer`/`RegistryClient` are the
  *   name service, generated clients call over `directTransport()`, `registryTransport()` or
  *   `brokerTransport()`; `Broker` and `Worker` share calls among workers.
+ * - Python dividere's load-balancing pattern: `Broker` serves its servers and clients too;
+ *   `LoadBalancingServer` and `LazyPirateClient` work behind and in front of Python's broker
+ *   (and ours); `connection.LoadBalancingBroker`, `LoadBalancingServer` and `LazyPirateClient`
+ *   are its byte-level variant.
  *
  * ```ts
  * import { messaging } from "@dividere/runtime";
@@ -51,11 +55,17 @@ export {
   BROKER_BACKEND_PORT,
   BROKER_FRONTEND_PORT,
   Broker,
+  LazyPirateClient,
+  LoadBalancingServer,
+  PYTHON_PATTERN_NAME,
   Worker,
   brokerServices,
   brokerTransport,
   type BrokerOptions,
   type BrokerStats,
+  type LazyPirateClientOptions,
+  type LoadBalancingServerOptions,
+  type LoadBalancingServerStats,
   type WorkerOptions,
   type WorkerStats,
 } from "./broker/index.js";

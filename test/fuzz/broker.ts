@@ -12,10 +12,9 @@ function frame<S extends DescMessage>(schema: S, init: MessageInitShape<S>): Buf
   return wellFormed(schema.typeName, toBinary(schema, create(schema, init)));
 }
 
-/** What the broker must count for a call, given where its method path sends it. */
+/** What the broker must count for a call, given where its method path sends it (a stray response is the caller's to model). */
 export function brokerOutcome(call: CallInput): Counts {
   if (call.stray === "cancel") return { unmatched: 1 };
-  if (call.stray === "response") return { "dropped.UNKNOWN_TYPE": 1 };
   const service = call.method.split("/")[1] ?? "";
   if (service === "dividere.v1.Broker") {
     return call.method === "/dividere.v1.Broker/Services" ? { answered: 1, "reply.OK": 1 } : { refused: 1, "reply.UNIMPLEMENTED": 1 };
@@ -27,11 +26,17 @@ export function brokerOutcome(call: CallInput): Counts {
 
 const WORKER_TYPES = [brokerProtocol.WorkerReadySchema, MsgLib.HeartbeatSchema, rpcProtocol.RpcResponseSchema, brokerProtocol.WorkerDisconnectSchema];
 
-/** What a client sends a broker's frontend: calls, bad envelopes, the wrong frame count, a worker's messages. */
+/**
+ * What a client sends a broker's frontend: calls, bad envelopes, the wrong frame count, a
+ * worker's messages. An envelope of a type that is no call is a request of Python dividere's
+ * load-balancing pattern: with no Python server at the broker it waits in the pattern's queue
+ * (`python.queued`), once, however often the same bytes come (a Lazy Pirate resend).
+ */
 export class ClientInputs {
   readonly #random: Random;
   readonly #bad: BadEnvelopes;
   readonly #calls: EchoCalls;
+  readonly #queued = new Set<string>();
 
   constructor(random: Random, bad: BadEnvelopes) {
     this.#random = random;
@@ -47,16 +52,28 @@ export class ClientInputs {
       [1, () => ({ kind: "services of the broker", frames: [this.#calls.request("broker services", "/dividere.v1.Broker/Services", new Uint8Array(0), 0, undefined).bytes], expect: { answered: 1, "reply.OK": 1 } })],
       [8, () => {
         const bad = this.#bad.next();
-        return { kind: bad.kind, frames: [bad.bytes], expect: BadEnvelopes.dropped(bad.reason) };
+        const expect = bad.reason === "UNKNOWN_TYPE" ? this.#pythonRequest(bad.bytes) : BadEnvelopes.dropped(bad.reason);
+        return { kind: bad.kind, frames: [bad.bytes], expect };
       }],
       [2, () => ({ kind: "more than one frame", frames: [random.pick([Buffer.alloc(0), random.bytes(4)]), this.#call().frames[0]!], expect: BadEnvelopes.dropped("NOT_AN_ENVELOPE") })],
-      [1, () => ({ kind: "a worker's message to the frontend", frames: [frame(random.pick(WORKER_TYPES), {})], expect: BadEnvelopes.dropped("UNKNOWN_TYPE") })],
+      [1, () => {
+        const bytes = frame(random.pick(WORKER_TYPES), {});
+        return { kind: "a worker's message to the frontend", frames: [bytes], expect: this.#pythonRequest(bytes) };
+      }],
     ])();
   }
 
   #call(): FuzzInput {
     const call = this.#calls.next();
-    return { kind: call.kind, frames: [call.bytes], expect: brokerOutcome(call) };
+    const expect = call.stray === "response" ? this.#pythonRequest(call.bytes) : brokerOutcome(call);
+    return { kind: call.kind, frames: [call.bytes], expect };
+  }
+
+  #pythonRequest(bytes: Buffer): Counts {
+    const key = bytes.toString("latin1");
+    if (this.#queued.has(key)) return {};
+    this.#queued.add(key);
+    return { "python.queued": 1 };
   }
 
   /**

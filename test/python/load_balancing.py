@@ -3,7 +3,8 @@
 
 Messaging level (messaging.LoadBalancingPattern), every frame an envelope:
   - Broker: a ROUTER frontend for clients and a ROUTER backend for servers, both bound. A
-    request [clientId, env] goes to the first server of the queue as [serverId, clientId, env],
+    request [clientId, env] goes to the first server of the queue as [serverId, clientId, env]
+    (any frames: Python's broker puts the server's id in front of what it received),
     and that server leaves the queue. Anything from a server, [serverId, *rest], puts it (back) in
     the queue, good for 3 s, and rest goes to the frontend. After each poll (at most 3 s) servers
     not heard from for 9 s are dropped and those not heard from for 3 s get
@@ -18,16 +19,23 @@ Byte level (connection.LoadBalancingPattern): the same shapes with raw frames; a
 with the single byte 01 and echoes 02 heartbeats; requests and replies are opaque bytes.
 
 Usage (one JSON object per stdout line; the first says where it is):
-  load_balancing.py broker [bytes]           bind both ROUTERs on ephemeral ports; prints their endpoints
-  load_balancing.py server BACKEND [bytes] [drop-odd]
+  load_balancing.py broker [bytes]           bind both ROUTERs on ephemeral ports; prints their endpoints,
+                        then {"joined": id} for each server it sees first
+  load_balancing.py server BACKEND [bytes] [drop-odd] [threads N]
                         serve, answering each request with the request itself (a testMsg01 at the
                         messaging level, the same bytes at the byte level); with drop-odd it ignores
-                        its 1st, 3rd, 5th... request; prints {"served": n} per answer
-  load_balancing.py client FRONTEND COUNT [bytes] [lazy-pirate RETRIES TIMEOUT_MS]
-                        send COUNT requests one after the other, printing each reply
+                        its 1st, 3rd, 5th... request; prints {"served": n} per answer. With threads,
+                        N servers (each its own socket and identity) in one process
+  load_balancing.py client FRONTEND COUNT [bytes] [lazy-pirate RETRIES TIMEOUT_MS] [threads N] [req]
+                        send COUNT requests one after the other, printing each reply; with threads,
+                        N clients at once, then {"done": N}. With req (byte level), a REQ socket
+                        opened anew for each retry, as Python's connection.LoadBalancingPattern.Client:
+                        its requests carry REQ's empty delimiter frame
 The generated modules MsgLib_pb2 and TestMsg_pb2 must be on PYTHONPATH.
 """
+import json
 import sys
+import threading
 import time
 import uuid
 
@@ -35,13 +43,19 @@ import zmq
 
 import MsgLib_pb2
 import TestMsg_pb2
-from peer import decode, emit, encode, show
+from peer import decode, encode, show
 
 HEARTBEAT_RATE_S = 3.0
 SERVER_HEARTBEAT_S = 1.5 * HEARTBEAT_RATE_S
 DROP_AFTER_S = 3 * HEARTBEAT_RATE_S
 REGISTER = b"\x01"
 HEARTBEAT = b"\x02"
+PRINTING = threading.Lock()
+
+
+def emit(**fields):
+    with PRINTING:
+        print(json.dumps(fields), flush=True)
 
 
 def is_heartbeat(frame, raw):
@@ -57,6 +71,7 @@ def broker(ctx, raw):
     back_port = backend.bind_to_random_port("tcp://127.0.0.1")
     emit(frontend="tcp://127.0.0.1:%d" % front_port, backend="tcp://127.0.0.1:%d" % back_port)
     queue = {}  # serverId -> last heard from, in the order servers became free
+    known = set()
     dead = False
     poller = zmq.Poller()
     poller.register(frontend, zmq.POLLIN)
@@ -66,12 +81,15 @@ def broker(ctx, raw):
         if backend in events:
             frames = backend.recv_multipart()
             server, rest = frames[0], frames[1:]
+            if server not in known:
+                known.add(server)
+                emit(joined=server.decode(errors="replace"))
             queue.pop(server, None)
             queue[server] = time.monotonic()
             if len(rest) > 1 and not dead:
                 frontend.send_multipart(rest)
         if frontend in events:
-            client, request = frontend.recv_multipart()[:2]
+            frames = frontend.recv_multipart()  # [clientId, request], or [clientId, b"", request] from a REQ
             if dead:
                 continue
             if not queue:
@@ -80,7 +98,7 @@ def broker(ctx, raw):
                 continue
             server = next(iter(queue))
             del queue[server]
-            backend.send_multipart([server, client, request])
+            backend.send_multipart([server] + frames)
             emit(dispatched=server.decode(errors="replace"))
         now = time.monotonic()
         for server, heard in list(queue.items()):
@@ -110,23 +128,23 @@ def server(ctx, backend, raw, drop_odd):
                 sock.send(beat)
                 last_sent = time.monotonic()
                 continue
-            client, request = frames[0], frames[1]
+            route, request = frames[:-1], frames[-1]  # a REQ client's requests carry an empty frame
             requests += 1
             if drop_odd and requests % 2 == 1:
                 emit(ignored=requests)
                 continue
             reply = request if raw else encode(decode(request))
-            sock.send_multipart([client, reply])
+            sock.send_multipart(route + [reply])
             served += 1
-            emit(served=served)
+            emit(served=served, server=identity)
         if not raw and time.monotonic() - last_sent > SERVER_HEARTBEAT_S:
             sock.send(beat)
             last_sent = time.monotonic()
 
 
-def client(ctx, frontend, count, raw, retries, timeout_ms):
+def client(ctx, frontend, count, raw, retries, timeout_ms, req):
     def connect():
-        sock = ctx.socket(zmq.DEALER)
+        sock = ctx.socket(zmq.REQ if req else zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(frontend)
         return sock
@@ -140,28 +158,46 @@ def client(ctx, frontend, count, raw, retries, timeout_ms):
         while not sock.poll(timeout_ms):
             if attempts > retries:
                 emit(error="no reply to request %d after %d tries" % (i, attempts))
-                sys.exit(2)
+                return False
             attempts += 1
+            if req:
+                sock.close()
+                sock = connect()
             sock.send(request)
         reply = sock.recv()
         shown = {"bytes": reply.decode(errors="replace")} if raw else show(decode(reply))
         emit(reply=shown, sent=text, echoed=reply == request, tries=attempts)
+    return True
+
+
+def threads(count, target, args):
+    """Runs count copies of target at once; True when every one returned True."""
+    results = []
+    started = [threading.Thread(target=lambda: results.append(target(*args)), daemon=True) for _ in range(count)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return len(results) == count and all(results)
 
 
 def main(argv):
     ctx = zmq.Context()
     mode, args = argv[1], argv[2:]
     raw = "bytes" in args
+    count = int(args[args.index("threads") + 1]) if "threads" in args else 1
     if mode == "broker":
         broker(ctx, raw)
     elif mode == "server":
-        server(ctx, args[0], raw, "drop-odd" in args)
+        threads(count, server, (ctx, args[0], raw, "drop-odd" in args))
     elif mode == "client":
         retries, timeout_ms = 0, 10000
         if "lazy-pirate" in args:
             at = args.index("lazy-pirate")
             retries, timeout_ms = int(args[at + 1]), int(args[at + 2])
-        client(ctx, args[0], int(args[1]), raw, retries, timeout_ms)
+        if not threads(count, client, (ctx, args[0], int(args[1]), raw, retries, timeout_ms, "req" in args)):
+            sys.exit(2)
+        emit(done=count)
     else:
         emit(error="unknown mode %s" % mode)
         sys.exit(2)

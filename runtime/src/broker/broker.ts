@@ -20,6 +20,7 @@ import {
   brokerClock,
   brokerTypes,
 } from "./protocol.js";
+import { PythonPattern } from "./python-pattern.js";
 
 /**
  * Options of a {@link Broker}; the socket options apply to both its sockets, with a server's
@@ -36,7 +37,11 @@ export interface BrokerOptions extends SocketOptions {
   heartbeatIntervalMs?: number;
   /** Heartbeats a worker may miss before it is dropped; default 3. */
   liveness?: number;
-  /** Calls that may wait per service for a free worker; more are refused with `RESOURCE_EXHAUSTED`. Default 1000. */
+  /**
+   * Calls that may wait per service for a free worker; more are refused with `RESOURCE_EXHAUSTED`.
+   * Requests of Python dividere's pattern wait in a queue of their own, as long; more are dropped
+   * (its clients know no error reply). Default 1000.
+   */
   maxQueued?: number;
   /**
    * For how long after start calls for a service no worker has announced yet wait (workers
@@ -46,7 +51,11 @@ export interface BrokerOptions extends SocketOptions {
   unknownServiceGraceMs?: number;
 }
 
-/** Counters of a broker. */
+/**
+ * Counters of a broker. Requests of Python dividere's load-balancing pattern count too: handed
+ * to a server (`dispatched`), replies passed back (`answered`), dropped for a full queue or a
+ * stopping broker (`refused`), servers silent for 9 s (`workersLost`).
+ */
 export interface BrokerStats {
   /** Calls handed to a worker (a call moved to another worker counts again). */
   dispatched: number;
@@ -120,8 +129,12 @@ interface ServiceState {
  * callers abandon. Heartbeats go both ways; a silent worker is dropped and its unanswered calls
  * move to another worker, so every call is answered once. Each call a worker is handed carries
  * the time by which it may start it: a worker that was stopped and comes back gives calls it
- * got too late back unrun, since they may have been answered elsewhere meanwhile. The successor
- * of Python dividere's `LoadBalancingPattern` broker.
+ * got too late back unrun, since they may have been answered elsewhere meanwhile.
+ *
+ * It is also the broker of Python dividere's `messaging.LoadBalancingPattern`, on the same two
+ * ports and with nothing to set: Python servers and clients are told from dividere workers and
+ * callers by what they send (see {@link PythonPattern}); a Python request goes only to a Python
+ * server, a dividere.v1 call only to a dividere worker.
  *
  * ```ts
  * await using broker = new Broker({ frontend: "tcp://*:5555", backend: "tcp://*:5556" });
@@ -141,6 +154,7 @@ export class Broker {
   readonly #graceUntil: number;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #loops: Promise<void>[];
+  readonly #python: PythonPattern;
   #closing: Promise<void> | undefined;
   /** Set once the calls have had their grace: nothing more goes to workers. */
   #closed = false;
@@ -161,6 +175,13 @@ export class Broker {
       void this.#frontend.close();
       throw error;
     }
+    this.#python = new PythonPattern({
+      frontend: this.#frontend,
+      backend: this.#backend,
+      maxQueued: this.#maxQueued,
+      count: (event) => this.#counts[event === "lost" ? "workersLost" : event]++,
+      settled: () => this.#settled(),
+    });
     this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
@@ -185,8 +206,9 @@ export class Broker {
     return this.#backend.endpoint;
   }
 
-  /** The services the broker has workers for, or calls waiting for. */
+  /** The services the broker has workers for, or calls waiting for; Python's pattern as `python:LoadBalancingPattern`. */
   services(): ServiceStatus[] {
+    const python = this.#python.status();
     return [...this.#services]
       .map(([name, { workers, queue }]) =>
         create(ServiceStatusSchema, {
@@ -196,6 +218,7 @@ export class Broker {
           queued: queue.length,
         }),
       )
+      .concat(python ? [python] : [])
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -203,10 +226,13 @@ export class Broker {
    * Closes gracefully: new calls are refused with `UNAVAILABLE`; the calls in flight and waiting
    * get `graceMs` (default {@link DEFAULT_GRACE_MS}) to be answered by the workers, those left
    * then get `UNAVAILABLE`; then both sockets close. Later calls return the same promise.
+   * Python-pattern requests get the same grace; new ones, and those still waiting at its end,
+   * are dropped (its clients know no error reply).
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#calls.size > 0) {
+      this.#python.drain();
+      if (this.#calls.size > 0 || this.#python.pending > 0) {
         let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           this.#drained = resolve;
@@ -216,6 +242,7 @@ export class Broker {
       }
       this.#closed = true;
       clearInterval(this.#heartbeat);
+      this.#python.close();
       for (const call of [...this.#calls.values()]) this.#answerError(call, new RpcError("UNAVAILABLE", "the broker is closing"));
       await Promise.all([this.#frontend.close(), this.#backend.close()]);
       await Promise.all(this.#loops);
@@ -235,11 +262,12 @@ export class Broker {
         this.#drop(new DividereError("NOT_AN_ENVELOPE", `a caller sent ${frames.length - 1} frames; a call is one envelope`));
         return;
       }
+      // Any envelope but a call is a request of Python's pattern; what is left is a call or no envelope.
+      if (this.#python.takeRequest(frames)) return;
       const decoded = this.#decode(frame);
       const message = decoded?.message;
       if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, decoded!.payload, message);
       else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("latin1")}/${message.id}`);
-      else if (message) this.#drop(new DividereError("UNKNOWN_TYPE", `a caller sent a ${message.$typeName}; calls are RpcRequests`));
     });
   }
 
@@ -247,9 +275,10 @@ export class Broker {
     return eachUntilClosed(this.#backend, (frames) => {
       const identity = frames[0]!;
       const frame = frames[frames.length - 1]!;
+      const worker = this.#workers.get(identity.toString("latin1"));
+      if (!worker && frames.length >= 2 && this.#python.claim(frames)) return;
       const message = frames.length >= 2 ? this.#decode(frame)?.message : undefined;
       if (!message) return;
-      const worker = this.#workers.get(identity.toString("latin1"));
       if (worker) worker.expiresAt = Date.now() + this.#expiryMs;
       switch (message.$typeName) {
         case "dividere.v1.WorkerReady":
@@ -541,12 +570,17 @@ export class Broker {
   /** Takes a call off the books (the calls, its queue, its worker's slots); returns the worker it had. */
   #forget(call: Call): WorkerState | undefined {
     this.#calls.delete(call.key);
-    if (this.#calls.size === 0) this.#drained?.();
+    this.#settled();
     const queue = this.#services.get(call.service)?.queue;
     const at = queue?.indexOf(call) ?? -1;
     if (at >= 0) queue!.splice(at, 1);
     call.worker?.calls.delete(call);
     return call.worker;
+  }
+
+  /** Ends a stop's grace once no call and no Python-pattern request is left. */
+  #settled(): void {
+    if (this.#calls.size === 0 && this.#python.pending === 0) this.#drained?.();
   }
 
   #toClient(call: Call, frame: Uint8Array, pause = 0): void {

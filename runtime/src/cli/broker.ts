@@ -10,14 +10,16 @@ export const broker: Command = {
   usage: `usage: dividere broker [options]
 
 Runs a broker until SIGINT or SIGTERM, then stops cleanly: refuses new calls, lets
-the workers answer the calls in flight (up to ${DEFAULT_GRACE_MS} ms), and exits 0.
+the workers answer the calls in flight (up to ${DEFAULT_GRACE_MS} ms), and exits 0. It serves
+Python dividere's LoadBalancingPattern servers and clients too, on the same two ports.
 
 options:
   --frontend ENDPOINT        where to bind for callers (default tcp://*:${BROKER_FRONTEND_PORT})
   --backend ENDPOINT         where to bind for workers (default tcp://*:${BROKER_BACKEND_PORT})
   --heartbeat-interval MS    how often broker and workers exchange heartbeats (default ${HEARTBEAT_INTERVAL_MS})
   --liveness N               heartbeats a worker may miss before it is dropped (default ${HEARTBEAT_LIVENESS})
-  --max-queued N             calls that may wait per service for a free worker (default 1000)
+  --max-queued N             calls that may wait per service for a free worker, and Python
+                             requests for a free Python server (default 1000)
   -h, --help                 this text
 
 ${SECURITY_USAGE}

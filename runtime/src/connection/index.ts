@@ -13,6 +13,16 @@ export {
   type RoutingOptions,
   type SocketOptions,
 } from "./options.js";
+export { LAZY_PIRATE_RETRIES, LAZY_PIRATE_TIMEOUT_MS, LazyPirateClient, type LazyPirateOptions, type LazyPirateRequestOptions, type LazyPirateStats } from "./lazy-pirate.js";
+export {
+  HEARTBEAT_FRAME,
+  LoadBalancingBroker,
+  REGISTER_FRAME,
+  type LoadBalancingBrokerOptions,
+  type LoadBalancingBrokerStats,
+} from "./load-balancing-broker.js";
+export { LoadBalancingServer, type ByteRequestHandler, type LoadBalancingServerStats } from "./load-balancing-server.js";
+export { PATTERN_EXPIRY_MS, PATTERN_HEARTBEAT_MS } from "./server-queue.js";
 export { PortManager, type AcquireOptions } from "./port-manager.js";
 export { Proxy, type ProxyEndpoints } from "./proxy.js";
 export {
