@@ -155,7 +155,7 @@ describe("generated code, at the type level", () => {
       // @ts-expect-error: a stream of the wrong type
       worker.add(History, { recent: () => ({}), async *follow() { yield { lines: [] }; } });
       // A descriptor known only at run time types nothing: the runtime checks the methods are functions.
-      server.add(untyped, {});
+      server.add(untyped, { say: () => ({}) });
     };
     expectTypeOf(host).toBeFunction();
   });

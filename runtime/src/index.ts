@@ -47,6 +47,7 @@ export {
   type ChannelRequest,
   type MethodImpl,
   type MethodOfKind,
+  type MethodSignature,
   type RpcServerStats,
   type ServerStreamImpl,
   type ServiceImpl,

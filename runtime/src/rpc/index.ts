@@ -17,6 +17,7 @@ export {
   type CarriedMethodKind,
   type MethodImpl,
   type MethodOfKind,
+  type MethodSignature,
   type ServerStreamImpl,
   type ServiceImpl,
   type UnaryImpl,

@@ -1,4 +1,5 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 
 /**
  * The deadline of a call that sets none, nor its transport (`defaults`): 30 s. A unary call
@@ -78,20 +79,26 @@ export function isMethodOfKind<K extends DescMethod["methodKind"]>(method: DescM
   return method.methodKind === kind;
 }
 
+/** A method as the type of a protoc-gen-es service descriptor declares it: its kind, input and output. */
+export type MethodSignature = GenServiceMethods[string];
+
 /** The implementation of one method of a service descriptor: its kind decides its shape. */
-export type MethodImpl<M extends DescMethod> =
-  M extends MethodOfKind<"unary", infer I, infer O> ? UnaryImpl<I, O>
-  : M extends MethodOfKind<"server_streaming", infer I, infer O> ? ServerStreamImpl<I, O>
+export type MethodImpl<M extends MethodSignature> =
+  M extends { methodKind: "unary" } ? UnaryImpl<M["input"], M["output"]>
+  : M extends { methodKind: "server_streaming" } ? ServerStreamImpl<M["input"], M["output"]>
   : never;
 
 /**
- * The implementation of a service, derived from its protoc-gen-es descriptor: one method per rpc
- * the runtime carries, named by the rpc's `localName` and typed by its kind, input and output.
- * `ServiceImpl<typeof History>` is what generated code names `HistoryService`.
+ * The implementation of a service, derived from its protoc-gen-es descriptor (a `GenService`):
+ * one method per rpc the runtime carries, named by the rpc's `localName`, typed by its kind,
+ * input and output, and documented by its proto comments. `ServiceImpl<typeof History>` is what
+ * generated code names `HistoryService`. A descriptor known only at run time (a plain
+ * `DescService`) types nothing: the runtime checks that the methods it finds are functions.
  */
-export type ServiceImpl<S extends DescService> = {
-  [K in keyof S["method"] as S["method"][K] extends MethodOfKind<CarriedMethodKind> ? K : never]: MethodImpl<S["method"][K]>;
-};
+export type ServiceImpl<S extends DescService> =
+  S extends GenService<infer Methods>
+    ? { [K in keyof Methods as Methods[K]["methodKind"] extends CarriedMethodKind ? K : never]: MethodImpl<Methods[K]> }
+    : object;
 
 /** The "/package.Service/Method" path of a method, as it travels in requests. */
 export function methodPath(method: DescMethod): string {
