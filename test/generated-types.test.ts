@@ -13,7 +13,9 @@ import { Msg01Schema } from "./gen/test/clientMsgs_pb.js";
 import type * as chat from "./gen/test/chat/v1/chat_dividere.js";
 import type { OracleClient } from "./gen/test/difficult/oracle_dividere.js";
 import type { AskReply } from "./gen/test/difficult/oracle_pb.js";
-import type { CallContext, CallOptions, ServiceDefinition } from "@dividere/runtime";
+import type { DescService } from "@bufbuild/protobuf";
+import { type CallContext, type CallOptions, type RpcClient, type RpcServer, type ServiceImpl, type Worker, serve } from "@dividere/runtime";
+import type { EchoService } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import {
   type ChatHandlers,
   HistoryClient,
@@ -27,7 +29,7 @@ import {
   chatDispatch,
   chatTypes,
 } from "./gen/test/chat/v1/chat_dividere.js";
-import { type HistoryReply, type HistoryRequest, type Joined, type Said, SaidSchema } from "./gen/test/chat/v1/chat_pb.js";
+import { History, type HistoryReply, type HistoryRequest, type Joined, type Said, SaidSchema } from "./gen/test/chat/v1/chat_pb.js";
 
 describe("generated code, at the type level", () => {
   test("topic constants are the full names, as literal types", () => {
@@ -110,7 +112,9 @@ describe("generated code, at the type level", () => {
     expectTypeOf<SaidB>().toMatchTypeOf<b.BMessage>();
   });
 
-  test("a service implementation must have every rpc, typed; the client's methods are typed promises and streams", () => {
+  test("a service implementation is derived from the protoc-gen-es descriptor: every rpc, typed by its kind", () => {
+    expectTypeOf<HistoryService>().toEqualTypeOf<ServiceImpl<typeof History>>();
+    expectTypeOf(HistoryDefinition).toEqualTypeOf(History);
     const history: HistoryService = {
       recent(request, ctx) {
         expectTypeOf(request).toEqualTypeOf<HistoryRequest>();
@@ -118,12 +122,45 @@ describe("generated code, at the type level", () => {
         return { lines: [{ room: request.room, text: "hi" }] };
       },
       async *follow(request) {
+        expectTypeOf(request).toEqualTypeOf<HistoryRequest>();
         yield { room: request.room, text: "..." };
       },
     };
     // @ts-expect-error: follow is missing
     const partial: HistoryService = { recent: () => ({}) };
-    expectTypeOf(HistoryDefinition).toEqualTypeOf<ServiceDefinition<HistoryService>>();
+    // @ts-expect-error: a reply of the wrong type
+    const wrongReply: HistoryService = { ...history, recent: () => ({ text: "not a HistoryReply field" }) };
+    // @ts-expect-error: a server-streaming rpc answered with one reply
+    const wrongKind: HistoryService = { ...history, follow: () => ({ room: "r" }) };
+    // @ts-expect-error: a unary rpc answered with a stream
+    const streamedUnary: HistoryService = { ...history, async *recent() {} };
+    expectTypeOf(partial).toEqualTypeOf(wrongReply);
+    expectTypeOf(wrongKind).toEqualTypeOf(streamedUnary);
+  });
+
+  test("a client- or bidi-streaming rpc is left out of the implementation, as the runtime does not carry it yet", () => {
+    expectTypeOf<keyof EchoService>().toEqualTypeOf<"say" | "count" | "unfinished">();
+  });
+
+  test("serve(), RpcServer.add and Worker.add type the implementation through the descriptor they get", () => {
+    // Type checks only: never called.
+    const host = (server: RpcServer, worker: Worker, untyped: DescService) => {
+      void serve(HistoryDefinition, { recent: (request) => ({ lines: [{ room: request.room }] }), async *follow() {} });
+      server.add(History, { recent: () => ({}), follow: async function* () {} });
+      worker.add(HistoryDefinition, { recent: () => ({}), follow: async function* () {} });
+      // @ts-expect-error: follow is missing
+      void serve(HistoryDefinition, { recent: () => ({}) });
+      // @ts-expect-error: a reply of the wrong type
+      server.add(History, { recent: () => ({ text: "t" }), follow: async function* () {} });
+      // @ts-expect-error: a stream of the wrong type
+      worker.add(History, { recent: () => ({}), async *follow() { yield { lines: [] }; } });
+      // A descriptor known only at run time types nothing: the runtime checks the methods are functions.
+      server.add(untyped, { say: () => ({}) });
+    };
+    expectTypeOf(host).toBeFunction();
+  });
+
+  test("the client's methods are typed promises and streams; RpcClient takes a method of the kind it calls", () => {
     expectTypeOf<HistoryClient["recent"]>().returns.toEqualTypeOf<Promise<HistoryReply>>();
     expectTypeOf<HistoryClient["follow"]>().returns.toEqualTypeOf<AsyncIterable<Said>>();
     expectTypeOf<HistoryClient["recent"]>().parameter(1).toEqualTypeOf<CallOptions | undefined>();
@@ -132,8 +169,13 @@ describe("generated code, at the type level", () => {
     // An rpc named Close leaves the client's close() alone.
     expectTypeOf<OracleClient["close$"]>().returns.toEqualTypeOf<Promise<AskReply>>();
     expectTypeOf<OracleClient["close"]>().returns.toEqualTypeOf<Promise<void>>();
-    // @ts-expect-error: a reply of the wrong type
-    const wrong: HistoryService = { ...history, recent: () => ({ text: "not a HistoryReply field" }) };
-    expectTypeOf(partial).toEqualTypeOf(wrong);
+    const call = (rpc: RpcClient) => {
+      expectTypeOf(rpc.unary(History.method.recent, { room: "r" })).toEqualTypeOf<Promise<HistoryReply>>();
+      // @ts-expect-error: follow is server-streaming
+      void rpc.unary(History.method.follow, {});
+      // @ts-expect-error: recent is unary
+      void rpc.serverStream(History.method.recent, {});
+    };
+    expectTypeOf(call).toBeFunction();
   });
 });

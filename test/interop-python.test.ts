@@ -12,7 +12,7 @@ let python: string;
 let modules: string;
 const peers: Child[] = [];
 const types = [file_test_TestMsg, MsgLib.file_dividere_MsgLib];
-const ECHO = EchoDefinition.service.typeName;
+const ECHO = EchoDefinition.typeName;
 
 function peer(...args: string[]): Child {
   const started = pythonPeer(python, modules, args);

@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import type { DescService } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, test } from "vitest";
 import {
   RegistryClient,
@@ -44,7 +45,7 @@ function transportOf(registry: RegistryServer | RegistryEndpoints): Transport {
 }
 
 /** `serve()`, once the registry has the service. */
-async function registered(...args: Parameters<typeof serve<object>>): Promise<ServiceHost> {
+async function registered<S extends DescService>(...args: Parameters<typeof serve<S>>): Promise<ServiceHost> {
   const host = await serve(...args);
   await host.waitForRegistration({ timeoutMs: 5000 });
   return host;

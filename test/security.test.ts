@@ -236,9 +236,9 @@ describe("an allow list enforced through the ZAP handler", () => {
     const host = later(await serve(EchoDefinition, echo("registered"), { endpoint: loopback(), registry: serviceClient, host: "127.0.0.1" }), (h) => h.close());
     await host.waitForRegistration({ timeoutMs: 5000 });
     const friend = later(new RegistryClient({ ...asFriend, curve: k.friend }), (c) => c.close());
-    expect((await friend.lookup(EchoDefinition.service.typeName)).map((i) => i.endpoint)).toEqual([host.endpoint]);
+    expect((await friend.lookup(EchoDefinition.typeName)).map((i) => i.endpoint)).toEqual([host.endpoint]);
     const intruder = later(new RegistryClient({ ...asFriend, curve: k.intruder, retries: 0, timeoutMs: 500 }), (c) => c.close());
-    await expect(intruder.lookup(EchoDefinition.service.typeName)).rejects.toBeInstanceOf(DividereError);
+    await expect(intruder.lookup(EchoDefinition.typeName)).rejects.toBeInstanceOf(DividereError);
     await refused(k.refusals, k.intruderKey);
   });
 

@@ -102,11 +102,11 @@ export interface ServiceView {
   /** Client- and bidi-streaming rpcs, which are left out, e.g. `Upload (client streaming)`. */
   unsupported: string[];
   names: {
-    /** The interface to implement, e.g. `HistoryService`. */
+    /** The type to implement, e.g. `HistoryService`: the runtime's `ServiceImpl` of the descriptor. */
     service: string;
     /** The client stub, e.g. `HistoryClient`. */
     client: string;
-    /** What `serve()` takes, e.g. `HistoryDefinition`. */
+    /** What `serve()` takes, e.g. `HistoryDefinition`: the descriptor under the name the docs use. */
     definition: string;
   };
 }

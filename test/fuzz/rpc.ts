@@ -3,12 +3,10 @@
 // The Echo implementation they are made for is here too, so the two cannot drift apart.
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type CallContext, type RpcCode, rpcProtocol } from "@dividere/runtime";
-import type { EchoDefinition } from "../fixtures/gen/test/services/v1/echo_dividere.js";
+import type { EchoService } from "../fixtures/gen/test/services/v1/echo_dividere.js";
 import { type EchoRequest, EchoRequestSchema } from "../fixtures/gen/test/services/v1/echo_pb.js";
 import type { Random } from "../random.js";
 import { type Sample, corruption, wellFormed } from "./envelopes.js";
-
-type EchoImplementation = NonNullable<(typeof EchoDefinition)["$impl"]>;
 
 export const ECHO = "test.services.v1.Echo";
 
@@ -34,7 +32,7 @@ export const fuzzEcho = {
   async *count(request: EchoRequest) {
     for (let index = 0; index < request.count % 4; index++) yield { text: request.text, index, servedBy: "fuzz" };
   },
-} satisfies Omit<EchoImplementation, "unfinished"> as Partial<EchoImplementation> as EchoImplementation;
+} satisfies Omit<EchoService, "unfinished"> as Partial<EchoService> as EchoService;
 
 /**
  * How a call must end: the status of its last answer, and the streamed answers before it;

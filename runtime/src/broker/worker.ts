@@ -1,3 +1,4 @@
+import type { DescService } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import type { SocketOptions } from "../connection/options.js";
 import { eachUntilClosed } from "../connection/receiver.js";
@@ -10,7 +11,7 @@ import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
 import { CallDispatcher, type CallStats, type Respond } from "../rpc/dispatcher.js";
 import { RpcError } from "../rpc/status.js";
-import type { ServiceDefinition } from "../rpc/types.js";
+import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerClock, brokerTypes } from "./protocol.js";
 
@@ -98,9 +99,12 @@ export class Worker {
     return { ...this.#calls.stats, reconnects: this.#reconnects, givenBack: this.#givenBack };
   }
 
-  /** Hosts `implementation` of the service; call before `start()`. */
-  add<Impl extends object>(definition: ServiceDefinition<Impl>, implementation: Impl): this {
-    this.#calls.add(definition, implementation);
+  /**
+   * Hosts `implementation` of `service`, a protoc-gen-es descriptor (`History`, or the generated
+   * `HistoryDefinition`, which is it), whose methods type the implementation's; call before `start()`.
+   */
+  add<S extends DescService>(service: S, implementation: NoInfer<ServiceImpl<S>>): this {
+    this.#calls.add(service, implementation);
     return this;
   }
 

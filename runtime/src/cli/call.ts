@@ -5,6 +5,7 @@ import { registryTransport } from "../registry/transport.js";
 import { RpcClient } from "../rpc/client.js";
 import { RpcError } from "../rpc/status.js";
 import { type Transport, directTransport } from "../rpc/transport.js";
+import { isMethodOfKind } from "../rpc/types.js";
 import { type Command, UsageError, integer, parse, printJson } from "./command.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { TYPE_USAGE, loadTypes, typeOptions, unknownType } from "./types.js";
@@ -65,9 +66,9 @@ ${SECURITY_USAGE}
     const client = new RpcClient(transport);
     const options = { timeoutMs: integer(values.timeout, "timeout") ?? 5000 };
     try {
-      if (method.methodKind === "unary") {
+      if (isMethodOfKind(method, "unary")) {
         printJson(toJson(method.output, await client.unary(method, request, options), { registry: types }));
-      } else if (method.methodKind === "server_streaming") {
+      } else if (isMethodOfKind(method, "server_streaming")) {
         for await (const reply of client.serverStream(method, request, options)) printJson(toJson(method.output, reply, { registry: types }));
       } else {
         throw new UsageError(`${method.parent.typeName}/${method.name} is a ${method.methodKind.replace("_", " ")} method, which dividere does not call yet`);

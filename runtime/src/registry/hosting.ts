@@ -1,3 +1,4 @@
+import type { DescService } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { SocketOptions } from "../connection/options.js";
@@ -7,7 +8,7 @@ import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { RpcServer } from "../rpc/server.js";
-import type { ServiceDefinition } from "../rpc/types.js";
+import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
 import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
@@ -115,11 +116,11 @@ export class ServiceHost {
    * Hosts one more service on the same server, and registers it in the background (see
    * {@link waitForRegistration}): a registry that is down does not hold the service up.
    */
-  async add<Impl extends object>(definition: ServiceDefinition<Impl>, implementation: Impl): Promise<void> {
-    this.server.add(definition, implementation);
+  async add<S extends DescService>(service: S, implementation: NoInfer<ServiceImpl<S>>): Promise<void> {
+    this.server.add(service, implementation);
     const instance: Instance = {
       $typeName: "dividere.v1.Instance",
-      service: definition.service.typeName,
+      service: service.typeName,
       instanceId: `${hostname()}/${process.pid}/${++instances}`,
       endpoint: this.endpoint,
       ttlMs: this.#ttlMs,
@@ -252,9 +253,10 @@ export class ServiceHost {
 }
 
 /**
- * Hosts a service implementation: binds a free port (or one of `portRange`), answers calls,
- * and registers under the service's full name when a registry is given, renewing the lease and
- * registering again whenever the registry restarts. The successor of Python dividere's `Service`.
+ * Hosts an implementation of `service`, a protoc-gen-es descriptor (`History`, or the generated
+ * `HistoryDefinition`, which is it) whose methods type the implementation's: binds a free port
+ * (or one of `portRange`), answers calls, and registers under the service's full name when a
+ * registry is given, renewing the lease and registering again whenever the registry restarts. The successor of Python dividere's `Service`.
  * It resolves once the server is bound: registration goes on in the background, retried until
  * the registry answers (failures go to `onError`); {@link ServiceHost.waitForRegistration}
  * waits for it.
@@ -264,15 +266,15 @@ export class ServiceHost {
  * await host.close();
  * ```
  */
-export async function serve<Impl extends object>(
-  definition: ServiceDefinition<Impl>,
-  implementation: Impl,
+export async function serve<S extends DescService>(
+  service: S,
+  implementation: NoInfer<ServiceImpl<S>>,
   options: ServeOptions = {},
 ): Promise<ServiceHost> {
   registryProtocolOf(options); // before binding: a contradiction leaves nothing open
   const host = new ServiceHost(bindServer(options), options);
   try {
-    await host.add(definition, implementation);
+    await host.add(service, implementation);
   } catch (error) {
     await host.close();
     throw error;

@@ -12,7 +12,7 @@ import { earliest, timerAt, within } from "../deadline.js";
 import type { Channel, ChannelOptions } from "./channel.js";
 import { RpcError } from "./status.js";
 import type { Transport } from "./transport.js";
-import { type CallOptions, DEFAULT_TIMEOUT_MS, methodPath } from "./types.js";
+import { type CallOptions, DEFAULT_TIMEOUT_MS, type MethodOfKind, methodPath } from "./types.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { readonly input: I; readonly output: O };
 
@@ -53,7 +53,7 @@ export class RpcClient {
 
   /** Calls a unary method; resolves with its reply, rejects with an {@link RpcError}. */
   async unary<I extends DescMessage, O extends DescMessage>(
-    method: Method<I, O>,
+    method: MethodOfKind<"unary", I, O>,
     request: MessageInitShape<I>,
     options: CallOptions = {},
   ): Promise<MessageShape<O>> {
@@ -68,7 +68,7 @@ export class RpcClient {
 
   /** Calls a server-streaming method; yields each reply, throws an {@link RpcError} when the call fails. */
   async *serverStream<I extends DescMessage, O extends DescMessage>(
-    method: Method<I, O>,
+    method: MethodOfKind<"server_streaming", I, O>,
     request: MessageInitShape<I>,
     options: CallOptions = {},
   ): AsyncGenerator<MessageShape<O>, void, undefined> {

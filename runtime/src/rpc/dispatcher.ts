@@ -1,10 +1,10 @@
-import { type DescMethod, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type DescMethod, type DescService, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timerAt } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import type { RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import { RpcError, toStatusCode } from "./status.js";
-import { type CallContext, type ServiceDefinition, methodPath } from "./types.js";
+import { type CallContext, type ServiceImpl, methodPath } from "./types.js";
 import { type ResponseFields, responseEnvelope } from "./wire.js";
 
 /** Sends one response of a call back to its caller, as the envelope bytes of an RpcResponse. */
@@ -102,9 +102,9 @@ export class CallDispatcher {
     this.#name = name;
   }
 
-  /** Hosts `implementation` of the service; methods it lacks answer `UNIMPLEMENTED`. */
-  add<Impl extends object>(definition: ServiceDefinition<Impl>, implementation: Impl): void {
-    for (const method of definition.service.methods) {
+  /** Hosts `implementation` of the service descriptor; methods it lacks answer `UNIMPLEMENTED`. */
+  add<S extends DescService>(service: S, implementation: ServiceImpl<S>): void {
+    for (const method of service.methods) {
       const candidate = (implementation as Record<string, unknown>)[method.localName];
       if (candidate !== undefined && typeof candidate !== "function") {
         throw new DividereError("INVALID_ARGUMENT", `${methodPath(method)}: the implementation's ${method.localName} is not a function`);

@@ -11,11 +11,14 @@ export { RpcError } from "./status.js";
 export { directTransport, type ChannelRequest, type Transport, type TransportOptions } from "./transport.js";
 export {
   DEFAULT_TIMEOUT_MS,
-  defineService,
   methodPath,
   type CallContext,
   type CallOptions,
+  type CarriedMethodKind,
+  type MethodImpl,
+  type MethodOfKind,
+  type MethodSignature,
   type ServerStreamImpl,
-  type ServiceDefinition,
+  type ServiceImpl,
   type UnaryImpl,
 } from "./types.js";

@@ -1,3 +1,4 @@
+import type { DescService } from "@bufbuild/protobuf";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { ConnectionStats } from "../connection/events.js";
 import { eachUntilClosed } from "../connection/receiver.js";
@@ -9,7 +10,7 @@ import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
 import { rpcTypes } from "./channel.js";
 import { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
 import { RpcError } from "./status.js";
-import type { ServiceDefinition } from "./types.js";
+import type { ServiceImpl } from "./types.js";
 
 /** Counters of an RPC server. */
 export interface RpcServerStats extends CallStats {
@@ -67,9 +68,13 @@ export class RpcServer {
     return this.#router.connections;
   }
 
-  /** Hosts `implementation` of the service; methods it lacks answer `UNIMPLEMENTED`. */
-  add<Impl extends object>(definition: ServiceDefinition<Impl>, implementation: Impl): this {
-    this.#calls.add(definition, implementation);
+  /**
+   * Hosts `implementation` of `service`, a protoc-gen-es descriptor (`History`, or the generated
+   * `HistoryDefinition`, which is it), whose methods type the implementation's; methods it lacks
+   * answer `UNIMPLEMENTED`.
+   */
+  add<S extends DescService>(service: S, implementation: NoInfer<ServiceImpl<S>>): this {
+    this.#calls.add(service, implementation);
     return this;
   }
 

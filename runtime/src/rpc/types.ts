@@ -1,4 +1,5 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 
 /**
  * The deadline of a call that sets none, nor its transport (`defaults`): 30 s. A unary call
@@ -61,20 +62,43 @@ export type ServerStreamImpl<I extends DescMessage, O extends DescMessage> = (
 ) => AsyncIterable<MessageInitShape<O>>;
 
 /**
- * A service as the runtime hosts it: the protoc-gen-es descriptor, typed with the interface its
- * implementations have. Generated code exports one per service (`HistoryDefinition`).
+ * The kinds of rpc the runtime carries. Client- and bidi-streaming rpcs are not carried yet: a
+ * service's implementation and client leave them out, and a server answers them `UNIMPLEMENTED`.
  */
-export interface ServiceDefinition<Impl = unknown> {
-  /** The protoc-gen-es service descriptor: the service's full name and its methods. */
-  readonly service: DescService;
-  /** Only carries the implementation's type. */
-  readonly $impl?: Impl;
+export type CarriedMethodKind = "unary" | "server_streaming";
+
+/** A method of a protoc-gen-es service descriptor (`GenService`), of one kind, with its messages. */
+export type MethodOfKind<K extends DescMethod["methodKind"], I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
+  DescMethod & { readonly methodKind: K; readonly input: I; readonly output: O };
+
+/**
+ * Whether `method` is of `kind`. protobuf-es's `DescMethod` is no union on `methodKind`, so a
+ * method known only at run time (the CLI's) needs this to be passed where a kind is asked for.
+ */
+export function isMethodOfKind<K extends DescMethod["methodKind"]>(method: DescMethod, kind: K): method is MethodOfKind<K> {
+  return method.methodKind === kind;
 }
 
-/** Binds a service descriptor to the interface of its implementations; generated code calls it. */
-export function defineService<Impl>(service: DescService): ServiceDefinition<Impl> {
-  return { service };
-}
+/** A method as the type of a protoc-gen-es service descriptor declares it: its kind, input and output. */
+export type MethodSignature = GenServiceMethods[string];
+
+/** The implementation of one method of a service descriptor: its kind decides its shape. */
+export type MethodImpl<M extends MethodSignature> =
+  M extends { methodKind: "unary" } ? UnaryImpl<M["input"], M["output"]>
+  : M extends { methodKind: "server_streaming" } ? ServerStreamImpl<M["input"], M["output"]>
+  : never;
+
+/**
+ * The implementation of a service, derived from its protoc-gen-es descriptor (a `GenService`):
+ * one method per rpc the runtime carries, named by the rpc's `localName`, typed by its kind,
+ * input and output, and documented by its proto comments. `ServiceImpl<typeof History>` is what
+ * generated code names `HistoryService`. A descriptor known only at run time (a plain
+ * `DescService`) types nothing: the runtime checks that the methods it finds are functions.
+ */
+export type ServiceImpl<S extends DescService> =
+  S extends GenService<infer Methods>
+    ? { [K in keyof Methods as Methods[K]["methodKind"] extends CarriedMethodKind ? K : never]: MethodImpl<Methods[K]> }
+    : object;
 
 /** The "/package.Service/Method" path of a method, as it travels in requests. */
 export function methodPath(method: DescMethod): string {

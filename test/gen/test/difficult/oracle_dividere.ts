@@ -6,10 +6,10 @@
 // @generated from file test/difficult/oracle.proto (package test.difficult.oracle, syntax proto3)
 /* eslint-disable */
 
-import type { Announced, AskReply, AskRequest, Happened } from "./oracle_pb.js";
-import { AnnouncedSchema, AskReplySchema, AskRequestSchema, HappenedSchema, Oracle } from "./oracle_pb.js";
-import type { CallContext, CallOptions, Dispatch, Endpoint, MessageContext, ServiceDefinition, Transport } from "@dividere/runtime";
-import { createDispatch, defineService, messaging, RpcClient } from "@dividere/runtime";
+import type { Announced, AskReply, Happened } from "./oracle_pb.js";
+import { AnnouncedSchema, AskRequestSchema, HappenedSchema, Oracle } from "./oracle_pb.js";
+import type { CallOptions, Dispatch, Endpoint, MessageContext, ServiceImpl, Transport } from "@dividere/runtime";
+import { createDispatch, messaging, RpcClient } from "@dividere/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
 /**
@@ -148,39 +148,12 @@ export function oracleDispatch(handlers: Partial<OracleHandlers>): Dispatch {
  * The service's trailing comment.
  *
  * The test.difficult.oracle.Oracle service: implement this, and host the implementation with
- * `serve(OracleDefinition, implementation)`.
+ * `serve(OracleDefinition, implementation)`. One method per rpc, named, typed and documented
+ * after protoc-gen-es's descriptor `Oracle`.
  *
  * @generated from service test.difficult.oracle.Oracle
  */
-export interface OracleService {
-  /**
-   * Asks once.
-   *
-   * The rpc's trailing comment.
-   *
-   * Answers /test.difficult.oracle.Oracle/Ask.
-   *
-   * @generated from rpc test.difficult.oracle.Oracle.Ask
-   */
-  ask(request: AskRequest, ctx: CallContext): MessageInitShape<typeof AskReplySchema> | Promise<MessageInitShape<typeof AskReplySchema>>;
-
-  /**
-   * Named as the client's own close(): the client calls it close$().
-   *
-   * Answers /test.difficult.oracle.Oracle/Close.
-   *
-   * @generated from rpc test.difficult.oracle.Oracle.Close
-   * @deprecated
-   */
-  close(request: AskRequest, ctx: CallContext): MessageInitShape<typeof AskReplySchema> | Promise<MessageInitShape<typeof AskReplySchema>>;
-
-  /**
-   * Answers /test.difficult.oracle.Oracle/Watch with a stream of replies.
-   *
-   * @generated from rpc test.difficult.oracle.Oracle.Watch
-   */
-  watch(request: AskRequest, ctx: CallContext): AsyncIterable<MessageInitShape<typeof AnnouncedSchema>>;
-}
+export type OracleService = ServiceImpl<typeof Oracle>;
 
 /**
  * Answers questions.
@@ -188,10 +161,11 @@ export interface OracleService {
  * The service's trailing comment.
  *
  * test.difficult.oracle.Oracle as the runtime hosts it: `serve(OracleDefinition, implementation, { registry })`.
+ * It is protoc-gen-es's descriptor `Oracle` itself, which types the implementation.
  *
  * @generated from service test.difficult.oracle.Oracle
  */
-export const OracleDefinition: ServiceDefinition<OracleService> = defineService(Oracle);
+export const OracleDefinition: typeof Oracle = Oracle;
 
 /**
  * Answers questions.

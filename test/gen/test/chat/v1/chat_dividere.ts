@@ -4,10 +4,10 @@
 // @generated from file test/chat/v1/chat.proto (package chat.v1, syntax proto3)
 /* eslint-disable */
 
-import type { HistoryReply, HistoryRequest, Joined, Said } from "./chat_pb.js";
-import { History, HistoryReplySchema, HistoryRequestSchema, JoinedSchema, SaidSchema } from "./chat_pb.js";
-import type { CallContext, CallOptions, Dispatch, Endpoint, MessageContext, ServiceDefinition, Transport } from "@dividere/runtime";
-import { createDispatch, defineService, messaging, RpcClient } from "@dividere/runtime";
+import type { HistoryReply, Joined, Said } from "./chat_pb.js";
+import { History, HistoryRequestSchema, JoinedSchema, SaidSchema } from "./chat_pb.js";
+import type { CallOptions, Dispatch, Endpoint, MessageContext, ServiceImpl, Transport } from "@dividere/runtime";
+import { createDispatch, messaging, RpcClient } from "@dividere/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
 /**
@@ -138,38 +138,22 @@ export function chatDispatch(handlers: Partial<ChatHandlers>): Dispatch {
  * What a room has said.
  *
  * The chat.v1.History service: implement this, and host the implementation with
- * `serve(HistoryDefinition, implementation)`.
+ * `serve(HistoryDefinition, implementation)`. One method per rpc, named, typed and documented
+ * after protoc-gen-es's descriptor `History`.
  *
  * @generated from service chat.v1.History
  */
-export interface HistoryService {
-  /**
-   * The last lines, at once.
-   *
-   * Answers /chat.v1.History/Recent.
-   *
-   * @generated from rpc chat.v1.History.Recent
-   */
-  recent(request: HistoryRequest, ctx: CallContext): MessageInitShape<typeof HistoryReplySchema> | Promise<MessageInitShape<typeof HistoryReplySchema>>;
-
-  /**
-   * The last lines, and every new one as it is said.
-   *
-   * Answers /chat.v1.History/Follow with a stream of replies.
-   *
-   * @generated from rpc chat.v1.History.Follow
-   */
-  follow(request: HistoryRequest, ctx: CallContext): AsyncIterable<MessageInitShape<typeof SaidSchema>>;
-}
+export type HistoryService = ServiceImpl<typeof History>;
 
 /**
  * What a room has said.
  *
  * chat.v1.History as the runtime hosts it: `serve(HistoryDefinition, implementation, { registry })`.
+ * It is protoc-gen-es's descriptor `History` itself, which types the implementation.
  *
  * @generated from service chat.v1.History
  */
-export const HistoryDefinition: ServiceDefinition<HistoryService> = defineService(History);
+export const HistoryDefinition: typeof History = History;
 
 /**
  * What a room has said.
