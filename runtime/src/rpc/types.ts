@@ -1,4 +1,5 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { HeadersInit } from "./metadata.js";
 
 /**
  * The deadline of a call that sets none, nor its transport (`defaults`): 30 s. A unary call
@@ -34,6 +35,16 @@ export interface CallOptions {
   attemptTimeoutMs?: number;
   /** The pause before the first retry, doubling after each; default 25 ms. */
   retryDelayMs?: number;
+  /**
+   * Request headers: what the handler reads as `ctx.requestHeader` (auth tokens, tenant ids,
+   * trace context). A name ending in `-bin` holds bytes, base64 (`encodeBinaryHeader`).
+   * A server takes up to its `maxHeaderBytes` (default 8 KiB) of names and values.
+   */
+  headers?: HeadersInit;
+  /** Called with the response headers when the server's first answer arrives (for a stream, before its first message). */
+  onHeader?: (headers: Headers) => void;
+  /** Called with the response trailers when the server's last answer arrives, before the call resolves or rejects (also when it failed). */
+  onTrailer?: (trailers: Headers) => void;
 }
 
 /** What a service implementation's methods get beside the request. */
@@ -46,6 +57,15 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Who called: the caller's name ("host/pid") or its connection identity. */
   readonly peer: string;
+  /** The caller's request headers (its `CallOptions.headers`). */
+  readonly requestHeader: Headers;
+  /**
+   * Headers to answer with, sent with the first answer: set them before a unary method
+   * returns, before a stream's first message. Later changes are not sent.
+   */
+  readonly responseHeader: Headers;
+  /** Trailers to answer with, sent with the last answer, also when the method throws. */
+  readonly responseTrailer: Headers;
 }
 
 /** A unary method: a request in, a reply (or its init shape) out. */
