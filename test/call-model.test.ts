@@ -15,12 +15,14 @@ import {
   encodeBinaryHeader,
   registryTransport,
   serve,
+  type CallContext,
   type CallOptions,
   type Transport,
 } from "@dividere/runtime";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { EchoFailureSchema, EchoReplySchema } from "./fixtures/gen/test/services/v1/echo_pb.js";
+import { eventually } from "./helpers.js";
 
 const loopback = () => ({ bind: "tcp://127.0.0.1:0" });
 const cleanup: Array<() => unknown> = [];
@@ -152,4 +154,56 @@ test("one error model: a registry that is not there fails a call with an RpcErro
   );
   expect(lookup).toBeInstanceOf(RpcError);
   expect(lookup).toMatchObject({ name: "RpcError", code: "UNAVAILABLE" });
+});
+
+describe("{ parent: ctx }: a handler's calls inherit its deadline and cancellation, across two hops", () => {
+  /** A front service whose say() asks the back one with { parent: ctx }, and the contexts each saw. */
+  function twoHops() {
+    const backSeen: CallContext[] = [];
+    const back = later(new RpcServer(loopback()).add(EchoDefinition, echo("back", backSeen)), (s) => s.close({ graceMs: 0 }));
+    const backTransport = later(directTransport(back.endpoint), (t) => t.close());
+    const backClient = new EchoClient(backTransport);
+    const frontErrors: RpcError[] = [];
+    const front = later(
+      new RpcServer(loopback()).add(EchoDefinition, {
+        ...echo("front"),
+        async say(request, ctx) {
+          try {
+            return await backClient.say(request, { parent: ctx });
+          } catch (error) {
+            frontErrors.push(error as RpcError);
+            throw error;
+          }
+        },
+      }),
+      (s) => s.close({ graceMs: 0 }),
+    );
+    const client = new EchoClient(later(directTransport(front.endpoint), (t) => t.close()));
+    return { client, backSeen, frontErrors };
+  }
+
+  test("the second hop gets the caller's deadline and fails with DEADLINE_EXCEEDED when it passes", async () => {
+    const { client, backSeen, frontErrors } = twoHops();
+    const started = Date.now();
+    const error = await rejection(client.say({ text: "slow", delayMs: 5000 }, { timeoutMs: 300 }));
+    expect(error.code).toBe("DEADLINE_EXCEEDED");
+    await eventually(() => frontErrors.length === 1, 3000, "the front handler's call to the back failed");
+    expect(frontErrors[0]!.code).toBe("DEADLINE_EXCEEDED");
+    expect(Date.now() - started).toBeLessThan(2000);
+    // The back handler's deadline is the caller's (300 ms from the start), not its own default of 30 s.
+    expect(backSeen[0]!.deadline! - started).toBeLessThanOrEqual(320);
+    await eventually(() => backSeen[0]!.signal.aborted, 3000, "the back handler's signal aborted");
+  });
+
+  test("the caller's abort cancels the second hop: the back handler's signal aborts", async () => {
+    const { client, backSeen, frontErrors } = twoHops();
+    const controller = new AbortController();
+    const call = client.say({ text: "abandoned", delayMs: 5000 }, { signal: controller.signal, timeoutMs: 10_000 });
+    await eventually(() => backSeen.length === 1, 3000, "the call reached the back service");
+    controller.abort();
+    expect((await rejection(call)).code).toBe("CANCELLED");
+    await eventually(() => backSeen[0]!.signal.aborted, 3000, "the back handler's signal aborted");
+    expect((backSeen[0]!.signal.reason as RpcError).code).toBe("CANCELLED");
+    expect(frontErrors[0]).toMatchObject({ code: "CANCELLED", message: expect.stringMatching(/parent call/) });
+  });
 });

@@ -127,8 +127,10 @@ export class RpcClient {
   ): Promise<void> {
     const closed = this.#closed.signal;
     const given = withDefaults(callOptions, this.#transport.defaults);
-    const options = { ...given, signal: given.signal ? AbortSignal.any([given.signal, closed]) : closed };
-    const { deadline, startBy } = limitsOf(method, options.timeoutMs);
+    const { parent } = given;
+    const watched = parent ? (given.signal ? [given.signal, parent.signal, closed] : [parent.signal, closed]) : given.signal ? [given.signal, closed] : undefined;
+    const options = { ...given, signal: watched ? AbortSignal.any(watched) : closed };
+    const { deadline, startBy } = inherit(limitsOf(method, options.timeoutMs), parent?.deadline);
     const headers = options.headers === undefined ? undefined : encodeHeaders(method, options.headers);
     const { onHeader, onTrailer } = options;
     const tried: Channel[] = [];
@@ -183,6 +185,13 @@ function limitsOf(method: DescMethod, timeoutMs: number | undefined): { deadline
   return timeoutMs === Number.POSITIVE_INFINITY ? {} : { deadline: Date.now() + timeoutMs };
 }
 
+/** A call's limits within its parent's deadline: the earlier one; a stream with a parent runs no longer than it. */
+function inherit(limits: { deadline?: number; startBy?: number }, parentDeadline: number | undefined): { deadline?: number; startBy?: number } {
+  if (parentDeadline === undefined) return limits;
+  const deadline = limits.deadline === undefined ? parentDeadline : Math.min(limits.deadline, parentDeadline);
+  return limits.startBy === undefined || limits.startBy >= deadline ? { deadline } : { deadline, startBy: limits.startBy };
+}
+
 /** The time limits of one attempt; see {@link limitsOf}. */
 interface AttemptLimits {
   deadline: number | undefined;
@@ -220,7 +229,7 @@ class Attempt<O extends DescMessage> {
       let cancelDeadline: (() => void) | undefined;
       // Until the first reply: the attempt's own limit (no reply: try another) and a stream's start.
       let untilFirst: (() => void) | undefined;
-      const onAbort = signal && (() => this.cancel(new RpcError("CANCELLED", `${this.#path}: the call was cancelled by its AbortSignal`, { cause: signal.reason })));
+      const onAbort = signal && (() => this.cancel(aborted(this.#path, signal.reason)));
       this.#settle = (error) => {
         this.#settle = undefined;
         cancelDeadline?.();
@@ -298,6 +307,14 @@ class Attempt<O extends DescMessage> {
     if (this.#id !== undefined) this.channel.cancel(this.#id);
     this.#settle(error);
   }
+}
+
+/** The error of a call whose signal aborted: a parent call's passed deadline stays DEADLINE_EXCEEDED, anything else is CANCELLED. */
+function aborted(path: string, reason: unknown): RpcError {
+  if (reason instanceof RpcError && reason.code === "DEADLINE_EXCEEDED") {
+    return new RpcError("DEADLINE_EXCEEDED", `${path}: the deadline it inherited from its parent call passed`, { cause: reason });
+  }
+  return new RpcError("CANCELLED", `${path}: the call was cancelled by its AbortSignal${reason instanceof RpcError ? ` (its parent call: ${reason.message})` : ""}`, { cause: reason });
 }
 
 function encodeHeaders(method: DescMethod, init: NonNullable<CallOptions["headers"]>): Uint8Array {

@@ -45,6 +45,12 @@ export interface CallOptions {
   onHeader?: (headers: Headers) => void;
   /** Called with the response trailers when the server's last answer arrives, before the call resolves or rejects (also when it failed). */
   onTrailer?: (trailers: Headers) => void;
+  /**
+   * The context of the handler making this call (`{ parent: ctx }`, as grpc-js has it): the call
+   * takes the earlier of its own deadline and the parent's, and is cancelled when the parent
+   * is (its caller cancels, its deadline passes, its server stops).
+   */
+  parent?: Pick<CallContext, "deadline" | "signal">;
 }
 
 /** What a service implementation's methods get beside the request. */
