@@ -8,6 +8,7 @@ import { RpcCancelSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse 
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
+import { callerKeyFields } from "./caller-key.js";
 import { RpcError, fromStatusCode } from "./status.js";
 import { callerField, requestEnvelope } from "./wire.js";
 
@@ -74,6 +75,8 @@ export class Channel {
   readonly #waiting = new Map<number, Waiting>();
   readonly #maxInFlight: number;
   readonly #loop: Promise<void>;
+  /** A CURVE client's proof of its key, sent with every call (see caller-key.ts). */
+  readonly #identity: Uint8Array;
   /** Whoever waits for the connection (`whenConnected`) stops waiting when the channel closes. */
   readonly #closeListeners = new Set<() => void>();
   #nextId = 1;
@@ -92,6 +95,7 @@ export class Channel {
       throw new RpcError("INVALID_ARGUMENT", `maxInFlight must be a whole number of at least 1, got ${maxInFlight}`);
     }
     this.#maxInFlight = maxInFlight;
+    this.#identity = callerKeyFields(socketOptions.curve);
     // linger 0: what is still queued at close() is requests and cancels of calls that have
     // failed by then; waiting to deliver them would only hold up a caller that is done (a CLI).
     this.#dealer = new Dealer(endpoint, { linger: 0, ...socketOptions, types: rpcTypes });
@@ -205,7 +209,7 @@ export class Channel {
   #send(id: number, method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink, headers: Uint8Array): void {
     // 0 travels as "no deadline": a deadline that has all but passed still asks for 1 ms.
     const timeoutMs = deadline === undefined ? 0 : Math.max(1, Math.min(Math.ceil(deadline - Date.now()), 0xffffffff));
-    const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes, headers });
+    const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes, headers, identity: this.#identity });
     this.#pending.set(id, sink);
     if (envelope.length > DEFAULT_SERVER_MAX_MESSAGE_SIZE) this.#large.set(id, envelope.length);
     this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>

@@ -4,6 +4,7 @@ import { DividereError } from "../errors.js";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Header, RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
+import type { CallerVerifier } from "./caller-key.js";
 import { type MetadataLimits, fromWire, maxHeaderBytesOf, metadataSize, toWire, tooLarge } from "./metadata.js";
 import { RpcError, toStatusCode } from "./status.js";
 import { type CallContext, type ServiceDefinition, methodPath } from "./types.js";
@@ -38,6 +39,7 @@ class Call implements CallContext {
   readonly method: string;
   readonly deadline: number | undefined;
   readonly peer: string;
+  readonly callerKey: string | undefined;
   #controller: AbortController | undefined;
   #cancelTimer: (() => void) | undefined;
   #reason: RpcError | undefined;
@@ -49,8 +51,9 @@ class Call implements CallContext {
   #responseTrailer: Headers | undefined;
   #headerSent = false;
 
-  constructor(request: RpcRequest, peer: string, maxHeaderBytes: number) {
+  constructor(request: RpcRequest, peer: string, callerKey: string | undefined, maxHeaderBytes: number) {
     this.method = request.method;
+    this.callerKey = callerKey;
     this.deadline = request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined;
     this.peer = peer;
     this.#requestEntries = request.headers;
@@ -146,11 +149,13 @@ export class CallDispatcher {
   readonly #inFlight = new Map<string, InFlight>();
   readonly #name: string;
   readonly #maxHeaderBytes: number;
+  readonly #verifier: CallerVerifier | undefined;
 
-  /** `name` tells the server apart in logs. */
-  constructor(name: string, limits: MetadataLimits = {}) {
+  /** `name` tells the server apart in logs; `verifier` checks caller keys (a CURVE server's). */
+  constructor(name: string, limits: MetadataLimits = {}, verifier?: CallerVerifier) {
     this.#name = name;
     this.#maxHeaderBytes = maxHeaderBytesOf(limits);
+    this.#verifier = verifier;
   }
 
   /** Hosts `implementation` of the service; methods it lacks answer `UNIMPLEMENTED`. */
@@ -176,7 +181,14 @@ export class CallDispatcher {
 
   /** Starts a call; `key` names it for `cancel` (unique among the calls in flight). */
   start(key: string, request: RpcRequest, peer: string, respond: Respond): void {
-    const call = new Call(request, peer, this.#maxHeaderBytes);
+    let callerKey: string | undefined;
+    try {
+      callerKey = this.#verifier?.verify(request);
+    } catch (error) {
+      void this.#fail(request.id, RpcError.from(error), respond, undefined);
+      return;
+    }
+    const call = new Call(request, peer, callerKey, this.#maxHeaderBytes);
     const done = this.#call(request, call, respond).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, { call, done });
   }

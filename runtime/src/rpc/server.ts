@@ -7,6 +7,7 @@ import { debug } from "../log.js";
 import { Router } from "../messaging/routing.js";
 import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
 import { rpcTypes } from "./channel.js";
+import { CallerVerifier } from "./caller-key.js";
 import { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
 import type { MetadataLimits } from "./metadata.js";
 import { RpcError } from "./status.js";
@@ -48,7 +49,7 @@ export class RpcServer {
     const { maxHeaderBytes, ...socketOptions } = options;
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
     this.#router = new Router(endpoint, { ...withServerDefaults(socketOptions), mandatory: true, types: rpcTypes });
-    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes });
+    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes }, CallerVerifier.of(socketOptions.curve));
     this.#loop = this.#serve();
   }
 

@@ -61,8 +61,14 @@ export interface CallContext {
   readonly deadline: number | undefined;
   /** Aborts when the caller cancels, the deadline passes, or the server stops. */
   readonly signal: AbortSignal;
-  /** Who called: the caller's name ("host/pid") or its connection identity. */
+  /** Who called, as the caller says (its "host/pid") or its connection identity: for logs, not for trust. */
   readonly peer: string;
+  /**
+   * The caller's CURVE public key (Z85), as this server verified it: for deciding what a caller
+   * may do. Undefined: the caller is not authenticated (the server is no CURVE server, or the
+   * client has no key pair of its own, or the call came through a broker). See docs/security.md.
+   */
+  readonly callerKey: string | undefined;
   /** The caller's request headers (its `CallOptions.headers`). */
   readonly requestHeader: Headers;
   /**

@@ -78,6 +78,8 @@ export interface RequestFields {
   readonly caller: Uint8Array;
   /** The request headers (field 8) pre-encoded, from {@link requestHeaderFields}; none by default. */
   readonly headers?: Uint8Array;
+  /** A CURVE client's key and proof (fields 9, 10) pre-encoded, from `callerKeyFields`; none by default. */
+  readonly identity?: Uint8Array;
 }
 
 /** Field 5 of RpcRequest, the caller's name, pre-encoded once per process. */
@@ -86,17 +88,19 @@ export function callerField(caller: string): Uint8Array {
 }
 
 /** The envelope of an RpcRequest. */
-export function requestEnvelope({ id, method, timeoutMs, payload, caller, headers = NO_BYTES }: RequestFields): Uint8Array {
+export function requestEnvelope({ id, method, timeoutMs, payload, caller, headers = NO_BYTES, identity = NO_BYTES }: RequestFields): Uint8Array {
   const path = methodField(method);
-  const length = varintFieldSize(id) + path.length + varintFieldSize(timeoutMs) + bytesFieldSize(payload.length) + caller.length + headers.length;
+  const length = varintFieldSize(id) + path.length + varintFieldSize(timeoutMs) + bytesFieldSize(payload.length) + caller.length + headers.length + identity.length;
   return writeEnvelope(RpcRequestSchema, length, (out, offset) => {
     offset = putVarintField(out, offset, 1, id);
     out.set(path, offset);
     offset = putVarintField(out, offset + path.length, 3, timeoutMs);
     offset = putBytesField(out, offset, 4, payload);
     out.set(caller, offset);
-    out.set(headers, offset + caller.length);
-    return offset + caller.length + headers.length;
+    offset += caller.length;
+    out.set(headers, offset);
+    out.set(identity, offset + headers.length);
+    return offset + headers.length + identity.length;
   });
 }
 
