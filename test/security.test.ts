@@ -9,6 +9,7 @@ import {
   DividereError,
   RegistryClient,
   RegistryServer,
+  RpcError,
   RpcServer,
   Worker,
   brokerTransport,
@@ -16,7 +17,9 @@ import {
   type CallContext,
   curve,
   directTransport,
+  envelope,
   messaging,
+  rpcProtocol,
   serve,
 } from "@dividere/runtime";
 import { z85Decode, z85Encode } from "../runtime/src/connection/z85.js";
@@ -224,6 +227,53 @@ describe("an allow list enforced through the ZAP handler", () => {
     await refused(k.refusals, k.intruderKey);
     expect(seen).toHaveLength(20);
     expect(server.stats.ok).toBe(20);
+  });
+
+  test("the verified caller: the handler gets the caller's key as the server proved it, and refuses one key for one method", async () => {
+    const k = keys();
+    const other = curve.keyPair();
+    k.server.allow.push(other.publicKey);
+    const seen: CallContext[] = [];
+    const guarded = {
+      ...echo("guarded", seen),
+      // Say is for the friend only; Count for every allowed key.
+      say(request: { text: string }, ctx: CallContext) {
+        seen.push(ctx);
+        if (ctx.callerKey !== k.friend.publicKey) throw new RpcError("PERMISSION_DENIED", `Say is not for ${ctx.callerKey ?? "unauthenticated callers"}`);
+        return { text: request.text, servedBy: "guarded" };
+      },
+    };
+    const server = later(new RpcServer(loopback(), { curve: k.server }).add(EchoDefinition, guarded), (s) => s.close({ graceMs: 0 }));
+    const friend = new EchoClient(later(directTransport(server.endpoint, { curve: k.friend }), (t) => t.close()));
+    const stranger = new EchoClient(later(directTransport(server.endpoint, { curve: { ...other, serverKey: k.friend.serverKey } }), (t) => t.close()));
+    expect(await friend.say({ text: "hi" }, { timeoutMs: 5000 })).toMatchObject({ text: "hi" });
+    expect(seen.at(-1)!.callerKey).toBe(k.friend.publicKey);
+    await expect(stranger.say({ text: "hi" }, { timeoutMs: 5000 })).rejects.toMatchObject({ code: "PERMISSION_DENIED" });
+    expect(seen.at(-1)!.callerKey).toBe(other.publicKey);
+    const counted: number[] = [];
+    for await (const reply of stranger.count({ text: "n", count: 2 }, { timeoutMs: 5000 })) counted.push(reply.index);
+    expect(counted).toEqual([0, 1]);
+    expect(seen.at(-1)!.callerKey).toBe(other.publicKey);
+  });
+
+  test("a caller key claimed without the proof of its secret key is refused UNAUTHENTICATED; without CURVE no caller is authenticated", async () => {
+    const k = keys();
+    const other = curve.keyPair();
+    k.server.allow.push(other.publicKey);
+    const seen: CallContext[] = [];
+    const server = later(new RpcServer(loopback(), { curve: k.server }).add(EchoDefinition, echo("guarded", seen)), (s) => s.close({ graceMs: 0 }));
+    // An allowed client (other) claims the friend's key with a made-up proof.
+    const raw = later(new connection.Dealer(server.endpoint, { curve: { ...other, serverKey: k.friend.serverKey } }), (d) => d.close());
+    const codec = new envelope.EnvelopeCodec([rpcProtocol.RpcRequestSchema, rpcProtocol.RpcResponseSchema]);
+    const callerKey = z85Decode(k.friend.publicKey)!;
+    await raw.send(codec.encode(rpcProtocol.RpcRequestSchema, { id: 1n, method: "/test.services.v1.Echo/Say", timeoutMs: 5000, callerKey, callerProof: new Uint8Array(32).fill(7) }));
+    const answer = codec.decode((await raw.recv({ timeoutMs: 5000 }))[0]!);
+    expect(answer).toMatchObject({ $typeName: "dividere.v1.RpcResponse", code: rpcProtocol.StatusCode.UNAUTHENTICATED, message: expect.stringMatching(/proof of its key/) });
+    expect(seen).toHaveLength(0);
+
+    const plain = later(new RpcServer(loopback()).add(EchoDefinition, echo("plain", seen)), (s) => s.close({ graceMs: 0 }));
+    await new EchoClient(later(directTransport(plain.endpoint), (t) => t.close())).say({ text: "who?" }, { timeoutMs: 5000 });
+    expect(seen[0]!.callerKey).toBeUndefined();
   });
 
   test("registry: a hosted service registers and is found over CURVE; an intruder's lookup gets no answer", async () => {

@@ -56,8 +56,10 @@ export type RpcCode =
   | "UNAUTHENTICATED";
 
 /**
- * The one error class of dividere. `code` says what happened; the message says
- * what to do about it.
+ * The error of dividere: everything it throws or rejects with is one (catch this, and nothing
+ * is missed). `code` says what happened; the message says what to do about it. Whatever ends
+ * a call (a registry lookup's too) is its subclass `RpcError`, whose code is an {@link RpcCode}
+ * and which carries the server's typed details.
  *
  * ```ts
  * try { await sub.recv({ timeoutMs: 500 }); }
@@ -65,8 +67,8 @@ export type RpcCode =
  * ```
  */
 export class DividereError extends Error {
-  /** Always `"DividereError"`, on an `RpcError` too; tell the two apart with `instanceof`. */
-  override readonly name = "DividereError";
+  /** `"DividereError"`, or `"RpcError"` on an `RpcError`. */
+  override readonly name: string = "DividereError";
 
   constructor(
     /** What happened; see {@link ErrorCode}. */

@@ -35,12 +35,15 @@ export type { Endpoint } from "./connection/endpoint.js";
 export { DEFAULT_GRACE_MS, type CloseOptions } from "./lifecycle.js";
 export type { CloseOnSignalsOptions } from "./signals.js";
 export {
+  DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_TIMEOUT_MS,
   RpcClient,
   RpcError,
   RpcServer,
+  decodeBinaryHeader,
   directTransport,
+  encodeBinaryHeader,
   type CallContext,
   type CallOptions,
   type ChannelOptions,
@@ -48,6 +51,11 @@ export {
   type MethodImpl,
   type MethodOfKind,
   type MethodSignature,
+  type ErrorDetail,
+  type HeadersInit,
+  type MetadataLimits,
+  type RpcErrorOptions,
+  type RpcServerOptions,
   type RpcServerStats,
   type ServerStreamImpl,
   type ServiceImpl,

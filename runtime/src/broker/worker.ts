@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import type { SocketOptions } from "../connection/options.js";
+import type { MetadataLimits } from "../rpc/metadata.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
 import { WorkerDisconnectSchema, WorkerReadySchema } from "../gen/dividere/v1/broker_pb.js";
@@ -16,7 +17,7 @@ import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signa
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerClock, brokerTypes } from "./protocol.js";
 
 /** Options of a {@link Worker}; the socket options apply to its connection to the broker. */
-export interface WorkerOptions extends SocketOptions {
+export interface WorkerOptions extends SocketOptions, MetadataLimits {
   /** How often the worker tells the broker it lives, in ms; default 1000 (the broker's must match). */
   heartbeatIntervalMs?: number;
   /** Heartbeats from the broker the worker may miss before it reconnects; default 3. */
@@ -83,7 +84,7 @@ export class Worker {
     this.#broker = broker;
     this.#options = options;
     this.#id = options.workerId ?? `${hostname()}/${process.pid}/${++workers}`;
-    this.#calls = new CallDispatcher(`worker ${this.#id}`);
+    this.#calls = new CallDispatcher(`worker ${this.#id}`, options);
     this.#intervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
     this.#liveness = options.liveness ?? HEARTBEAT_LIVENESS;
     this.#backoff = options.reconnectInitialMs ?? 1000;

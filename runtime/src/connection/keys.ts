@@ -1,5 +1,5 @@
 /** Checking and converting CURVE keys; the runtime's own, behind `curve` and the socket options. */
-import { createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, diffieHellman } from "node:crypto";
 import * as zmq from "zeromq";
 import { DividereError } from "../errors.js";
 import type { CurveOptions, KeyPair } from "./curve.js";
@@ -25,11 +25,19 @@ export function keyText(bytes: Uint8Array): string {
 // The fixed DER header of a PKCS#8 X25519 private key; CURVE keys are X25519 keys.
 const X25519_PKCS8_HEADER = Buffer.from("302e020100300506032b656e04220420", "hex");
 
+const X25519_SPKI_HEADER = Buffer.from("302a300506032b656e032100", "hex");
+
 /** The public key that belongs to a secret key. */
 export function publicKeyOf(secretKey: string): string {
   const secret = keyBytes(secretKey, "the secret key");
   const key = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_HEADER, secret]), format: "der", type: "pkcs8" });
   return z85Encode(createPublicKey(key).export({ format: "der", type: "spki" }).subarray(-32));
+}
+
+/** The X25519 secret two CURVE key pairs share: one's secret key with the other's public key gives what the other's secret with the one's public gives. */
+export function sharedSecret(secretKey: string, publicKey: Uint8Array): Buffer {
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_HEADER, keyBytes(secretKey, "the secret key")]), format: "der", type: "pkcs8" });
+  return diffieHellman({ privateKey, publicKey: createPublicKey({ key: Buffer.concat([X25519_SPKI_HEADER, publicKey]), format: "der", type: "spki" }) });
 }
 
 /** Checks `options` and completes the socket's own key pair. */

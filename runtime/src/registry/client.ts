@@ -4,6 +4,7 @@ import type { SocketOptions } from "../connection/options.js";
 import { type Limits, within } from "../deadline.js";
 import type { MessageOf } from "../envelope/types.js";
 import { DividereError } from "../errors.js";
+import { RpcError } from "../rpc/status.js";
 import { type Instance, InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { Subscriber } from "../messaging/pubsub.js";
@@ -213,7 +214,7 @@ export class RegistryClient {
     this.#queue = asked.catch(() => undefined);
     return within(asked, limits, {
       expired: () => this.#noAnswer(schema, `within ${options.timeoutMs} ms`, "TIMEOUT"),
-      cancelled: (reason) => new DividereError("CANCELLED", `${schema.typeName} to the registry at ${this.endpoint} was cancelled by its AbortSignal`, { cause: reason }),
+      cancelled: (reason) => new RpcError("CANCELLED", `${schema.typeName} to the registry at ${this.endpoint} was cancelled by its AbortSignal`, { cause: reason }),
     });
   }
 
@@ -250,7 +251,9 @@ export class RegistryClient {
   }
 
   #noAnswer(schema: DescMessage, how: string, code: "TIMEOUT" | "UNAVAILABLE"): DividereError {
-    return new DividereError(code, `the registry at ${this.endpoint} did not answer ${schema.typeName} ${how}; is it running?`);
+    const message = `the registry at ${this.endpoint} did not answer ${schema.typeName} ${how}; is it running?`;
+    // UNAVAILABLE is how a call ends, so it is an RpcError, as every error of a call is; TIMEOUT is a socket's.
+    return code === "UNAVAILABLE" ? new RpcError(code, message) : new DividereError(code, message);
   }
 
   #openRequest(): Request<typeof registryTypes> {

@@ -1,5 +1,6 @@
 import { isMessage } from "@bufbuild/protobuf";
 import { DividereError } from "../errors.js";
+import { RpcError } from "../rpc/status.js";
 import { ackSchema } from "../gen/dividere/MsgLib_pb.js";
 import {
   EndpointsReplySchema,
@@ -53,7 +54,7 @@ export const dividereClient: ClientProtocol = {
   async endpoints(ask, endpoint, options) {
     const reply = await ask(EndpointsRequestSchema, {}, options);
     if (!isMessage(reply, EndpointsReplySchema)) {
-      throw new DividereError("UNAVAILABLE", `the registry at ${endpoint} answered EndpointsRequest with ${reply.$typeName}; is it a dividere registry?`);
+      throw new RpcError("UNAVAILABLE", `the registry at ${endpoint} answered EndpointsRequest with ${reply.$typeName}; is it a dividere registry?`);
     }
     return { publishEndpoint: reachedAs(reply.publishEndpoint, endpoint), watchEndpoint: reachedAs(reply.watchEndpoint, endpoint) };
   },

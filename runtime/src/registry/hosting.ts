@@ -1,20 +1,20 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import type { Endpoint } from "../connection/endpoint.js";
-import type { SocketOptions } from "../connection/options.js";
 import { within } from "../deadline.js";
 import { DividereError } from "../errors.js";
+import { RpcError } from "../rpc/status.js";
 import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
-import { RpcServer } from "../rpc/server.js";
+import { RpcServer, type RpcServerOptions } from "../rpc/server.js";
 import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
 import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
 
-/** Options of {@link serve}; the socket options apply to the server's socket. */
-export interface ServeOptions extends SocketOptions {
+/** Options of {@link serve}; the socket options and `maxHeaderBytes` apply to the server. */
+export interface ServeOptions extends RpcServerOptions {
   /** Where to bind; default `tcp://*:0`, a free port. */
   endpoint?: Endpoint;
   /** Bind the first free port of this range instead, as Python dividere's services do (5100-6000). */
@@ -156,7 +156,7 @@ export class ServiceHost {
           `${this.#pendingNames()} not registered at ${this.#registry?.endpoint} within ${options.timeoutMs} ms` +
             (this.#lastFailure ? `: ${this.#lastFailure.message}` : "; the registry has not answered yet"),
         ),
-      cancelled: (reason) => new DividereError("CANCELLED", "waiting for the registration was cancelled by its AbortSignal", { cause: reason }),
+      cancelled: (reason) => new RpcError("CANCELLED", "waiting for the registration was cancelled by its AbortSignal", { cause: reason }),
     });
     return waiting.finally(() => this.#registrationWaiters.delete(wake));
   }
@@ -242,7 +242,7 @@ export class ServiceHost {
       if (this.#closing) return;
       if (!this.#lastFailure) {
         this.#onError(
-          new DividereError("UNAVAILABLE", `${instance.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, {
+          new RpcError("UNAVAILABLE", `${instance.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, {
             cause: error,
           }),
         );

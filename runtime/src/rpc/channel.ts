@@ -8,6 +8,7 @@ import { RpcCancelSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse 
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
+import { callerKeyFields } from "./caller-key.js";
 import { RpcError, fromStatusCode } from "./status.js";
 import { callerField, requestEnvelope } from "./wire.js";
 
@@ -18,6 +19,7 @@ export const rpcTypes = [RpcRequestSchema, RpcCancelSchema, RpcResponseSchema] a
 export const CALLER = `${hostname()}/${process.pid}`;
 const callerBytes = callerField(CALLER);
 const NO_ROUTE: readonly never[] = [];
+const NO_HEADERS = new Uint8Array(0);
 
 /** The first pause before connecting again to a server that was full, in ms; it doubles up to the second. */
 const FULL_RETRY_MS = 100;
@@ -44,6 +46,7 @@ interface Waiting {
   payload: Uint8Array;
   deadline: number | undefined;
   sink: CallSink;
+  headers: Uint8Array;
 }
 
 /** Where the replies of one call go. */
@@ -52,6 +55,8 @@ export interface CallSink {
   item(payload: Uint8Array): void;
   /** The call ended: OK, or with an error. */
   end(error: RpcError | undefined): void;
+  /** Each answer as it arrives, before `item` and `end`: for a caller that reads the response metadata. */
+  received?(response: RpcResponse): void;
 }
 
 /**
@@ -70,6 +75,8 @@ export class Channel {
   readonly #waiting = new Map<number, Waiting>();
   readonly #maxInFlight: number;
   readonly #loop: Promise<void>;
+  /** A CURVE client's proof of its key, sent with every call (see caller-key.ts). */
+  readonly #identity: Uint8Array;
   /** Whoever waits for the connection (`whenConnected`) stops waiting when the channel closes. */
   readonly #closeListeners = new Set<() => void>();
   #nextId = 1;
@@ -88,6 +95,7 @@ export class Channel {
       throw new RpcError("INVALID_ARGUMENT", `maxInFlight must be a whole number of at least 1, got ${maxInFlight}`);
     }
     this.#maxInFlight = maxInFlight;
+    this.#identity = callerKeyFields(socketOptions.curve);
     // linger 0: what is still queued at close() is requests and cancels of calls that have
     // failed by then; waiting to deliver them would only hold up a caller that is done (a CLI).
     this.#dealer = new Dealer(endpoint, { linger: 0, ...socketOptions, types: rpcTypes });
@@ -185,22 +193,23 @@ export class Channel {
   }
 
   /**
-   * Sends a request for `method` (`deadline`: ms since the epoch, or none), or queues it while
-   * `maxInFlight` calls are in flight; replies go to `sink`. Returns the call's id, for `cancel`.
+   * Sends a request for `method` (`deadline`: ms since the epoch, or none; `headers`: the
+   * request headers, encoded by `requestHeaderFields`), or queues it while `maxInFlight` calls
+   * are in flight; replies go to `sink`. Returns the call's id, for `cancel`.
    */
-  start(method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink): number {
+  start(method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink, headers: Uint8Array = NO_HEADERS): number {
     const id = this.#nextId++;
     const refusal = this.#refusal;
     if (refusal && !this.#connected) queueMicrotask(() => sink.end(refusal));
-    else if (this.#pending.size < this.#maxInFlight && this.#waiting.size === 0) this.#send(id, method, payload, deadline, sink);
-    else this.#waiting.set(id, { method, payload, deadline, sink });
+    else if (this.#pending.size < this.#maxInFlight && this.#waiting.size === 0) this.#send(id, method, payload, deadline, sink, headers);
+    else this.#waiting.set(id, { method, payload, deadline, sink, headers });
     return id;
   }
 
-  #send(id: number, method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink): void {
+  #send(id: number, method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink, headers: Uint8Array): void {
     // 0 travels as "no deadline": a deadline that has all but passed still asks for 1 ms.
     const timeoutMs = deadline === undefined ? 0 : Math.max(1, Math.min(Math.ceil(deadline - Date.now()), 0xffffffff));
-    const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes });
+    const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes, headers, identity: this.#identity });
     this.#pending.set(id, sink);
     if (envelope.length > DEFAULT_SERVER_MAX_MESSAGE_SIZE) this.#large.set(id, envelope.length);
     this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>
@@ -218,7 +227,7 @@ export class Channel {
         continue;
       }
       try {
-        this.#send(id, call.method, call.payload, call.deadline, call.sink);
+        this.#send(id, call.method, call.payload, call.deadline, call.sink, call.headers);
       } catch (error) {
         call.sink.end(RpcError.from(error));
       }
@@ -269,10 +278,11 @@ export class Channel {
       debug("rpc: a reply to call %s, which nobody waits for any more", response.id);
       return;
     }
+    sink.received?.(response);
     if (response.more || response.payload.length > 0) sink.item(response.payload);
     if (response.more) return;
     const code = fromStatusCode(response.code);
-    this.#end(id, code === "OK" ? undefined : new RpcError(code, response.message || code));
+    this.#end(id, code === "OK" ? undefined : new RpcError(code, response.message || code, { details: response.details }));
   }
 
   #end(id: number, error: RpcError | undefined): void {

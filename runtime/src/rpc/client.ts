@@ -9,10 +9,12 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { earliest, timerAt, within } from "../deadline.js";
-import type { Channel, ChannelOptions } from "./channel.js";
+import type { CallSink, Channel, ChannelOptions } from "./channel.js";
+import { fromWire, toWire } from "./metadata.js";
 import { RpcError } from "./status.js";
 import type { Transport } from "./transport.js";
 import { type CallOptions, DEFAULT_TIMEOUT_MS, type MethodOfKind, methodPath } from "./types.js";
+import { requestHeaderFields } from "./wire.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { readonly input: I; readonly output: O };
 
@@ -125,15 +127,19 @@ export class RpcClient {
   ): Promise<void> {
     const closed = this.#closed.signal;
     const given = withDefaults(callOptions, this.#transport.defaults);
-    const options = { ...given, signal: given.signal ? AbortSignal.any([given.signal, closed]) : closed };
-    const { deadline, startBy } = limitsOf(method, options.timeoutMs);
+    const { parent } = given;
+    const watched = parent ? (given.signal ? [given.signal, parent.signal, closed] : [parent.signal, closed]) : given.signal ? [given.signal, closed] : undefined;
+    const options = { ...given, signal: watched ? AbortSignal.any(watched) : closed };
+    const { deadline, startBy } = inherit(limitsOf(method, options.timeoutMs), parent?.deadline);
+    const headers = options.headers === undefined ? undefined : encodeHeaders(method, options.headers);
+    const { onHeader, onTrailer } = options;
     const tried: Channel[] = [];
     for (let retry = 0; ; retry++) {
       try {
         const offered = this.#transport.channel(method.parent.typeName, { avoid: tried, deadline: deadline ?? startBy, signal: options.signal });
         const channel = offered instanceof Promise ? await offered : offered;
         tried.push(channel);
-        await run(new Attempt(method, channel, { deadline, startBy, attemptTimeoutMs: options.attemptTimeoutMs, signal: options.signal }));
+        await run(new Attempt(method, channel, { deadline, startBy, attemptTimeoutMs: options.attemptTimeoutMs, signal: options.signal }, { headers, onHeader, onTrailer }));
         return;
       } catch (error) {
         if (closed.aborted) throw new RpcError("CANCELLED", `${methodPath(method)}: the client was closed`, { cause: error });
@@ -179,6 +185,13 @@ function limitsOf(method: DescMethod, timeoutMs: number | undefined): { deadline
   return timeoutMs === Number.POSITIVE_INFINITY ? {} : { deadline: Date.now() + timeoutMs };
 }
 
+/** A call's limits within its parent's deadline: the earlier one; a stream with a parent runs no longer than it. */
+function inherit(limits: { deadline?: number; startBy?: number }, parentDeadline: number | undefined): { deadline?: number; startBy?: number } {
+  if (parentDeadline === undefined) return limits;
+  const deadline = limits.deadline === undefined ? parentDeadline : Math.min(limits.deadline, parentDeadline);
+  return limits.startBy === undefined || limits.startBy >= deadline ? { deadline } : { deadline, startBy: limits.startBy };
+}
+
 /** The time limits of one attempt; see {@link limitsOf}. */
 interface AttemptLimits {
   deadline: number | undefined;
@@ -187,17 +200,26 @@ interface AttemptLimits {
   signal: AbortSignal | undefined;
 }
 
+/** The metadata of a call: its request headers, encoded, and who reads the response's. */
+interface AttemptMetadata {
+  headers: Uint8Array | undefined;
+  onHeader: CallOptions["onHeader"];
+  onTrailer: CallOptions["onTrailer"];
+}
+
 /** One attempt of a call on one channel, watching its deadline and abort signal. */
 class Attempt<O extends DescMessage> {
   /** True once a reply message arrived. */
   delivered = false;
   #id: number | undefined;
   #settle: ((error: RpcError | undefined) => void) | undefined;
+  #answered = false;
 
   constructor(
     readonly method: Method<DescMessage, O>,
     readonly channel: Channel,
     readonly limits: AttemptLimits,
+    readonly metadata: AttemptMetadata,
   ) {}
 
   /** Sends the request; `onMessage` gets each reply message; settles when the call ends. */
@@ -207,7 +229,7 @@ class Attempt<O extends DescMessage> {
       let cancelDeadline: (() => void) | undefined;
       // Until the first reply: the attempt's own limit (no reply: try another) and a stream's start.
       let untilFirst: (() => void) | undefined;
-      const onAbort = signal && (() => this.cancel(new RpcError("CANCELLED", `${this.#path}: the call was cancelled by its AbortSignal`, { cause: signal.reason })));
+      const onAbort = signal && (() => this.cancel(aborted(this.#path, signal.reason)));
       this.#settle = (error) => {
         this.#settle = undefined;
         cancelDeadline?.();
@@ -236,7 +258,7 @@ class Attempt<O extends DescMessage> {
       if (deadline !== undefined && (untilFirst === undefined || this.method.methodKind !== "unary")) {
         cancelDeadline = timerAt(deadline, () => this.cancel(this.#deadlineExceeded()));
       }
-      this.#id = this.channel.start(this.method, payload, deadline, {
+      const sink: CallSink = {
         item: (bytes) => {
           let message: MessageShape<O>;
           try {
@@ -251,7 +273,16 @@ class Attempt<O extends DescMessage> {
           onMessage(message);
         },
         end: (error) => this.#settle?.(error),
-      });
+      };
+      const { headers, onHeader, onTrailer } = this.metadata;
+      if (onHeader || onTrailer) {
+        sink.received = (response) => {
+          if (!this.#answered) onHeader?.(fromWire(response.headers));
+          this.#answered = true;
+          if (!response.more) onTrailer?.(fromWire(response.trailers));
+        };
+      }
+      this.#id = this.channel.start(this.method, payload, deadline, sink, headers);
     });
   }
 
@@ -276,6 +307,24 @@ class Attempt<O extends DescMessage> {
     if (this.#id !== undefined) this.channel.cancel(this.#id);
     this.#settle(error);
   }
+}
+
+/** The error of a call whose signal aborted: a parent call's passed deadline stays DEADLINE_EXCEEDED, anything else is CANCELLED. */
+function aborted(path: string, reason: unknown): RpcError {
+  if (reason instanceof RpcError && reason.code === "DEADLINE_EXCEEDED") {
+    return new RpcError("DEADLINE_EXCEEDED", `${path}: the deadline it inherited from its parent call passed`, { cause: reason });
+  }
+  return new RpcError("CANCELLED", `${path}: the call was cancelled by its AbortSignal${reason instanceof RpcError ? ` (its parent call: ${reason.message})` : ""}`, { cause: reason });
+}
+
+function encodeHeaders(method: DescMethod, init: NonNullable<CallOptions["headers"]>): Uint8Array {
+  let headers: Headers;
+  try {
+    headers = new Headers(init);
+  } catch (error) {
+    throw new RpcError("INVALID_ARGUMENT", `${methodPath(method)}: the headers are not valid HTTP-style headers: ${(error as Error).message}`, { cause: error });
+  }
+  return requestHeaderFields(toWire(headers));
 }
 
 function encodeRequest<I extends DescMessage>(method: DescMethod & { input: I }, request: MessageInitShape<I>): Uint8Array {

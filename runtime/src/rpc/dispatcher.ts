@@ -1,11 +1,14 @@
 import { type DescMethod, type DescService, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timerAt } from "../deadline.js";
 import { DividereError } from "../errors.js";
-import type { RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import type { Header, RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
+import type { CallerVerifier } from "./caller-key.js";
+import { type MetadataLimits, fromWire, maxHeaderBytesOf, metadataSize, toWire, tooLarge } from "./metadata.js";
 import { RpcError, toStatusCode } from "./status.js";
 import { type CallContext, type ServiceImpl, methodPath } from "./types.js";
-import { type ResponseFields, responseEnvelope } from "./wire.js";
+import { responseEnvelope, responseMetadataFields } from "./wire.js";
 
 /** Sends one response of a call back to its caller, as the envelope bytes of an RpcResponse. */
 export type Respond = (envelope: Uint8Array) => Promise<void>;
@@ -23,6 +26,10 @@ interface InFlight {
   done: Promise<void>;
 }
 
+const NO_ENTRIES: readonly Header[] = [];
+const NO_DETAILS: readonly Any[] = [];
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * The context of one call in flight. Its AbortSignal (and the timer that aborts it at the
  * deadline) is made only when the handler reads `signal`: most handlers never do, and the
@@ -32,14 +39,59 @@ class Call implements CallContext {
   readonly method: string;
   readonly deadline: number | undefined;
   readonly peer: string;
+  readonly callerKey: string | undefined;
   #controller: AbortController | undefined;
   #cancelTimer: (() => void) | undefined;
   #reason: RpcError | undefined;
+  // The metadata, as Headers only once the handler reads it: most calls carry none.
+  readonly #requestEntries: readonly Header[];
+  readonly #maxHeaderBytes: number;
+  #requestHeader: Headers | undefined;
+  #responseHeader: Headers | undefined;
+  #responseTrailer: Headers | undefined;
+  #headerSent = false;
 
-  constructor(method: string, deadline: number | undefined, peer: string) {
-    this.method = method;
-    this.deadline = deadline;
+  constructor(request: RpcRequest, peer: string, callerKey: string | undefined, maxHeaderBytes: number) {
+    this.method = request.method;
+    this.callerKey = callerKey;
+    this.deadline = request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined;
     this.peer = peer;
+    this.#requestEntries = request.headers;
+    this.#maxHeaderBytes = maxHeaderBytes;
+  }
+
+  get requestHeader(): Headers {
+    return (this.#requestHeader ??= fromWire(this.#requestEntries));
+  }
+
+  get responseHeader(): Headers {
+    return (this.#responseHeader ??= new Headers());
+  }
+
+  get responseTrailer(): Headers {
+    return (this.#responseTrailer ??= new Headers());
+  }
+
+  /** The request headers over the bound, if they are. */
+  requestTooLarge(): RpcError | undefined {
+    if (this.#requestEntries.length === 0) return undefined;
+    const size = metadataSize(this.#requestEntries);
+    return size > this.#maxHeaderBytes ? tooLarge(`${this.method}: the request headers`, size, this.#maxHeaderBytes) : undefined;
+  }
+
+  /**
+   * The metadata fields of the call's next answer: the response headers on its first, the
+   * trailers and an error's details on its last. Throws `RESOURCE_EXHAUSTED` over the bound.
+   */
+  metadata(last: boolean, details: readonly Any[] = NO_DETAILS): Uint8Array {
+    const first = !this.#headerSent;
+    this.#headerSent = true;
+    if (!this.#responseHeader && !this.#responseTrailer && details.length === 0) return NO_BYTES;
+    const headers = first ? toWire(this.#responseHeader) : NO_ENTRIES;
+    const trailers = last ? toWire(this.#responseTrailer) : NO_ENTRIES;
+    const size = metadataSize(headers, trailers);
+    if (size > this.#maxHeaderBytes) throw tooLarge(`${this.method}: the response headers and trailers`, size, this.#maxHeaderBytes);
+    return responseMetadataFields(headers, trailers, details);
   }
 
   get signal(): AbortSignal {
@@ -96,10 +148,14 @@ export class CallDispatcher {
   readonly #methods = new Map<string, Hosted>();
   readonly #inFlight = new Map<string, InFlight>();
   readonly #name: string;
+  readonly #maxHeaderBytes: number;
+  readonly #verifier: CallerVerifier | undefined;
 
-  /** `name` tells the server apart in logs. */
-  constructor(name: string) {
+  /** `name` tells the server apart in logs; `verifier` checks caller keys (a CURVE server's). */
+  constructor(name: string, limits: MetadataLimits = {}, verifier?: CallerVerifier) {
     this.#name = name;
+    this.#maxHeaderBytes = maxHeaderBytesOf(limits);
+    this.#verifier = verifier;
   }
 
   /** Hosts `implementation` of the service descriptor; methods it lacks answer `UNIMPLEMENTED`. */
@@ -125,7 +181,14 @@ export class CallDispatcher {
 
   /** Starts a call; `key` names it for `cancel` (unique among the calls in flight). */
   start(key: string, request: RpcRequest, peer: string, respond: Respond): void {
-    const call = new Call(request.method, request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined, peer);
+    let callerKey: string | undefined;
+    try {
+      callerKey = this.#verifier?.verify(request);
+    } catch (error) {
+      void this.#fail(request.id, RpcError.from(error), respond, undefined);
+      return;
+    }
+    const call = new Call(request, peer, callerKey, this.#maxHeaderBytes);
     const done = this.#call(request, call, respond).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, { call, done });
   }
@@ -139,7 +202,7 @@ export class CallDispatcher {
 
   /** Answers a call with an error, without running it. */
   refuse(request: RpcRequest, error: RpcError, respond: Respond): Promise<void> {
-    return this.#fail(request.id, error, respond);
+    return this.#fail(request.id, error, respond, undefined);
   }
 
   /** Waits up to `graceMs` for the calls in flight, then aborts the rest with `why`. */
@@ -155,38 +218,42 @@ export class CallDispatcher {
     const hosted = this.#methods.get(request.method);
     if (!hosted?.implementation) {
       const known = [...this.#methods.keys()].join(", ") || "none";
-      return this.#fail(request.id, new RpcError("UNIMPLEMENTED", `${request.method} is not served here (methods: ${known})`), respond);
+      return this.#fail(request.id, new RpcError("UNIMPLEMENTED", `${request.method} is not served here (methods: ${known})`), respond, call);
     }
+    const tooLarge = call.requestTooLarge();
+    if (tooLarge) return this.#fail(request.id, tooLarge, respond, call);
     const { method, implementation, owner } = hosted;
     if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
-      return this.#fail(request.id, new RpcError("UNIMPLEMENTED", `${request.method}: ${method.methodKind} calls are not supported`), respond);
+      return this.#fail(request.id, new RpcError("UNIMPLEMENTED", `${request.method}: ${method.methodKind} calls are not supported`), respond, call);
     }
     let input: Message;
     try {
       input = fromBinary(method.input, request.payload);
     } catch (error) {
       const why = `${request.method}: the request is not a ${method.input.typeName}: ${(error as Error).message}`;
-      return this.#fail(request.id, new RpcError("INVALID_ARGUMENT", why), respond);
+      return this.#fail(request.id, new RpcError("INVALID_ARGUMENT", why), respond, call);
     }
     const id = callId(request.id);
-    const send = (response: ResponseFields) => this.#send(call, respond, responseEnvelope(response), request.id);
+    const send = (envelope: Uint8Array) => this.#send(call, respond, envelope, request.id);
     try {
       if (method.methodKind === "unary") {
         const output = await implementation.call(owner, input, call);
         if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
-        await send({ id, payload: toBinary(method.output, create(method.output, output as never)) });
+        const payload = toBinary(method.output, create(method.output, output as never));
+        await send(responseEnvelope({ id, payload, metadata: call.metadata(true) }));
       } else {
         for await (const output of implementation.call(owner, input, call) as AsyncIterable<unknown>) {
           if (call.abortedBy()) break;
-          await send({ id, more: true, payload: toBinary(method.output, create(method.output, output as never)) });
+          const payload = toBinary(method.output, create(method.output, output as never));
+          await send(responseEnvelope({ id, more: true, payload, metadata: call.metadata(false) }));
         }
         if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
-        await send({ id });
+        await send(responseEnvelope({ id, metadata: call.metadata(true) }));
       }
       this.stats.ok++;
     } catch (error) {
       if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
-      await this.#fail(request.id, RpcError.from(error), respond);
+      await this.#fail(request.id, RpcError.from(error), respond, call);
     } finally {
       call.finish();
     }
@@ -222,18 +289,27 @@ export class CallDispatcher {
     this.stats.cancelled++;
     const reason = call.abortedBy()!;
     debug("%s: call ended: %s", this.#name, reason.message);
-    await respond(responseEnvelope({ id: callId(id), code: toStatusCode(reason.code), message: reason.message })).catch((error: unknown) =>
-      debug("%s: cannot end call %s: %s", this.#name, id, (error as Error).message),
-    );
+    await respond(errorEnvelope(id, reason, call)).catch((error: unknown) => debug("%s: cannot end call %s: %s", this.#name, id, (error as Error).message));
   }
 
-  async #fail(id: bigint, error: RpcError, respond: Respond): Promise<void> {
+  async #fail(id: bigint, error: RpcError, respond: Respond, call: Call | undefined): Promise<void> {
     this.stats.failed++;
     debug("%s: call %s failed: %s %s", this.#name, id, error.code, error.message);
-    await respond(responseEnvelope({ id: callId(id), code: toStatusCode(error.code), message: error.message })).catch((sendError: unknown) =>
+    await respond(errorEnvelope(id, error, call)).catch((sendError: unknown) =>
       debug("%s: cannot answer call %s: %s", this.#name, id, (sendError as Error).message),
     );
   }
+}
+
+/** The last answer of a call that failed: its code, message and details, and the call's trailers (unless they are what is over the bound). */
+function errorEnvelope(id: bigint, error: RpcError, call: Call | undefined): Uint8Array {
+  let metadata: Uint8Array;
+  try {
+    metadata = call ? call.metadata(true, error.details) : responseMetadataFields(NO_ENTRIES, NO_ENTRIES, error.details);
+  } catch {
+    metadata = responseMetadataFields(NO_ENTRIES, NO_ENTRIES, error.details);
+  }
+  return responseEnvelope({ id: callId(id), code: toStatusCode(error.code), message: error.message, metadata });
 }
 
 /** A request id as a number where that is exact, which is how this runtime's clients number calls. */

@@ -6,8 +6,9 @@
 export { Channel, DEFAULT_MAX_IN_FLIGHT, rpcTypes, type CallSink, type ChannelOptions } from "./channel.js";
 export { RpcClient } from "./client.js";
 export { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
-export { RpcServer, type RpcServerStats } from "./server.js";
-export { RpcError } from "./status.js";
+export { DEFAULT_MAX_HEADER_BYTES, decodeBinaryHeader, encodeBinaryHeader, type HeadersInit, type MetadataLimits } from "./metadata.js";
+export { RpcServer, type RpcServerOptions, type RpcServerStats } from "./server.js";
+export { RpcError, type ErrorDetail, type RpcErrorOptions } from "./status.js";
 export { directTransport, type ChannelRequest, type Transport, type TransportOptions } from "./transport.js";
 export {
   DEFAULT_TIMEOUT_MS,

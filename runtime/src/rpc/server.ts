@@ -8,7 +8,9 @@ import { debug } from "../log.js";
 import { Router } from "../messaging/routing.js";
 import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
 import { rpcTypes } from "./channel.js";
+import { CallerVerifier } from "./caller-key.js";
 import { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
+import type { MetadataLimits } from "./metadata.js";
 import { RpcError } from "./status.js";
 import type { ServiceImpl } from "./types.js";
 
@@ -21,6 +23,9 @@ export interface RpcServerStats extends CallStats {
   /** Connections refused at their handshake because the server held `maxConnections` (each retry of a refused caller counts). */
   refusedConnections: number;
 }
+
+/** Options of an {@link RpcServer}: its socket's, and the bound of a call's metadata. */
+export interface RpcServerOptions extends SocketOptions, MetadataLimits {}
 
 /**
  * Hosts service implementations on one Router: every call is answered, an error status where
@@ -38,12 +43,14 @@ export class RpcServer {
 
   /**
    * The socket options take a server's defaults ({@link withServerDefaults}): at most 1024
-   * connections, requests of at most 4 MiB, heartbeats that drop a silent or stuck caller.
+   * connections, requests of at most 4 MiB, heartbeats that drop a silent or stuck caller;
+   * and request headers, and response headers and trailers, of at most 8 KiB (`maxHeaderBytes`).
    */
-  constructor(endpoint: Endpoint, options: SocketOptions = {}) {
+  constructor(endpoint: Endpoint, options: RpcServerOptions = {}) {
+    const { maxHeaderBytes, ...socketOptions } = options;
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
-    this.#router = new Router(endpoint, { ...withServerDefaults(options), mandatory: true, types: rpcTypes });
-    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`);
+    this.#router = new Router(endpoint, { ...withServerDefaults(socketOptions), mandatory: true, types: rpcTypes });
+    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes }, CallerVerifier.of(socketOptions.curve));
     this.#loop = this.#serve();
   }
 

@@ -1,5 +1,6 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type { HeadersInit } from "./metadata.js";
 
 /**
  * The deadline of a call that sets none, nor its transport (`defaults`): 30 s. A unary call
@@ -35,6 +36,22 @@ export interface CallOptions {
   attemptTimeoutMs?: number;
   /** The pause before the first retry, doubling after each; default 25 ms. */
   retryDelayMs?: number;
+  /**
+   * Request headers: what the handler reads as `ctx.requestHeader` (auth tokens, tenant ids,
+   * trace context). A name ending in `-bin` holds bytes, base64 (`encodeBinaryHeader`).
+   * A server takes up to its `maxHeaderBytes` (default 8 KiB) of names and values.
+   */
+  headers?: HeadersInit;
+  /** Called with the response headers when the server's first answer arrives (for a stream, before its first message). */
+  onHeader?: (headers: Headers) => void;
+  /** Called with the response trailers when the server's last answer arrives, before the call resolves or rejects (also when it failed). */
+  onTrailer?: (trailers: Headers) => void;
+  /**
+   * The context of the handler making this call (`{ parent: ctx }`, as grpc-js has it): the call
+   * takes the earlier of its own deadline and the parent's, and is cancelled when the parent
+   * is (its caller cancels, its deadline passes, its server stops).
+   */
+  parent?: Pick<CallContext, "deadline" | "signal">;
 }
 
 /** What a service implementation's methods get beside the request. */
@@ -45,8 +62,23 @@ export interface CallContext {
   readonly deadline: number | undefined;
   /** Aborts when the caller cancels, the deadline passes, or the server stops. */
   readonly signal: AbortSignal;
-  /** Who called: the caller's name ("host/pid") or its connection identity. */
+  /** Who called, as the caller says (its "host/pid") or its connection identity: for logs, not for trust. */
   readonly peer: string;
+  /**
+   * The caller's CURVE public key (Z85), as this server verified it: for deciding what a caller
+   * may do. Undefined: the caller is not authenticated (the server is no CURVE server, or the
+   * client has no key pair of its own, or the call came through a broker). See docs/security.md.
+   */
+  readonly callerKey: string | undefined;
+  /** The caller's request headers (its `CallOptions.headers`). */
+  readonly requestHeader: Headers;
+  /**
+   * Headers to answer with, sent with the first answer: set them before a unary method
+   * returns, before a stream's first message. Later changes are not sent.
+   */
+  readonly responseHeader: Headers;
+  /** Trailers to answer with, sent with the last answer, also when the method throws. */
+  readonly responseTrailer: Headers;
 }
 
 /** A unary method: a request in, a reply (or its init shape) out. */

@@ -5,12 +5,14 @@
  * what protobuf-es writes for the same message (fields in number order, defaults left out);
  * test/rpc-wire.test.ts holds both side by side.
  */
-import type { DescMethod } from "@bufbuild/protobuf";
+import { type DescMethod, create, toBinary } from "@bufbuild/protobuf";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { writeEnvelope } from "../envelope/codec.js";
 import { encodeUtf8, lengthDelimited, varintSize, writeVarint } from "../envelope/wire.js";
-import { RpcRequestSchema, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { type Header, RpcRequestSchema, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { methodPath } from "./types.js";
 
+const NO_BYTES = new Uint8Array(0);
 const VARINT = 0;
 const LENGTH_DELIMITED = 2;
 const tag = (field: number, wireType: number) => (field << 3) | wireType;
@@ -74,6 +76,10 @@ export interface RequestFields {
   readonly payload: Uint8Array;
   /** Field 5 pre-encoded, from {@link callerField}. */
   readonly caller: Uint8Array;
+  /** The request headers (field 8) pre-encoded, from {@link requestHeaderFields}; none by default. */
+  readonly headers?: Uint8Array;
+  /** A CURVE client's key and proof (fields 9, 10) pre-encoded, from `callerKeyFields`; none by default. */
+  readonly identity?: Uint8Array;
 }
 
 /** Field 5 of RpcRequest, the caller's name, pre-encoded once per process. */
@@ -82,17 +88,35 @@ export function callerField(caller: string): Uint8Array {
 }
 
 /** The envelope of an RpcRequest. */
-export function requestEnvelope({ id, method, timeoutMs, payload, caller }: RequestFields): Uint8Array {
+export function requestEnvelope({ id, method, timeoutMs, payload, caller, headers = NO_BYTES, identity = NO_BYTES }: RequestFields): Uint8Array {
   const path = methodField(method);
-  const length = varintFieldSize(id) + path.length + varintFieldSize(timeoutMs) + bytesFieldSize(payload.length) + caller.length;
+  const length = varintFieldSize(id) + path.length + varintFieldSize(timeoutMs) + bytesFieldSize(payload.length) + caller.length + headers.length + identity.length;
   return writeEnvelope(RpcRequestSchema, length, (out, offset) => {
     offset = putVarintField(out, offset, 1, id);
     out.set(path, offset);
     offset = putVarintField(out, offset + path.length, 3, timeoutMs);
     offset = putBytesField(out, offset, 4, payload);
     out.set(caller, offset);
-    return offset + caller.length;
+    offset += caller.length;
+    out.set(headers, offset);
+    out.set(identity, offset + headers.length);
+    return offset + headers.length + identity.length;
   });
+}
+
+/**
+ * Field 8 of RpcRequest, the request headers, encoded. Metadata is rare and small beside the
+ * payload: protobuf-es writes it (the fields of a message that has only them are exactly
+ * their encoding), the hand-written fields stay for what every call has.
+ */
+export function requestHeaderFields(headers: readonly Header[]): Uint8Array {
+  return headers.length === 0 ? NO_BYTES : toBinary(RpcRequestSchema, create(RpcRequestSchema, { headers: headers as Header[] }));
+}
+
+/** Fields 6 to 8 of RpcResponse (headers, trailers, error details), encoded; see {@link requestHeaderFields}. */
+export function responseMetadataFields(headers: readonly Header[], trailers: readonly Header[], details: readonly Any[]): Uint8Array {
+  if (headers.length === 0 && trailers.length === 0 && details.length === 0) return NO_BYTES;
+  return toBinary(RpcResponseSchema, create(RpcResponseSchema, { headers: headers as Header[], trailers: trailers as Header[], details: details as Any[] }));
 }
 
 /** What a broker adds to a call it hands a worker (see RpcRequest in rpc.proto); times in the broker's clock, ms. */
@@ -129,19 +153,21 @@ export interface ResponseFields {
   readonly more?: boolean;
   readonly code?: number;
   readonly message?: string;
+  /** Fields 6 to 8 pre-encoded, from {@link responseMetadataFields}; none by default. */
+  readonly metadata?: Uint8Array;
 }
 
-const NO_BYTES = new Uint8Array(0);
-
 /** The envelope of an RpcResponse. */
-export function responseEnvelope({ id, payload = NO_BYTES, more = false, code = 0, message = "" }: ResponseFields): Uint8Array {
+export function responseEnvelope({ id, payload = NO_BYTES, more = false, code = 0, message = "", metadata = NO_BYTES }: ResponseFields): Uint8Array {
   const text = message ? encodeUtf8(message) : NO_BYTES;
-  const length = idFieldSize(id) + bytesFieldSize(payload.length) + (more ? 2 : 0) + varintFieldSize(code) + bytesFieldSize(text.length);
+  const length = idFieldSize(id) + bytesFieldSize(payload.length) + (more ? 2 : 0) + varintFieldSize(code) + bytesFieldSize(text.length) + metadata.length;
   return writeEnvelope(RpcResponseSchema, length, (out, offset) => {
     offset = putIdField(out, offset, id);
     offset = putBytesField(out, offset, 2, payload);
     offset = putVarintField(out, offset, 3, more ? 1 : 0);
     offset = putVarintField(out, offset, 4, code);
-    return putBytesField(out, offset, 5, text);
+    offset = putBytesField(out, offset, 5, text);
+    out.set(metadata, offset);
+    return offset + metadata.length;
   });
 }

@@ -7,13 +7,15 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_any } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file dividere/v1/rpc.proto.
  */
 export const file_dividere_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChVkaXZpZGVyZS92MS9ycGMucHJvdG8SC2RpdmlkZXJlLnYxIooBCgpScGNSZXF1ZXN0EgoKAmlkGAEgASgEEg4KBm1ldGhvZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgNEg8KB3BheWxvYWQYBCABKAwSDgoGY2FsbGVyGAUgASgJEhYKDmJyb2tlcl90aW1lX21zGAYgASgEEhMKC3N0YXJ0X2J5X21zGAcgASgEIhcKCVJwY0NhbmNlbBIKCgJpZBgBIAEoBCJwCgtScGNSZXNwb25zZRIKCgJpZBgBIAEoBBIPCgdwYXlsb2FkGAIgASgMEgwKBG1vcmUYAyABKAgSJQoEY29kZRgEIAEoDjIXLmRpdmlkZXJlLnYxLlN0YXR1c0NvZGUSDwoHbWVzc2FnZRgFIAEoCSq9AgoKU3RhdHVzQ29kZRIGCgJPSxAAEg0KCUNBTkNFTExFRBABEgsKB1VOS05PV04QAhIUChBJTlZBTElEX0FSR1VNRU5UEAMSFQoRREVBRExJTkVfRVhDRUVERUQQBBINCglOT1RfRk9VTkQQBRISCg5BTFJFQURZX0VYSVNUUxAGEhUKEVBFUk1JU1NJT05fREVOSUVEEAcSFgoSUkVTT1VSQ0VfRVhIQVVTVEVEEAgSFwoTRkFJTEVEX1BSRUNPTkRJVElPThAJEgsKB0FCT1JURUQQChIQCgxPVVRfT0ZfUkFOR0UQCxIRCg1VTklNUExFTUVOVEVEEAwSDAoISU5URVJOQUwQDRIPCgtVTkFWQUlMQUJMRRAOEg0KCURBVEFfTE9TUxAPEhMKD1VOQVVUSEVOVElDQVRFRBAQYgZwcm90bzM");
+  fileDesc("ChVkaXZpZGVyZS92MS9ycGMucHJvdG8SC2RpdmlkZXJlLnYxItoBCgpScGNSZXF1ZXN0EgoKAmlkGAEgASgEEg4KBm1ldGhvZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgNEg8KB3BheWxvYWQYBCABKAwSDgoGY2FsbGVyGAUgASgJEhYKDmJyb2tlcl90aW1lX21zGAYgASgEEhMKC3N0YXJ0X2J5X21zGAcgASgEEiQKB2hlYWRlcnMYCCADKAsyEy5kaXZpZGVyZS52MS5IZWFkZXISEgoKY2FsbGVyX2tleRgJIAEoDBIUCgxjYWxsZXJfcHJvb2YYCiABKAwiJQoGSGVhZGVyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAwiFwoJUnBjQ2FuY2VsEgoKAmlkGAEgASgEIuQBCgtScGNSZXNwb25zZRIKCgJpZBgBIAEoBBIPCgdwYXlsb2FkGAIgASgMEgwKBG1vcmUYAyABKAgSJQoEY29kZRgEIAEoDjIXLmRpdmlkZXJlLnYxLlN0YXR1c0NvZGUSDwoHbWVzc2FnZRgFIAEoCRIkCgdoZWFkZXJzGAYgAygLMhMuZGl2aWRlcmUudjEuSGVhZGVyEiUKCHRyYWlsZXJzGAcgAygLMhMuZGl2aWRlcmUudjEuSGVhZGVyEiUKB2RldGFpbHMYCCADKAsyFC5nb29nbGUucHJvdG9idWYuQW55Kr0CCgpTdGF0dXNDb2RlEgYKAk9LEAASDQoJQ0FOQ0VMTEVEEAESCwoHVU5LTk9XThACEhQKEElOVkFMSURfQVJHVU1FTlQQAxIVChFERUFETElORV9FWENFRURFRBAEEg0KCU5PVF9GT1VORBAFEhIKDkFMUkVBRFlfRVhJU1RTEAYSFQoRUEVSTUlTU0lPTl9ERU5JRUQQBxIWChJSRVNPVVJDRV9FWEhBVVNURUQQCBIXChNGQUlMRURfUFJFQ09ORElUSU9OEAkSCwoHQUJPUlRFRBAKEhAKDE9VVF9PRl9SQU5HRRALEhEKDVVOSU1QTEVNRU5URUQQDBIMCghJTlRFUk5BTBANEg8KC1VOQVZBSUxBQkxFEA4SDQoJREFUQV9MT1NTEA8SEwoPVU5BVVRIRU5USUNBVEVEEBBiBnByb3RvMw", [file_google_protobuf_any]);
 
 /**
  * A call: the first message a client sends for it.
@@ -72,6 +74,28 @@ export type RpcRequest = Message<"dividere.v1.RpcRequest"> & {
    * @generated from field: uint64 start_by_ms = 7;
    */
   startByMs: bigint;
+
+  /**
+   * The caller's request headers (its CallOptions.headers), in the order given.
+   *
+   * @generated from field: repeated dividere.v1.Header headers = 8;
+   */
+  headers: Header[];
+
+  /**
+   * A CURVE client's public key (32 bytes), and its proof that it holds the secret key:
+   * HMAC-SHA256 keyed by X25519(client secret, server public), over "dividere.v1 caller key
+   * proof", the client's public key and the server's. A CURVE server that checks it tells the
+   * handler the caller's key (see docs/security.md); any other server ignores both.
+   *
+   * @generated from field: bytes caller_key = 9;
+   */
+  callerKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes caller_proof = 10;
+   */
+  callerProof: Uint8Array;
 };
 
 /**
@@ -80,6 +104,31 @@ export type RpcRequest = Message<"dividere.v1.RpcRequest"> & {
  */
 export const RpcRequestSchema: GenMessage<RpcRequest> = /*@__PURE__*/
   messageDesc(file_dividere_v1_rpc, 0);
+
+/**
+ * One metadata entry of a call. A name ending in "-bin" (gRPC's convention) carries any bytes;
+ * any other name, text as UTF-8. Names are lowercase.
+ *
+ * @generated from message dividere.v1.Header
+ */
+export type Header = Message<"dividere.v1.Header"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: bytes value = 2;
+   */
+  value: Uint8Array;
+};
+
+/**
+ * Describes the message dividere.v1.Header.
+ * Use `create(HeaderSchema)` to create a new message.
+ */
+export const HeaderSchema: GenMessage<Header> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_rpc, 1);
 
 /**
  * The caller gave up on a call (aborted, or its deadline passed): the server stops working on it.
@@ -99,7 +148,7 @@ export type RpcCancel = Message<"dividere.v1.RpcCancel"> & {
  * Use `create(RpcCancelSchema)` to create a new message.
  */
 export const RpcCancelSchema: GenMessage<RpcCancel> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_rpc, 1);
+  messageDesc(file_dividere_v1_rpc, 2);
 
 /**
  * A reply: the one message of a unary call, or one of a stream. The last message of every
@@ -140,6 +189,27 @@ export type RpcResponse = Message<"dividere.v1.RpcResponse"> & {
    * @generated from field: string message = 5;
    */
   message: string;
+
+  /**
+   * The handler's response headers; only on the first message of a call.
+   *
+   * @generated from field: repeated dividere.v1.Header headers = 6;
+   */
+  headers: Header[];
+
+  /**
+   * The handler's trailers; only on the last message (also when the call failed).
+   *
+   * @generated from field: repeated dividere.v1.Header trailers = 7;
+   */
+  trailers: Header[];
+
+  /**
+   * Typed details of an error (as google.rpc.Status's details); only on the last message.
+   *
+   * @generated from field: repeated google.protobuf.Any details = 8;
+   */
+  details: Any[];
 };
 
 /**
@@ -147,7 +217,7 @@ export type RpcResponse = Message<"dividere.v1.RpcResponse"> & {
  * Use `create(RpcResponseSchema)` to create a new message.
  */
 export const RpcResponseSchema: GenMessage<RpcResponse> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_rpc, 2);
+  messageDesc(file_dividere_v1_rpc, 3);
 
 /**
  * How a call ended, in the spirit of gRPC's status codes.
