@@ -254,6 +254,38 @@ describe("call", () => {
     ]);
   });
 
+  test("-H sends request headers (a -bin one as base64); -v shows the response headers and trailers on stderr, stdout stays the replies", async () => {
+    const { endpoint: registry } = await startRegistry();
+    const service = started(node(fixture("echo-service.mjs"), "echo-h", registry, "5000"));
+    const { ready } = (await service.next()) as { ready: string };
+    // Echo answers each echo-* request header as a response header and a trailer.
+    const headers = ["-H", "echo-tenant: acme", "--header", "echo-trace-bin:AAEC/w=="];
+    const unary = await dividere(["call", ready, "test.services.v1.Echo/Say", '{"text": "hi"}', ...headers, "-v", ...PROTO]);
+    expect(unary.code).toBe(0);
+    expect(jsonLines(unary.stdout)).toEqual([{ text: "hi", servedBy: "echo-h" }]);
+    expect(unary.stderr.split("\n").filter(Boolean)).toEqual([
+      "header echo-tenant: acme",
+      "header echo-trace-bin: AAEC/w==",
+      "trailer echo-tenant: acme",
+      "trailer echo-trace-bin: AAEC/w==",
+    ]);
+
+    const quiet = await dividere(["call", ready, "test.services.v1.Echo/Say", '{"text": "hi"}', ...headers, ...PROTO]);
+    expect(quiet.stderr).toBe("");
+
+    const failed = await dividere(["call", ready, "test.services.v1.Echo/Count", '{"text": "t", "count": 1, "failCode": "ABORTED"}', "-H", "echo-n: 1", "-v", ...PROTO]);
+    expect(failed.code).toBe(1);
+    expect(jsonLines(failed.stdout)).toEqual([{ text: "t", servedBy: "echo-h" }]);
+    expect(failed.stderr).toMatch(/^header echo-n: 1\ntrailer echo-n: 1\ndividere call: ABORTED: /);
+
+    const noColon = await dividere(["call", ready, "test.services.v1.Echo/Say", "{}", "-H", "tenant", ...PROTO]);
+    expect(noColon.code).toBe(2);
+    expect(noColon.stderr).toMatch(/-H takes name:value/);
+    const notBase64 = await dividere(["call", ready, "test.services.v1.Echo/Say", "{}", "-H", "trace-bin: not base64!", ...PROTO]);
+    expect(notBase64.code).toBe(2);
+    expect(notBase64.stderr).toMatch(/a -bin header's value is base64/);
+  });
+
   test("finds a service by name through the registry; the service's error exits 1 with its code", async () => {
     const { endpoint: registry } = await startRegistry();
     const service = started(node(fixture("echo-service.mjs"), "echo-b", registry, "5000"));

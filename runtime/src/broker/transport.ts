@@ -20,11 +20,12 @@ export const LAZY_PIRATE: CallOptions = { attemptTimeoutMs: 2500, retries: 3, re
  * ```
  */
 export function brokerTransport(frontend: string, options: TransportOptions = {}): Transport {
-  const { defaults, ...socketOptions } = options;
+  const { defaults, interceptors, ...socketOptions } = options;
   // ZeroMQ heartbeats notice a broker that died without closing its connections.
   const channel = new Channel(frontend, { heartbeatInterval: 1000, heartbeatTimeout: 3000, ...socketOptions });
   return {
     defaults: { ...LAZY_PIRATE, ...defaults },
+    interceptors,
     channel: () => Promise.resolve(channel),
     close: () => channel.close(),
   };

@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import type { SocketOptions } from "../connection/options.js";
+import type { ServerInterceptorOptions } from "../rpc/interceptor.js";
 import type { MetadataLimits } from "../rpc/metadata.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
@@ -17,7 +18,7 @@ import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signa
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, brokerClock, brokerTypes } from "./protocol.js";
 
 /** Options of a {@link Worker}; the socket options apply to its connection to the broker. */
-export interface WorkerOptions extends SocketOptions, MetadataLimits {
+export interface WorkerOptions extends SocketOptions, MetadataLimits, ServerInterceptorOptions {
   /** How often the worker tells the broker it lives, in ms; default 1000 (the broker's must match). */
   heartbeatIntervalMs?: number;
   /** Heartbeats from the broker the worker may miss before it reconnects; default 3. */

@@ -5,7 +5,7 @@ import { registryTransport } from "../registry/transport.js";
 import { RpcClient } from "../rpc/client.js";
 import { RpcError } from "../rpc/status.js";
 import { type Transport, directTransport } from "../rpc/transport.js";
-import { isMethodOfKind } from "../rpc/types.js";
+import { type CallOptions, isMethodOfKind } from "../rpc/types.js";
 import { type Command, UsageError, integer, parse, printJson } from "./command.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { TYPE_USAGE, loadTypes, typeOptions, unknownType } from "./types.js";
@@ -22,6 +22,34 @@ function findMethod(types: Registry, method: string, service: string | undefined
   return found;
 }
 
+/** The request headers of `-H name:value` options; a `-bin` name's value is base64. */
+function headersOf(given: readonly string[] | undefined): Headers | undefined {
+  if (!given?.length) return undefined;
+  const headers = new Headers();
+  for (const header of given) {
+    const colon = header.indexOf(":");
+    const name = header.slice(0, colon).trim();
+    if (colon < 1 || name === "") throw new UsageError(`-H takes name:value (e.g. -H "authorization: Bearer token"), not "${header}"`);
+    const value = header.slice(colon + 1).trim();
+    if (name.toLowerCase().endsWith("-bin") && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
+      throw new UsageError(`-H ${name}: a -bin header's value is base64 (e.g. $(printf 'bytes' | base64)), not "${value}"`);
+    }
+    try {
+      headers.append(name, value);
+    } catch (error) {
+      throw new UsageError(`-H "${header}" is no valid header: ${(error as Error).message}`);
+    }
+  }
+  return headers;
+}
+
+/** Writes `kind name: value` lines of response metadata on stderr, leaving stdout to the replies. */
+function printMetadata(kind: "header" | "trailer"): (headers: Headers) => void {
+  return (headers) => {
+    for (const [name, value] of headers) process.stderr.write(`${kind} ${name}: ${value}\n`);
+  };
+}
+
 export const call: Command = {
   name: "call",
   summary: "call a method of a service, with the request given as JSON",
@@ -36,6 +64,9 @@ options:
   --registry ENDPOINT        the registry to find TARGET in (default tcp://localhost:${REGISTRY_PORT})
   --broker ENDPOINT          call TARGET through this broker's frontend instead
   --timeout MS               give up after this long (default 5000)
+  -H, --header NAME:VALUE    send this request header (repeatable); a NAME ending in -bin takes base64
+  -v, --verbose              show the response headers and trailers on stderr ("header NAME: VALUE",
+                             "trailer NAME: VALUE"); stdout stays the replies
 ${TYPE_USAGE}
   -h, --help                 this text
 
@@ -44,7 +75,14 @@ ${SECURITY_USAGE}
   async run(args) {
     const { values, positionals } = parse(
       args,
-      { registry: { type: "string" }, broker: { type: "string" }, timeout: { type: "string" }, ...typeOptions },
+      {
+        registry: { type: "string" },
+        broker: { type: "string" },
+        timeout: { type: "string" },
+        header: { type: "string", short: "H", multiple: true },
+        verbose: { type: "boolean", short: "v" },
+        ...typeOptions,
+      },
       { min: 3, max: 3, names: "TARGET METHOD JSON" },
     );
     const [target, methodName, json] = positionals as [string, string, string];
@@ -57,6 +95,7 @@ ${SECURITY_USAGE}
     } catch (error) {
       throw new UsageError(`the JSON is not a ${method.input.typeName}: ${(error as Error).message}`);
     }
+    const headers = headersOf(values.header);
     const security = curveFromEnvironment();
     const transport: Transport = byEndpoint
       ? directTransport(target, security)
@@ -64,7 +103,8 @@ ${SECURITY_USAGE}
         ? brokerTransport(values.broker, security)
         : registryTransport(values.registry ?? `tcp://localhost:${REGISTRY_PORT}`, security);
     const client = new RpcClient(transport);
-    const options = { timeoutMs: integer(values.timeout, "timeout") ?? 5000 };
+    const options: CallOptions = { timeoutMs: integer(values.timeout, "timeout") ?? 5000, headers };
+    if (values.verbose) Object.assign(options, { onHeader: printMetadata("header"), onTrailer: printMetadata("trailer") });
     try {
       if (isMethodOfKind(method, "unary")) {
         printJson(toJson(method.output, await client.unary(method, request, options), { registry: types }));

@@ -4,12 +4,13 @@ import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { Channel } from "../rpc/channel.js";
 import { RpcError } from "../rpc/status.js";
+import type { ClientInterceptorOptions, Interceptor } from "../rpc/interceptor.js";
 import type { ChannelRequest, Transport } from "../rpc/transport.js";
 import type { CallOptions } from "../rpc/types.js";
 import { RegistryClient, type RegistryClientOptions } from "./client.js";
 
 /** Options of {@link registryTransport}; the socket options apply to its connections to the instances. */
-export interface RegistryTransportOptions extends SocketOptions {
+export interface RegistryTransportOptions extends SocketOptions, ClientInterceptorOptions {
   /** How the registry is spoken to (see {@link RegistryClientOptions}). */
   registry?: Omit<RegistryClientOptions, keyof SocketOptions>;
   /** Look a service up again after this many ms, besides watching it; default 2000. */
@@ -69,6 +70,7 @@ class RegistryTransport implements Transport {
   readonly #ownsClient: boolean;
   readonly #services = new Map<string, ServiceState>();
   readonly defaults: CallOptions | undefined;
+  readonly interceptors: readonly Interceptor[] | undefined;
   readonly #options: RegistryTransportOptions;
   /** The options of the connections to the instances. */
   readonly #channelOptions: SocketOptions;
@@ -82,8 +84,9 @@ class RegistryTransport implements Transport {
 
   constructor(registry: string | RegistryClient, options: RegistryTransportOptions) {
     this.#options = options;
-    const { registry: _registry, refreshMs: _refreshMs, connectTimeoutMs: _connectTimeoutMs, defaults, ...channelOptions } = options;
+    const { registry: _registry, refreshMs: _refreshMs, connectTimeoutMs: _connectTimeoutMs, defaults, interceptors, ...channelOptions } = options;
     this.defaults = defaults;
+    this.interceptors = interceptors;
     this.#channelOptions = channelOptions;
     this.#ownsClient = typeof registry === "string";
     this.#client = typeof registry === "string" ? new RegistryClient({ ...options.registry, endpoint: registry }) : registry;

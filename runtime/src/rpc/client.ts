@@ -2,6 +2,7 @@ import { setMaxListeners } from "node:events";
 import {
   type DescMessage,
   type DescMethod,
+  type Message,
   type MessageInitShape,
   type MessageShape,
   create,
@@ -10,6 +11,7 @@ import {
 } from "@bufbuild/protobuf";
 import { earliest, timerAt, within } from "../deadline.js";
 import type { CallSink, Channel, ChannelOptions } from "./channel.js";
+import { type CallFn, type CallRequest, type CallResponse, type ClientInterceptorOptions, type Interceptor, applyInterceptors, replaceHeaders } from "./interceptor.js";
 import { fromWire, toWire } from "./metadata.js";
 import { RpcError } from "./status.js";
 import type { Transport } from "./transport.js";
@@ -21,8 +23,11 @@ type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { reado
 /** First pause between attempts, unless a call or its transport says otherwise; it doubles with each retry. */
 const RETRY_DELAY_MS = 25;
 
+/** Options of an {@link RpcClient} (and of a generated client): its interceptors, run outside its transport's. */
+export interface RpcClientOptions extends ClientInterceptorOptions {}
+
 /**
- * Makes calls over a transport: deadlines, cancellation, retries. Generated clients
+ * Makes calls over a transport: deadlines, cancellation, retries, interceptors. Generated clients
  * (`HistoryClient`) are thin wrappers of this. How many calls go out at once is bounded per
  * connection by the transport's `maxInFlight` (default 1000): a call beyond it waits, unsent,
  * within its deadline and signal (see {@link ChannelOptions.maxInFlight}).
@@ -31,9 +36,13 @@ export class RpcClient {
   readonly #transport: Transport;
   /** Aborted by close(): every call of this client watches it beside its own signal. */
   readonly #closed = new AbortController();
+  /** This client's interceptors, then its transport's; undefined when there are none, the path of a plain call. */
+  readonly #interceptors: readonly Interceptor[] | undefined;
 
-  constructor(transport: Transport) {
+  constructor(transport: Transport, options: RpcClientOptions = {}) {
     this.#transport = transport;
+    const interceptors = [...(options.interceptors ?? []), ...(transport.interceptors ?? [])];
+    this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
     // One listener per call in flight, however many there are: no leak to warn of.
     setMaxListeners(0, this.#closed.signal);
   }
@@ -54,10 +63,27 @@ export class RpcClient {
   }
 
   /** Calls a unary method; resolves with its reply, rejects with an {@link RpcError}. */
-  async unary<I extends DescMessage, O extends DescMessage>(
+  unary<I extends DescMessage, O extends DescMessage>(
     method: MethodOfKind<"unary", I, O>,
     request: MessageInitShape<I>,
     options: CallOptions = {},
+  ): Promise<MessageShape<O>> {
+    return this.#interceptors ? this.#interceptedUnary(method, request, options, this.#interceptors) : this.#unary(method, request, options);
+  }
+
+  /** Calls a server-streaming method; yields each reply, throws an {@link RpcError} when the call fails. */
+  serverStream<I extends DescMessage, O extends DescMessage>(
+    method: MethodOfKind<"server_streaming", I, O>,
+    request: MessageInitShape<I>,
+    options: CallOptions = {},
+  ): AsyncGenerator<MessageShape<O>, void, undefined> {
+    return this.#interceptors ? this.#interceptedStream(method, request, options, this.#interceptors) : this.#serverStream(method, request, options);
+  }
+
+  async #unary<I extends DescMessage, O extends DescMessage>(
+    method: Method<I, O>,
+    request: MessageInitShape<I>,
+    options: CallOptions,
   ): Promise<MessageShape<O>> {
     const payload = encodeRequest(method, request);
     let reply: MessageShape<O> | undefined;
@@ -68,11 +94,10 @@ export class RpcClient {
     return reply ?? create(method.output);
   }
 
-  /** Calls a server-streaming method; yields each reply, throws an {@link RpcError} when the call fails. */
-  async *serverStream<I extends DescMessage, O extends DescMessage>(
-    method: MethodOfKind<"server_streaming", I, O>,
+  async *#serverStream<I extends DescMessage, O extends DescMessage>(
+    method: Method<I, O>,
     request: MessageInitShape<I>,
-    options: CallOptions = {},
+    options: CallOptions,
   ): AsyncGenerator<MessageShape<O>, void, undefined> {
     const payload = encodeRequest(method, request);
     const queue: MessageShape<O>[] = [];
@@ -118,6 +143,119 @@ export class RpcClient {
     }
   }
 
+  async #interceptedUnary<I extends DescMessage, O extends DescMessage>(
+    method: Method<I, O>,
+    request: MessageInitShape<I>,
+    options: CallOptions,
+    interceptors: readonly Interceptor[],
+  ): Promise<MessageShape<O>> {
+    const response = await this.#intercept(method, request, options, interceptors);
+    if (response.stream) throw new RpcError("INTERNAL", `${methodPath(method)}: an interceptor answered the unary call with a stream`);
+    return response.message as MessageShape<O>;
+  }
+
+  async *#interceptedStream<I extends DescMessage, O extends DescMessage>(
+    method: Method<I, O>,
+    request: MessageInitShape<I>,
+    options: CallOptions,
+    interceptors: readonly Interceptor[],
+  ): AsyncGenerator<MessageShape<O>, void, undefined> {
+    const response = await this.#intercept(method, request, options, interceptors);
+    if (!response.stream) throw new RpcError("INTERNAL", `${methodPath(method)}: an interceptor answered the server-streaming call with one message`);
+    try {
+      for await (const message of response.message) yield message as MessageShape<O>;
+    } catch (error) {
+      throw RpcError.from(error);
+    }
+  }
+
+  /** Runs a call through the interceptors; the innermost link is the call over the transport. */
+  async #intercept<I extends DescMessage>(
+    method: Method<I, DescMessage>,
+    request: MessageInitShape<I>,
+    options: CallOptions,
+    interceptors: readonly Interceptor[],
+  ): Promise<CallResponse> {
+    const given = withDefaults(options, this.#transport.defaults);
+    const send: CallFn = async (req) => {
+      if (req.stream) throw new RpcError("INVALID_ARGUMENT", `${req.path}: an interceptor passed on a stream of requests, which this method does not take`);
+      // The request as the interceptors left it; the rest of the options as the caller gave them.
+      const sent: CallOptions = { ...given, headers: req.header, signal: req.signal, timeoutMs: req.timeoutMs };
+      return method.methodKind === "unary" ? this.#sendUnary(method, req.message, sent) : this.#sendStream(method, req.message, sent);
+    };
+    try {
+      const req: CallRequest = {
+        stream: false,
+        method,
+        path: methodPath(method),
+        header: headersOf(method, given.headers),
+        message: createRequest(method, request),
+        signal: this.#signalOf(given),
+        timeoutMs: given.timeoutMs,
+      };
+      return await applyInterceptors(send, interceptors)(req);
+    } catch (error) {
+      throw RpcError.from(error);
+    }
+  }
+
+  /** The innermost link of a unary call: the call, with its response metadata. The caller's onHeader and onTrailer get what arrived. */
+  async #sendUnary(method: Method<DescMessage, DescMessage>, message: Message, options: CallOptions): Promise<CallResponse> {
+    let header: Headers | undefined;
+    let trailer: Headers | undefined;
+    const { onHeader, onTrailer } = options;
+    const reply = await this.#unary(method, message, {
+      ...options,
+      onHeader: (received) => onHeader?.((header = received)),
+      onTrailer: (received) => onTrailer?.((trailer = received)),
+    });
+    return { stream: false, method, header: header ?? new Headers(), trailer: trailer ?? new Headers(), message: reply };
+  }
+
+  /**
+   * The innermost link of a server-streaming call: resolves once the first answer arrived, with
+   * its response headers and the stream; rejects when the call failed before any answer.
+   */
+  #sendStream(method: Method<DescMessage, DescMessage>, message: Message, options: CallOptions): Promise<CallResponse> {
+    return new Promise((resolve, reject) => {
+      const trailer = new Headers();
+      const { onHeader, onTrailer } = options;
+      const replies = this.#serverStream(method, message, {
+        ...options,
+        onHeader: (header) => {
+          onHeader?.(header);
+          resolve({ stream: true, method, header, trailer, message: rest() });
+        },
+        onTrailer: (received) => {
+          // A retry's answers replace those of the attempt before it.
+          replaceHeaders(trailer, received);
+          onTrailer?.(received);
+        },
+      });
+      // Reading the first reply starts the call; its header resolves the response.
+      const first = replies.next();
+      first.catch(reject);
+      async function* rest(): AsyncGenerator<Message, void, undefined> {
+        try {
+          const head = await first;
+          if (head.done) return;
+          yield head.value;
+          yield* replies;
+        } finally {
+          await replies.return(undefined);
+        }
+      }
+    });
+  }
+
+  /** What aborts a call: its own signal, its parent's, and this client's close(). */
+  #signalOf(options: CallOptions): AbortSignal {
+    const closed = this.#closed.signal;
+    const { parent, signal } = options;
+    const watched = parent ? (signal ? [signal, parent.signal, closed] : [parent.signal, closed]) : signal ? [signal, closed] : undefined;
+    return watched ? AbortSignal.any(watched) : closed;
+  }
+
   /** Runs attempts on channels of the transport until one succeeds, the error is final, or time is up. */
   async #attempts<O extends DescMessage>(
     method: Method<DescMessage, O>,
@@ -128,8 +266,7 @@ export class RpcClient {
     const closed = this.#closed.signal;
     const given = withDefaults(callOptions, this.#transport.defaults);
     const { parent } = given;
-    const watched = parent ? (given.signal ? [given.signal, parent.signal, closed] : [parent.signal, closed]) : given.signal ? [given.signal, closed] : undefined;
-    const options = { ...given, signal: watched ? AbortSignal.any(watched) : closed };
+    const options = { ...given, signal: this.#signalOf(given) };
     const { deadline, startBy } = inherit(limitsOf(method, options.timeoutMs), parent?.deadline);
     const headers = options.headers === undefined ? undefined : encodeHeaders(method, options.headers);
     const { onHeader, onTrailer } = options;
@@ -317,19 +454,30 @@ function aborted(path: string, reason: unknown): RpcError {
   return new RpcError("CANCELLED", `${path}: the call was cancelled by its AbortSignal${reason instanceof RpcError ? ` (its parent call: ${reason.message})` : ""}`, { cause: reason });
 }
 
-function encodeHeaders(method: DescMethod, init: NonNullable<CallOptions["headers"]>): Uint8Array {
-  let headers: Headers;
+function headersOf(method: DescMethod, init: CallOptions["headers"]): Headers {
   try {
-    headers = new Headers(init);
+    return new Headers(init);
   } catch (error) {
     throw new RpcError("INVALID_ARGUMENT", `${methodPath(method)}: the headers are not valid HTTP-style headers: ${(error as Error).message}`, { cause: error });
   }
-  return requestHeaderFields(toWire(headers));
+}
+
+function encodeHeaders(method: DescMethod, init: NonNullable<CallOptions["headers"]>): Uint8Array {
+  return requestHeaderFields(toWire(headersOf(method, init)));
+}
+
+/** The request message of an init shape (a message is itself), or INVALID_ARGUMENT saying what is wrong. */
+function createRequest<I extends DescMessage>(method: DescMethod & { input: I }, request: MessageInitShape<I>): MessageShape<I> {
+  return asInvalidRequest(method, () => create(method.input, request));
 }
 
 function encodeRequest<I extends DescMessage>(method: DescMethod & { input: I }, request: MessageInitShape<I>): Uint8Array {
+  return asInvalidRequest(method, () => toBinary(method.input, create(method.input, request)));
+}
+
+function asInvalidRequest<T>(method: DescMethod, make: () => T): T {
   try {
-    return toBinary(method.input, create(method.input, request));
+    return make();
   } catch (error) {
     throw new RpcError("INVALID_ARGUMENT", `${methodPath(method)}: the request is not a ${method.input.typeName}: ${(error as Error).message}`, {
       cause: error,

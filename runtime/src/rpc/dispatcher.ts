@@ -5,6 +5,7 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Header, RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import type { CallerVerifier } from "./caller-key.js";
+import { type ServerInterceptor, type ServerInterceptorOptions, intercepted } from "./interceptor.js";
 import { type MetadataLimits, fromWire, maxHeaderBytesOf, metadataSize, toWire, tooLarge } from "./metadata.js";
 import { RpcError, toStatusCode } from "./status.js";
 import { type CallContext, type ServiceImpl, methodPath } from "./types.js";
@@ -150,12 +151,15 @@ export class CallDispatcher {
   readonly #name: string;
   readonly #maxHeaderBytes: number;
   readonly #verifier: CallerVerifier | undefined;
+  /** Undefined when there are none: a handler is then called directly. */
+  readonly #interceptors: readonly ServerInterceptor[] | undefined;
 
   /** `name` tells the server apart in logs; `verifier` checks caller keys (a CURVE server's). */
-  constructor(name: string, limits: MetadataLimits = {}, verifier?: CallerVerifier) {
+  constructor(name: string, options: MetadataLimits & ServerInterceptorOptions = {}, verifier?: CallerVerifier) {
     this.#name = name;
-    this.#maxHeaderBytes = maxHeaderBytesOf(limits);
+    this.#maxHeaderBytes = maxHeaderBytesOf(options);
     this.#verifier = verifier;
+    this.#interceptors = options.interceptors?.length ? [...options.interceptors] : undefined;
   }
 
   /** Hosts `implementation` of the service descriptor; methods it lacks answer `UNIMPLEMENTED`. */
@@ -222,7 +226,7 @@ export class CallDispatcher {
     }
     const tooLarge = call.requestTooLarge();
     if (tooLarge) return this.#fail(request.id, tooLarge, respond, call);
-    const { method, implementation, owner } = hosted;
+    const { method } = hosted;
     if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
       return this.#fail(request.id, new RpcError("UNIMPLEMENTED", `${request.method}: ${method.methodKind} calls are not supported`), respond, call);
     }
@@ -237,12 +241,12 @@ export class CallDispatcher {
     const send = (envelope: Uint8Array) => this.#send(call, respond, envelope, request.id);
     try {
       if (method.methodKind === "unary") {
-        const output = await implementation.call(owner, input, call);
+        const output = await this.#run(hosted, input, call);
         if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
         const payload = toBinary(method.output, create(method.output, output as never));
         await send(responseEnvelope({ id, payload, metadata: call.metadata(true) }));
       } else {
-        for await (const output of implementation.call(owner, input, call) as AsyncIterable<unknown>) {
+        for await (const output of this.#run(hosted, input, call) as AsyncIterable<unknown>) {
           if (call.abortedBy()) break;
           const payload = toBinary(method.output, create(method.output, output as never));
           await send(responseEnvelope({ id, more: true, payload, metadata: call.metadata(false) }));
@@ -257,6 +261,13 @@ export class CallDispatcher {
     } finally {
       call.finish();
     }
+  }
+
+  /** Calls the handler of a call, through the interceptors if there are any. */
+  #run({ method, implementation, owner }: Hosted, input: Message, call: Call): unknown {
+    const interceptors = this.#interceptors;
+    if (!interceptors) return implementation!.call(owner, input, call);
+    return intercepted(interceptors, method, input, call, (message, ctx) => implementation!.call(owner, message, ctx));
   }
 
   /**

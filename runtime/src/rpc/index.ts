@@ -4,8 +4,22 @@
  * @module
  */
 export { Channel, DEFAULT_MAX_IN_FLIGHT, rpcTypes, type CallSink, type ChannelOptions } from "./channel.js";
-export { RpcClient } from "./client.js";
+export { RpcClient, type RpcClientOptions } from "./client.js";
 export { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
+export type {
+  CallFn,
+  CallRequest,
+  CallResponse,
+  ClientInterceptorOptions,
+  Interceptor,
+  MessageStream,
+  OneMessage,
+  RequestCommon,
+  ServerCallFn,
+  ServerCallRequest,
+  ServerInterceptor,
+  ServerInterceptorOptions,
+} from "./interceptor.js";
 export { DEFAULT_MAX_HEADER_BYTES, decodeBinaryHeader, encodeBinaryHeader, type HeadersInit, type MetadataLimits } from "./metadata.js";
 export { RpcServer, type RpcServerOptions, type RpcServerStats } from "./server.js";
 export { RpcError, type ErrorDetail, type RpcErrorOptions } from "./status.js";

@@ -10,6 +10,7 @@ import { type MessagingStats, sendEnvelope } from "../messaging/socket.js";
 import { rpcTypes } from "./channel.js";
 import { CallerVerifier } from "./caller-key.js";
 import { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
+import type { ServerInterceptorOptions } from "./interceptor.js";
 import type { MetadataLimits } from "./metadata.js";
 import { RpcError } from "./status.js";
 import type { ServiceImpl } from "./types.js";
@@ -24,8 +25,8 @@ export interface RpcServerStats extends CallStats {
   refusedConnections: number;
 }
 
-/** Options of an {@link RpcServer}: its socket's, and the bound of a call's metadata. */
-export interface RpcServerOptions extends SocketOptions, MetadataLimits {}
+/** Options of an {@link RpcServer}: its socket's, the bound of a call's metadata, and the interceptors around its handlers. */
+export interface RpcServerOptions extends SocketOptions, MetadataLimits, ServerInterceptorOptions {}
 
 /**
  * Hosts service implementations on one Router: every call is answered, an error status where
@@ -47,10 +48,10 @@ export class RpcServer {
    * and request headers, and response headers and trailers, of at most 8 KiB (`maxHeaderBytes`).
    */
   constructor(endpoint: Endpoint, options: RpcServerOptions = {}) {
-    const { maxHeaderBytes, ...socketOptions } = options;
+    const { maxHeaderBytes, interceptors, ...socketOptions } = options;
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
     this.#router = new Router(endpoint, { ...withServerDefaults(socketOptions), mandatory: true, types: rpcTypes });
-    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes }, CallerVerifier.of(socketOptions.curve));
+    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes, interceptors }, CallerVerifier.of(socketOptions.curve));
     this.#loop = this.#serve();
   }
 

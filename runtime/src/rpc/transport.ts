@@ -1,5 +1,6 @@
 import type { Endpoint } from "../connection/endpoint.js";
 import { Channel, type ChannelOptions } from "./channel.js";
+import type { ClientInterceptorOptions, Interceptor } from "./interceptor.js";
 import type { CallOptions } from "./types.js";
 
 /** What a transport is told of the call it finds a channel for. */
@@ -28,10 +29,12 @@ export interface Transport {
   close(): Promise<void>;
   /** Call options this transport suits best (a broker's retries, say); each call's own win. */
   readonly defaults?: CallOptions | undefined;
+  /** Interceptors around every call of every client over this transport, inside each client's own. */
+  readonly interceptors?: readonly Interceptor[] | undefined;
 }
 
 /** Options of {@link directTransport} and `brokerTransport`: the connection's, and the calls' defaults. */
-export interface TransportOptions extends ChannelOptions {
+export interface TransportOptions extends ChannelOptions, ClientInterceptorOptions {
   /** Options every call over the transport has unless it says otherwise (`timeoutMs`, `retries`, ...). */
   defaults?: CallOptions;
 }
@@ -46,11 +49,12 @@ export interface TransportOptions extends ChannelOptions {
  * ```
  */
 export function directTransport(endpoint: Endpoint, options: TransportOptions = {}): Transport & { readonly endpoint: string } {
-  const { defaults, ...channelOptions } = options;
+  const { defaults, interceptors, ...channelOptions } = options;
   const channel = new Channel(endpoint, channelOptions);
   return {
     endpoint: channel.endpoint,
     defaults,
+    interceptors,
     channel: () => channel,
     close: () => channel.close(),
   };

@@ -8,7 +8,7 @@
 
 import type { Announced, AskReply, Happened } from "./oracle_pb.js";
 import { AnnouncedSchema, AskRequestSchema, HappenedSchema, Oracle } from "./oracle_pb.js";
-import type { CallOptions, Dispatch, Endpoint, MessageContext, ServiceImpl, Transport } from "@dividere/runtime";
+import type { CallOptions, Dispatch, Endpoint, MessageContext, RpcClientOptions, ServiceImpl, Transport } from "@dividere/runtime";
 import { createDispatch, messaging, RpcClient } from "@dividere/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
@@ -175,15 +175,16 @@ export const OracleDefinition: typeof Oracle = Oracle;
  * A client of test.difficult.oracle.Oracle: one method per rpc, over a transport, e.g.
  * `new OracleClient(registryTransport("tcp://localhost:5000"))` or `directTransport(endpoint)`.
  * The transport stays the caller's: `close()` ends this client's calls, and the transport, which
- * may serve other clients too, is closed by whoever made it.
+ * may serve other clients too, is closed by whoever made it. `options.interceptors` run around
+ * each call, outside the transport's.
  *
  * @generated from service test.difficult.oracle.Oracle
  */
 export class OracleClient {
   private readonly rpc: RpcClient;
 
-  constructor(transport: Transport) {
-    this.rpc = new RpcClient(transport);
+  constructor(transport: Transport, options?: RpcClientOptions) {
+    this.rpc = new RpcClient(transport, options);
   }
 
   /**

@@ -6,7 +6,7 @@
 
 import type { HistoryReply, Joined, Said } from "./chat_pb.js";
 import { History, HistoryRequestSchema, JoinedSchema, SaidSchema } from "./chat_pb.js";
-import type { CallOptions, Dispatch, Endpoint, MessageContext, ServiceImpl, Transport } from "@dividere/runtime";
+import type { CallOptions, Dispatch, Endpoint, MessageContext, RpcClientOptions, ServiceImpl, Transport } from "@dividere/runtime";
 import { createDispatch, messaging, RpcClient } from "@dividere/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
@@ -161,15 +161,16 @@ export const HistoryDefinition: typeof History = History;
  * A client of chat.v1.History: one method per rpc, over a transport, e.g.
  * `new HistoryClient(registryTransport("tcp://localhost:5000"))` or `directTransport(endpoint)`.
  * The transport stays the caller's: `close()` ends this client's calls, and the transport, which
- * may serve other clients too, is closed by whoever made it.
+ * may serve other clients too, is closed by whoever made it. `options.interceptors` run around
+ * each call, outside the transport's.
  *
  * @generated from service chat.v1.History
  */
 export class HistoryClient {
   private readonly rpc: RpcClient;
 
-  constructor(transport: Transport) {
-    this.rpc = new RpcClient(transport);
+  constructor(transport: Transport, options?: RpcClientOptions) {
+    this.rpc = new RpcClient(transport, options);
   }
 
   /**
