@@ -18,10 +18,13 @@ import {
   type CallContext,
   type CallOptions,
   type Transport,
+  messaging,
+  rpcProtocol,
 } from "@dividere/runtime";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
-import { EchoFailureSchema, EchoReplySchema } from "./fixtures/gen/test/services/v1/echo_pb.js";
+import { EchoFailureSchema, EchoReplySchema, EchoRequestSchema } from "./fixtures/gen/test/services/v1/echo_pb.js";
 import { eventually } from "./helpers.js";
 
 const loopback = () => ({ bind: "tcp://127.0.0.1:0" });
@@ -193,6 +196,26 @@ describe("{ parent: ctx }: a handler's calls inherit its deadline and cancellati
     // The back handler's deadline is the caller's (300 ms from the start), not its own default of 30 s.
     expect(backSeen[0]!.deadline! - started).toBeLessThanOrEqual(320);
     await eventually(() => backSeen[0]!.signal.aborted, 3000, "the back handler's signal aborted");
+  });
+
+  test("a caller's cancel says why: its passed deadline aborts the handler with DEADLINE_EXCEEDED, an abort with CANCELLED", async () => {
+    // Calls without a deadline on the wire: only the caller's word can say its deadline passed,
+    // which it may say before the server's own timer of the same deadline fires.
+    const seen: CallContext[] = [];
+    const server = later(new RpcServer(loopback()).add(EchoDefinition, echo("cancelled", seen)), (s) => s.close({ graceMs: 0 }));
+    const { RpcRequestSchema, RpcCancelSchema, RpcResponseSchema, StatusCode } = rpcProtocol;
+    await using caller = new messaging.Dealer(server.endpoint, { types: [RpcRequestSchema, RpcCancelSchema, RpcResponseSchema] });
+    const payload = toBinary(EchoRequestSchema, create(EchoRequestSchema, { text: "wait", delayMs: 5000 }));
+    for (const [id, code, expected] of [
+      [1n, StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"],
+      [2n, undefined, "CANCELLED"],
+    ] as const) {
+      await caller.send(RpcRequestSchema, { id, method: "/test.services.v1.Echo/Say", payload });
+      await eventually(() => seen.length === Number(id), 3000, `call ${id} reached the handler`);
+      await caller.send(RpcCancelSchema, { id, code });
+      await eventually(() => seen[Number(id) - 1]!.signal.aborted, 3000, `call ${id}'s signal aborted`);
+      expect((seen[Number(id) - 1]!.signal.reason as RpcError).code).toBe(expected);
+    }
   });
 
   test("the caller's abort cancels the second hop: the back handler's signal aborts", async () => {

@@ -6,7 +6,7 @@ import { Router } from "../connection/routing.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
 import { DividereError } from "../errors.js";
 import { BrokerHeartbeatSchema, ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
-import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, type StatusCode } from "../gen/dividere/v1/rpc_pb.js";
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
@@ -267,7 +267,7 @@ export class Broker {
       const decoded = this.#decode(frame);
       const message = decoded?.message;
       if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, decoded!.payload, message);
-      else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("latin1")}/${message.id}`);
+      else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("latin1")}/${message.id}`, message.code);
     });
   }
 
@@ -356,23 +356,24 @@ export class Broker {
   }
 
   /** A caller's cancel: a queued call is dropped; a call on a worker is cancelled there, and holds its slot until the worker ends it. */
-  #cancel(key: string): void {
+  #cancel(key: string, why: StatusCode): void {
     const call = this.#calls.get(key);
     if (!call || call.cancelled) {
       this.#counts.unmatched++;
       return;
     }
     this.#counts.cancelled++;
-    this.#cancelOnWorker(call);
+    this.#cancelOnWorker(call, why);
   }
 
-  #cancelOnWorker(call: Call): void {
+  /** Tells the call's worker the call is off (`why`: the caller's reason, passed on). */
+  #cancelOnWorker(call: Call, why?: StatusCode): void {
     if (!call.worker) {
       this.#forget(call);
       return;
     }
     call.cancelled = true;
-    this.#toWorker(call.worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id })]);
+    this.#toWorker(call.worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id, code: why })]);
   }
 
   /** A worker gave a call back unrun (it reached it too late to start): it goes to another worker. */

@@ -193,7 +193,7 @@ export class Worker {
           this.#learnSkew(Number(message.timeMs));
           break;
         case "dividere.v1.RpcCancel":
-          if (client) this.#calls.cancel(`${client.toString("latin1")}/${message.id}`);
+          if (client) this.#calls.cancel(`${client.toString("latin1")}/${message.id}`, message.code);
           break;
         case "dividere.v1.WorkerDisconnect":
           // The broker does not know this worker (it restarted): announce again on a new connection.

@@ -9,7 +9,7 @@ import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
 import { callerKeyFields } from "./caller-key.js";
-import { RpcError, fromStatusCode } from "./status.js";
+import { RpcError, fromStatusCode, toStatusCode } from "./status.js";
 import { callerField, requestEnvelope } from "./wire.js";
 
 /** The message types of the RPC protocol. */
@@ -234,11 +234,12 @@ export class Channel {
     }
   }
 
-  /** Forgets a call; a call already sent is cancelled at the server too. */
-  cancel(id: number): void {
+  /** Forgets a call; a call already sent is cancelled at the server too, telling it `why` (DEADLINE_EXCEEDED, CANCELLED). */
+  cancel(id: number, why?: RpcError): void {
     if (this.#waiting.delete(id)) return;
     if (!this.#pending.delete(id)) return;
-    this.#dealer.send(RpcCancelSchema, { id: BigInt(id) }).catch((error: unknown) => debug("rpc: cannot cancel call %s: %s", id, error));
+    const code = why?.code === "DEADLINE_EXCEEDED" ? toStatusCode("DEADLINE_EXCEEDED") : undefined;
+    this.#dealer.send(RpcCancelSchema, { id: BigInt(id), code }).catch((error: unknown) => debug("rpc: cannot cancel call %s: %s", id, error));
     if (this.#waiting.size > 0) this.#admit();
   }
 

@@ -441,7 +441,7 @@ class Attempt<O extends DescMessage> {
   /** Gives up: the server is told, the attempt fails with `error`. */
   cancel(error: RpcError): void {
     if (!this.#settle) return;
-    if (this.#id !== undefined) this.channel.cancel(this.#id);
+    if (this.#id !== undefined) this.channel.cancel(this.#id, error);
     this.#settle(error);
   }
 }

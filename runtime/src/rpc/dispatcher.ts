@@ -2,12 +2,12 @@ import { type DescMethod, type DescService, type Message, create, fromBinary, to
 import { timerAt } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import type { Header, RpcRequest } from "../gen/dividere/v1/rpc_pb.js";
+import type { Header, RpcRequest, StatusCode } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import type { CallerVerifier } from "./caller-key.js";
 import { type ServerInterceptor, type ServerInterceptorOptions, intercepted } from "./interceptor.js";
 import { type MetadataLimits, fromWire, maxHeaderBytesOf, metadataSize, toWire, tooLarge } from "./metadata.js";
-import { RpcError, toStatusCode } from "./status.js";
+import { RpcError, fromStatusCode, toStatusCode } from "./status.js";
 import { type CallContext, type ServiceImpl, methodPath } from "./types.js";
 import { responseEnvelope, responseMetadataFields } from "./wire.js";
 
@@ -197,10 +197,17 @@ export class CallDispatcher {
     this.#inFlight.set(key, { call, done });
   }
 
-  /** The caller gave up on the call `key`: its handler's signal aborts. False when no such call is in flight. */
-  cancel(key: string): boolean {
+  /**
+   * The caller gave up on the call `key`: its handler's signal aborts, with DEADLINE_EXCEEDED
+   * when the caller says its deadline passed. False when no such call is in flight.
+   */
+  cancel(key: string, why?: StatusCode): boolean {
     const inFlight = this.#inFlight.get(key);
-    inFlight?.call.abort(new RpcError("CANCELLED", "the caller cancelled the call"));
+    const error =
+      why !== undefined && fromStatusCode(why) === "DEADLINE_EXCEEDED"
+        ? new RpcError("DEADLINE_EXCEEDED", "the caller's deadline passed")
+        : new RpcError("CANCELLED", "the caller cancelled the call");
+    inFlight?.call.abort(error);
     return inFlight !== undefined;
   }
 

@@ -114,7 +114,7 @@ export class RpcServer {
       const key = `${route[0]!.toString("latin1")}/${"id" in message ? message.id : ""}`;
       const respond: Respond = (envelope) => this.#router[sendEnvelope](route, envelope);
       if (message.$typeName === "dividere.v1.RpcCancel") {
-        if (!this.#calls.cancel(key)) this.#unmatched++;
+        if (!this.#calls.cancel(key, message.code)) this.#unmatched++;
       } else if (message.$typeName === "dividere.v1.RpcRequest") {
         if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is closing; call another instance"), respond);
         else this.#calls.start(key, message, message.caller || route[0]!.toString("hex"), respond);
