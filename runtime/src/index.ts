@@ -57,6 +57,8 @@ export {
   type RpcErrorOptions,
   type RpcServerOptions,
   type RpcServerStats,
+  type BidiStreamImpl,
+  type ClientStreamImpl,
   type ServerStreamImpl,
   type ServiceImpl,
   type Transport,
