@@ -25,7 +25,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { EchoFailureSchema, EchoReplySchema, EchoRequestSchema } from "./fixtures/gen/test/services/v1/echo_pb.js";
-import { eventually } from "./helpers.js";
+import { eventually, rejection } from "./helpers.js";
 
 const loopback = () => ({ bind: "tcp://127.0.0.1:0" });
 const cleanup: Array<() => unknown> = [];
@@ -58,15 +58,6 @@ function recording(headers: Record<string, string>): { options: CallOptions; hea
   const header: Headers[] = [];
   const trailer: Headers[] = [];
   return { options: { headers, timeoutMs: 5000, onHeader: (h) => header.push(h), onTrailer: (t) => trailer.push(t) }, header, trailer };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RpcError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RpcError);
-  return error as RpcError;
 }
 
 const binary = Uint8Array.from([0, 1, 2, 0xfe, 0xff, 10, 13]);

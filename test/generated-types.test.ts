@@ -13,9 +13,11 @@ import { Msg01Schema } from "./gen/test/clientMsgs_pb.js";
 import type * as chat from "./gen/test/chat/v1/chat_dividere.js";
 import type { OracleClient } from "./gen/test/difficult/oracle_dividere.js";
 import type { AskReply } from "./gen/test/difficult/oracle_pb.js";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescService, MessageInitShape } from "@bufbuild/protobuf";
 import { type CallContext, type CallOptions, type RpcClient, type RpcServer, type ServiceImpl, type Worker, serve } from "@dividere/runtime";
-import type { EchoService } from "./fixtures/gen/test/services/v1/echo_dividere.js";
+import type { EchoClient, EchoService } from "./fixtures/gen/test/services/v1/echo_dividere.js";
+import { Echo } from "./fixtures/gen/test/services/v1/echo_pb.js";
+import type { EchoReply, EchoReplySchema, EchoRequest, EchoRequestSchema } from "./fixtures/gen/test/services/v1/echo_pb.js";
 import {
   type ChatHandlers,
   HistoryClient,
@@ -138,8 +140,14 @@ describe("generated code, at the type level", () => {
     expectTypeOf(wrongKind).toEqualTypeOf(streamedUnary);
   });
 
-  test("a client- or bidi-streaming rpc is left out of the implementation, as the runtime does not carry it yet", () => {
-    expectTypeOf<keyof EchoService>().toEqualTypeOf<"say" | "count" | "unfinished">();
+  test("rpcs of all four kinds are in the implementation, client and bidi streams taking an AsyncIterable of requests", () => {
+    expectTypeOf<keyof EchoService>().toEqualTypeOf<"say" | "count" | "unfinished" | "upload" | "collect" | "chat">();
+    expectTypeOf<EchoService["collect"]>().parameter(0).toEqualTypeOf<AsyncIterable<EchoRequest>>();
+    expectTypeOf<EchoService["collect"]>().returns.toEqualTypeOf<Promise<MessageInitShape<typeof EchoReplySchema>>>();
+    expectTypeOf<EchoService["chat"]>().returns.toEqualTypeOf<AsyncIterable<MessageInitShape<typeof EchoReplySchema>>>();
+    expectTypeOf<EchoClient["collect"]>().parameter(0).toEqualTypeOf<AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>>();
+    expectTypeOf<EchoClient["collect"]>().returns.toEqualTypeOf<Promise<EchoReply>>();
+    expectTypeOf<EchoClient["chat"]>().returns.toEqualTypeOf<AsyncIterable<EchoReply>>();
   });
 
   test("serve(), RpcServer.add and Worker.add type the implementation through the descriptor they get", () => {
@@ -175,6 +183,9 @@ describe("generated code, at the type level", () => {
       void rpc.unary(History.method.follow, {});
       // @ts-expect-error: recent is unary
       void rpc.serverStream(History.method.recent, {});
+      // @ts-expect-error: Say is unary, not a client stream
+      void rpc.clientStream(Echo.method.say, (async function* () {})());
+      expectTypeOf(rpc.bidiStream(Echo.method.chat, (async function* () {})())).toEqualTypeOf<AsyncGenerator<EchoReply, void, undefined>>();
     };
     expectTypeOf(call).toBeFunction();
   });

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { RpcError } from "@dividere/runtime";
 
 /** A bind endpoint on a fresh address of each transport; connect with `server.endpoint`. */
 export const transports = {
@@ -69,4 +70,14 @@ export function runNode(
       resolve({ code, stdout, stderr, ms: Date.now() - started });
     });
   });
+}
+
+/** The RpcError a call rejects with; throws when it resolves, or rejects with anything else. */
+export async function rejection(promise: Promise<unknown>): Promise<RpcError> {
+  const error = await promise.then(
+    () => new Error("the call did not fail"),
+    (e: unknown) => e,
+  );
+  if (error instanceof RpcError) return error;
+  throw error;
 }

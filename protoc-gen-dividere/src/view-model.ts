@@ -84,8 +84,12 @@ export interface MethodView {
   /** `/chat.v1.History/Recent`. */
   path: string;
   source: SourceView;
-  unary: boolean;
-  serverStreaming: boolean;
+  /** The RpcClient method that makes the call: `unary`, `serverStream`, `clientStream` or `bidiStream`. */
+  call: "unary" | "serverStream" | "clientStream" | "bidiStream";
+  /** A client or bidi stream: the client method takes `requests`, an AsyncIterable. */
+  streamsRequests: boolean;
+  /** A server or bidi stream: the client method returns an AsyncIterable. */
+  streamsReplies: boolean;
   input: TypeRef;
   output: TypeRef;
 }
@@ -97,10 +101,8 @@ export interface ServiceView {
   source: SourceView;
   /** Token of the protoc-gen-es service descriptor (`History`). */
   descriptor: string;
-  /** Unary and server-streaming rpcs: the ones dividere carries. */
+  /** Its rpcs, of all four kinds. */
   methods: MethodView[];
-  /** Client- and bidi-streaming rpcs, which are left out, e.g. `Upload (client streaming)`. */
-  unsupported: string[];
   names: {
     /** The type to implement, e.g. `HistoryService`: the runtime's `ServiceImpl` of the descriptor. */
     service: string;
@@ -152,6 +154,14 @@ function messagesOf(file: DescFile): DescMessage[] {
 /** What a generated client has besides its rpcs' methods. */
 const CLIENT_MEMBERS = new Set(["rpc", "close"]);
 
+/** The RpcClient method of each kind of rpc. */
+const CLIENT_CALLS = {
+  unary: "unary",
+  server_streaming: "serverStream",
+  client_streaming: "clientStream",
+  bidi_streaming: "bidiStream",
+} as const satisfies Record<DescMethod["methodKind"], MethodView["call"]>;
+
 /** Comments and deprecation as protoplugin's JSDoc of a descriptor (`f.jsDoc(desc)`) has them. */
 function sourceOf(desc: DescMessage | DescService | DescMethod): SourceView {
   const { leading, trailing } = getComments(desc);
@@ -189,26 +199,23 @@ export function buildFileView(file: DescFile, f: GeneratedFile, symbols: SymbolT
     shape: symbols.token(f.importShape(message)),
   });
   const services = file.services.map((service): ServiceView => {
-    const carried = service.methods.filter((method) => method.methodKind === "unary" || method.methodKind === "server_streaming");
     return {
       typeName: service.typeName,
       name: service.name,
       source: sourceOf(service),
       descriptor: symbols.token(f.importSchema(service)),
-      methods: carried.map((method) => ({
+      methods: service.methods.map((method) => ({
         name: method.name,
         localName: method.localName,
         clientMethod: CLIENT_MEMBERS.has(method.localName) ? `${method.localName}$` : method.localName,
         path: `/${service.typeName}/${method.name}`,
         source: sourceOf(method),
-        unary: method.methodKind === "unary",
-        serverStreaming: method.methodKind === "server_streaming",
+        call: CLIENT_CALLS[method.methodKind],
+        streamsRequests: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+        streamsReplies: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
         input: typeRef(method.input),
         output: typeRef(method.output),
       })),
-      unsupported: service.methods
-        .filter((method) => !carried.includes(method))
-        .map((method) => `${method.name} (${method.methodKind.replace("_", " ")})`),
       names: { service: `${service.name}Service`, client: `${service.name}Client`, definition: `${service.name}Definition` },
     };
   });

@@ -70,6 +70,8 @@ export {
   type RpcErrorOptions,
   type RpcServerOptions,
   type RpcServerStats,
+  type BidiStreamImpl,
+  type ClientStreamImpl,
   type ServerStreamImpl,
   type ServiceImpl,
   type Transport,

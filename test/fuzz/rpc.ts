@@ -32,7 +32,7 @@ export const fuzzEcho = {
   async *count(request: EchoRequest) {
     for (let index = 0; index < request.count % 4; index++) yield { text: request.text, index, servedBy: "fuzz" };
   },
-} satisfies Omit<EchoService, "unfinished"> as Partial<EchoService> as EchoService;
+} satisfies Omit<EchoService, "unfinished" | "upload" | "collect" | "chat"> as Partial<EchoService> as EchoService;
 
 /**
  * How a call must end: the status of its last answer, and the streamed answers before it;

@@ -11,6 +11,7 @@ import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
 import { RpcError, toStatusCode } from "../rpc/status.js";
+import { INITIAL_REQUEST_WINDOW } from "../rpc/flow.js";
 import { dispatchedRequestEnvelope } from "../rpc/wire.js";
 import {
   BROKER_BACKEND_PORT,
@@ -110,6 +111,11 @@ interface Call {
   cut?: boolean;
   /** Until when a message the caller's queue had no room for is tried again. */
   retryUntil?: number;
+  /**
+   * Request items (and the half-close) of a client or bidi stream that came while the call
+   * waited for a worker: at most the initial request window and the end, the caller's credit.
+   */
+  early?: Uint8Array[];
 }
 
 interface ServiceState {
@@ -268,6 +274,9 @@ export class Broker {
       const message = decoded?.message;
       if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, decoded!.payload, message);
       else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("latin1")}/${message.id}`, message.code);
+      else if (message?.$typeName === "dividere.v1.RpcRequestItem" || message?.$typeName === "dividere.v1.RpcCredit") {
+        this.#streamToWorker(`${client.toString("latin1")}/${message.id}`, frame);
+      }
     });
   }
 
@@ -286,8 +295,10 @@ export class Broker {
           break;
         case "dividere.v1.RpcResponse":
         case "dividere.v1.RpcCancel":
+        case "dividere.v1.RpcCredit":
           if (worker && frames.length === 3) {
             if (message.$typeName === "dividere.v1.RpcResponse") this.#response(worker, frames[1]!, frame, message);
+            else if (message.$typeName === "dividere.v1.RpcCredit") this.#streamToClient(worker, `${frames[1]!.toString("latin1")}/${message.id}`, frame);
             else this.#givenBack(worker, `${frames[1]!.toString("latin1")}/${message.id}`);
           } else if (!worker) this.#unknownWorker(identity);
           else this.#drop(new DividereError("NOT_AN_ENVELOPE", `worker ${worker.id} sent an answer in ${frames.length - 1} frames; an answer is its caller's frame and one envelope`));
@@ -374,6 +385,38 @@ export class Broker {
     }
     call.cancelled = true;
     this.#toWorker(call.worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id, code: why })]);
+  }
+
+  /**
+   * A request item, half-close or credit of a caller's stream: on to the call's worker; an item
+   * that comes while the call waits for one waits with it, within the caller's initial credit.
+   * Once an item went to a worker the call cannot move to another: its requests are spent.
+   */
+  #streamToWorker(key: string, frame: Uint8Array): void {
+    const call = this.#calls.get(key);
+    if (!call || call.cancelled) {
+      this.#counts.unmatched++;
+      return;
+    }
+    if (call.worker) {
+      call.started = true;
+      this.#toWorker(call.worker, [call.client, frame]);
+      return;
+    }
+    (call.early ??= []).push(frame);
+    if (call.early.length > INITIAL_REQUEST_WINDOW + 1) {
+      this.#refuse(call, new RpcError("RESOURCE_EXHAUSTED", `${call.request.method}: the caller sent more request items than its credit while the call waited for a worker`));
+    }
+  }
+
+  /** A worker's credit for its caller's stream: on to the caller. */
+  #streamToClient(worker: WorkerState, key: string, frame: Uint8Array): void {
+    const call = this.#calls.get(key);
+    if (!call || call.worker !== worker || call.cancelled) {
+      this.#counts.unmatched++;
+      return;
+    }
+    this.#toClient(call, frame);
   }
 
   /** A worker gave a call back unrun (it reached it too late to start): it goes to another worker. */
@@ -476,6 +519,11 @@ export class Broker {
         startByMs: brokerTimeMs + chosen.expiresAt - now,
       });
       this.#toWorker(chosen, [call.client, frame]);
+      if (call.early) {
+        call.started = true;
+        for (const item of call.early) this.#toWorker(chosen, [call.client, item]);
+        call.early = undefined;
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { EnvelopeCodec, parseEnvelope } from "../envelope/codec.js";
 import { envelopeTopic } from "../envelope/wire.js";
 import { HeartbeatSchema } from "../gen/dividere/MsgLib_pb.js";
 import { type ServiceStatus, ServiceStatusSchema } from "../gen/dividere/v1/broker_pb.js";
-import { RpcCancelSchema, RpcRequestSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { RpcCancelSchema, RpcCreditSchema, RpcRequestItemSchema, RpcRequestSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 
 /** How the broker's service list names Python's pattern, which has no services: any server takes any request. */
@@ -24,7 +24,7 @@ export interface PythonPatternHost {
   settled(): void;
 }
 
-const callTypes: readonly string[] = [RpcRequestSchema.typeName, RpcCancelSchema.typeName];
+const callTypes: readonly string[] = [RpcRequestSchema.typeName, RpcCancelSchema.typeName, RpcRequestItemSchema.typeName, RpcCreditSchema.typeName];
 // An envelope's first bytes name its type exactly, length included: a call is told at a glance.
 const callPrefixes = callTypes.map((typeName) => Buffer.from(envelopeTopic(typeName)));
 

@@ -195,6 +195,12 @@ export class Worker {
         case "dividere.v1.RpcCancel":
           if (client) this.#calls.cancel(`${client.toString("latin1")}/${message.id}`, message.code);
           break;
+        case "dividere.v1.RpcRequestItem":
+          if (client) this.#calls.item(`${client.toString("latin1")}/${message.id}`, message);
+          break;
+        case "dividere.v1.RpcCredit":
+          if (client) this.#calls.credit(`${client.toString("latin1")}/${message.id}`, message.items);
+          break;
         case "dividere.v1.WorkerDisconnect":
           // The broker does not know this worker (it restarted): announce again on a new connection.
           if (!this.#closing) this.#reconnect(0, "the broker asked");

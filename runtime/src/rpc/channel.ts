@@ -4,16 +4,17 @@ import type { Endpoint } from "../connection/endpoint.js";
 import { DEFAULT_SERVER_MAX_MESSAGE_SIZE, type SocketOptions } from "../connection/options.js";
 import { eachUntilClosed } from "../connection/receiver.js";
 import { reconnect } from "../connection/socket.js";
-import { RpcCancelSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse } from "../gen/dividere/v1/rpc_pb.js";
+import { RpcCancelSchema, RpcCreditSchema, RpcRequestItemSchema, RpcRequestSchema, RpcResponseSchema, type RpcResponse } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
 import { callerKeyFields } from "./caller-key.js";
 import { RpcError, fromStatusCode, toStatusCode } from "./status.js";
-import { callerField, requestEnvelope } from "./wire.js";
+import { DEFAULT_RESPONSE_WINDOW } from "./flow.js";
+import { callerField, creditEnvelope, requestEnvelope, requestItemEnvelope } from "./wire.js";
 
 /** The message types of the RPC protocol. */
-export const rpcTypes = [RpcRequestSchema, RpcCancelSchema, RpcResponseSchema] as const;
+export const rpcTypes = [RpcRequestSchema, RpcCancelSchema, RpcResponseSchema, RpcRequestItemSchema, RpcCreditSchema] as const;
 
 /** Who calls, as the server sees it: this host and process. */
 export const CALLER = `${hostname()}/${process.pid}`;
@@ -57,6 +58,10 @@ export interface CallSink {
   end(error: RpcError | undefined): void;
   /** Each answer as it arrives, before `item` and `end`: for a caller that reads the response metadata. */
   received?(response: RpcResponse): void;
+  /** The request went out (a call may wait its turn unsent first, see {@link ChannelOptions.maxInFlight}). */
+  sent?(): void;
+  /** The server lets the call send `items` more request items (a client or bidi stream). */
+  credit?(items: number): void;
 }
 
 /**
@@ -209,9 +214,32 @@ export class Channel {
   #send(id: number, method: DescMethod, payload: Uint8Array, deadline: number | undefined, sink: CallSink, headers: Uint8Array): void {
     // 0 travels as "no deadline": a deadline that has all but passed still asks for 1 ms.
     const timeoutMs = deadline === undefined ? 0 : Math.max(1, Math.min(Math.ceil(deadline - Date.now()), 0xffffffff));
-    const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes, headers, identity: this.#identity });
+    const responseWindow = method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming" ? DEFAULT_RESPONSE_WINDOW : 0;
+    const envelope = requestEnvelope({ id, method, timeoutMs, payload, caller: callerBytes, headers, identity: this.#identity, responseWindow });
     this.#pending.set(id, sink);
     if (envelope.length > DEFAULT_SERVER_MAX_MESSAGE_SIZE) this.#large.set(id, envelope.length);
+    this.#sendOf(id, envelope);
+    sink.sent?.();
+  }
+
+  /** Sends a message of the request stream of call `id`, which must hold credit for it (see {@link CallSink.credit}). */
+  sendItem(id: number, payload: Uint8Array): void {
+    this.#sendOf(id, requestItemEnvelope(id, payload));
+  }
+
+  /** Ends the request stream of call `id`: the caller's half-close. */
+  halfClose(id: number): void {
+    this.#sendOf(id, requestItemEnvelope(id, new Uint8Array(0), true));
+  }
+
+  /** Lets the server send `items` more replies of the stream of call `id`. */
+  grant(id: number, items: number): void {
+    this.#sendOf(id, creditEnvelope(id, items));
+  }
+
+  /** Sends a message of a call in flight; a call that ended sends nothing more. */
+  #sendOf(id: number, envelope: Uint8Array): void {
+    if (!this.#pending.has(id)) return;
     this.#dealer[sendEnvelope](NO_ROUTE, envelope).catch((error: unknown) =>
       this.#end(id, unavailable(`cannot send to ${this.endpoint}: ${(error as Error).message}`, error)),
     );
@@ -269,6 +297,7 @@ export class Channel {
   #receive(): Promise<void> {
     return eachUntilClosed(this.#dealer, ({ message }) => {
       if (message.$typeName === RpcResponseSchema.typeName) this.#deliver(message);
+      else if (message.$typeName === RpcCreditSchema.typeName) this.#pending.get(Number(message.id))?.credit?.(message.items);
     });
   }
 

@@ -10,7 +10,9 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { earliest, timerAt, within } from "../deadline.js";
+import { debug } from "../log.js";
 import type { CallSink, Channel, ChannelOptions } from "./channel.js";
+import { Credit, DEFAULT_RESPONSE_WINDOW, INITIAL_REQUEST_WINDOW, Inbox } from "./flow.js";
 import { type CallFn, type CallRequest, type CallResponse, type ClientInterceptorOptions, type Interceptor, applyInterceptors, replaceHeaders } from "./interceptor.js";
 import { fromWire, toWire } from "./metadata.js";
 import { RpcError } from "./status.js";
@@ -19,6 +21,8 @@ import { type CallOptions, DEFAULT_TIMEOUT_MS, type MethodOfKind, methodPath } f
 import { requestHeaderFields } from "./wire.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { readonly input: I; readonly output: O };
+
+const NO_PAYLOAD = new Uint8Array(0);
 
 /** First pause between attempts, unless a call or its transport says otherwise; it doubles with each retry. */
 const RETRY_DELAY_MS = 25;
@@ -94,50 +98,83 @@ export class RpcClient {
     return reply ?? create(method.output);
   }
 
-  async *#serverStream<I extends DescMessage, O extends DescMessage>(
+  #serverStream<I extends DescMessage, O extends DescMessage>(
     method: Method<I, O>,
     request: MessageInitShape<I>,
     options: CallOptions,
   ): AsyncGenerator<MessageShape<O>, void, undefined> {
-    const payload = encodeRequest(method, request);
-    const queue: MessageShape<O>[] = [];
-    let ended = false;
-    let failure: RpcError | undefined;
-    let wake: (() => void) | undefined;
+    return this.#stream(method, encodeRequest(method, request), undefined, options);
+  }
+
+  /**
+   * Calls a client-streaming method: sends each message of `requests`, then ends the stream (a
+   * half-close), and resolves with the reply; rejects with an {@link RpcError}. `requests` is
+   * read only as fast as the server grants credit (see docs/services.md, "Streams and flow
+   * control"): a `for await` producing them pauses while the server is behind. When the call
+   * ends early (the server answers or fails, a cancel, the deadline) `requests` is closed
+   * (its `return()`). A call is retried (`retries`) only before its first request was read.
+   */
+  async clientStream<I extends DescMessage, O extends DescMessage>(
+    method: MethodOfKind<"client_streaming", I, O>,
+    requests: AsyncIterable<MessageInitShape<I>>,
+    options: CallOptions = {},
+  ): Promise<MessageShape<O>> {
+    const writer = new RequestWriter(method, requests);
+    let reply: MessageShape<O> | undefined;
+    try {
+      await this.#attempts(method, options, () => !writer.started, (attempt) => attempt.run(NO_PAYLOAD, (message) => (reply = message), writer));
+    } finally {
+      writer.close();
+    }
+    return reply ?? create(method.output);
+  }
+
+  /**
+   * Calls a bidi-streaming method: sends `requests` as {@link clientStream} does, while it
+   * yields each reply as {@link serverStream} does; both directions have their own credit.
+   * Stopping reading the replies (a `break`) cancels the call.
+   */
+  bidiStream<I extends DescMessage, O extends DescMessage>(
+    method: MethodOfKind<"bidi_streaming", I, O>,
+    requests: AsyncIterable<MessageInitShape<I>>,
+    options: CallOptions = {},
+  ): AsyncGenerator<MessageShape<O>, void, undefined> {
+    return this.#stream(method, NO_PAYLOAD, new RequestWriter(method, requests), options);
+  }
+
+  /**
+   * The replies of a streaming method, as they are read: the server may send a window of them
+   * ahead of the reader, and more as the reader takes them (each read grants credit).
+   */
+  async *#stream<O extends DescMessage>(
+    method: Method<DescMessage, O>,
+    payload: Uint8Array,
+    writer: RequestWriter | undefined,
+    options: CallOptions,
+  ): AsyncGenerator<MessageShape<O>, void, undefined> {
     let current: Attempt<O> | undefined;
-    const finished = this.#attempts(
+    let ended = false;
+    // Not strict: a server from before flow control sends without waiting for credit.
+    const replies = new Inbox<MessageShape<O>>(DEFAULT_RESPONSE_WINDOW, (items) => current?.grant(items), { strict: false });
+    void this.#attempts(
       method,
       options,
-      () => !current?.delivered, // once messages arrived, a retry would repeat them
+      () => !current?.delivered && !writer?.started, // once messages came or went, a retry would repeat them
       (attempt) => {
         current = attempt;
-        return attempt.run(payload, (message) => {
-          queue.push(message);
-          wake?.();
-        });
+        return attempt.run(payload, (message) => replies.push(message), writer);
       },
-    ).then(
-      () => undefined,
-      (error: unknown) => {
-        failure = RpcError.from(error);
-      },
-    ).finally(() => {
-      ended = true;
-      wake?.();
-    });
+    )
+      .then(
+        () => replies.end(),
+        (error: unknown) => replies.end(RpcError.from(error)),
+      )
+      .finally(() => {
+        ended = true;
+        writer?.close();
+      });
     try {
-      for (;;) {
-        if (queue.length > 0) {
-          yield queue.shift()!;
-        } else if (ended) {
-          break;
-        } else {
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-      }
-      await finished;
-      if (failure) throw failure;
+      yield* replies;
     } finally {
       if (!ended) current?.cancel(new RpcError("CANCELLED", `${methodPath(method)}: the caller stopped reading the stream`));
     }
@@ -359,16 +396,21 @@ class Attempt<O extends DescMessage> {
     readonly metadata: AttemptMetadata,
   ) {}
 
-  /** Sends the request; `onMessage` gets each reply message; settles when the call ends. */
-  run(payload: Uint8Array, onMessage: (message: MessageShape<O>) => void): Promise<void> {
+  /**
+   * Sends the request, and `writer`'s requests after it for a client or bidi stream; `onMessage`
+   * gets each reply message; settles when the call ends.
+   */
+  run(payload: Uint8Array, onMessage: (message: MessageShape<O>) => void, writer?: RequestWriter): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const { signal, deadline, startBy, attemptTimeoutMs } = this.limits;
       let cancelDeadline: (() => void) | undefined;
       // Until the first reply: the attempt's own limit (no reply: try another) and a stream's start.
       let untilFirst: (() => void) | undefined;
       const onAbort = signal && (() => this.cancel(aborted(this.#path, signal.reason)));
+      const credit = writer && new Credit();
       this.#settle = (error) => {
         this.#settle = undefined;
+        credit?.end();
         cancelDeadline?.();
         untilFirst?.();
         if (onAbort) signal.removeEventListener("abort", onAbort);
@@ -411,6 +453,15 @@ class Attempt<O extends DescMessage> {
         },
         end: (error) => this.#settle?.(error),
       };
+      if (credit) {
+        sink.sent = () => credit.grant(INITIAL_REQUEST_WINDOW);
+        // The server's first grant tells that it reads the stream: it has started.
+        sink.credit = (items) => {
+          untilFirst?.();
+          untilFirst = undefined;
+          credit.grant(items);
+        };
+      }
       const { headers, onHeader, onTrailer } = this.metadata;
       if (onHeader || onTrailer) {
         sink.received = (response) => {
@@ -420,7 +471,29 @@ class Attempt<O extends DescMessage> {
         };
       }
       this.#id = this.channel.start(this.method, payload, deadline, sink, headers);
+      if (writer && credit) void this.#write(writer, credit, this.#id);
     });
+  }
+
+  /** Lets the server send `items` more replies of a stream. */
+  grant(items: number): void {
+    if (this.#settle && this.#id !== undefined) this.channel.grant(this.#id, items);
+  }
+
+  /** Sends the requests of a client or bidi stream as credit comes, then the half-close; stops when the call ends. */
+  async #write(writer: RequestWriter, credit: Credit, id: number): Promise<void> {
+    try {
+      while (await credit.take()) {
+        const payload = await writer.next();
+        if (!this.#settle) return;
+        if (payload === undefined) return this.channel.halfClose(id);
+        this.channel.sendItem(id, payload);
+      }
+    } catch (error) {
+      this.cancel(
+        error instanceof RpcError ? error : new RpcError("CANCELLED", `${this.#path}: the requests stopped with an error: ${(error as Error).message}`, { cause: error }),
+      );
+    }
   }
 
   get #path(): string {
@@ -443,6 +516,38 @@ class Attempt<O extends DescMessage> {
     if (!this.#settle) return;
     if (this.#id !== undefined) this.channel.cancel(this.#id, error);
     this.#settle(error);
+  }
+}
+
+/** The requests of a client or bidi stream, read from the caller's iterable one at a time, across the attempts of a call. */
+class RequestWriter {
+  /** True once a request was read: the call can no longer be retried. */
+  started = false;
+  #iterator: AsyncIterator<unknown> | undefined;
+  #done = false;
+
+  constructor(
+    readonly method: DescMethod,
+    readonly requests: AsyncIterable<unknown>,
+  ) {}
+
+  /** The next request, encoded; undefined after the last. Throws INVALID_ARGUMENT for a request of the wrong shape. */
+  async next(): Promise<Uint8Array | undefined> {
+    this.#iterator ??= this.requests[Symbol.asyncIterator]();
+    this.started = true;
+    const next = await this.#iterator.next();
+    if (next.done) {
+      this.#done = true;
+      return undefined;
+    }
+    return encodeRequest(this.method, next.value as never);
+  }
+
+  /** The call ended: the caller's iterable, if unfinished, is closed (its generator's `finally` runs). */
+  close(): void {
+    if (this.#done || !this.#iterator) return;
+    this.#done = true;
+    this.#iterator.return?.().catch((error: unknown) => debug("rpc: closing the requests of %s threw: %s", methodPath(this.method), error));
   }
 }
 

@@ -1,20 +1,21 @@
-import { type DescMethod, type DescService, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, type DescMethod, type DescService, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timerAt } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import type { Header, RpcRequest, StatusCode } from "../gen/dividere/v1/rpc_pb.js";
+import type { Header, RpcRequest, RpcRequestItem, StatusCode } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
 import type { CallerVerifier } from "./caller-key.js";
+import { Credit, INITIAL_REQUEST_WINDOW, Inbox } from "./flow.js";
 import { type ServerInterceptor, type ServerInterceptorOptions, intercepted } from "./interceptor.js";
 import { type MetadataLimits, fromWire, maxHeaderBytesOf, metadataSize, toWire, tooLarge } from "./metadata.js";
 import { RpcError, fromStatusCode, toStatusCode } from "./status.js";
 import { type CallContext, type ServiceImpl, methodPath } from "./types.js";
-import { responseEnvelope, responseMetadataFields } from "./wire.js";
+import { creditEnvelope, responseEnvelope, responseMetadataFields } from "./wire.js";
 
 /** Sends one response of a call back to its caller, as the envelope bytes of an RpcResponse. */
 export type Respond = (envelope: Uint8Array) => Promise<void>;
 
-type Implementation = (request: Message, ctx: CallContext) => unknown;
+type Implementation = (request: Message | AsyncIterable<Message>, ctx: CallContext) => unknown;
 
 interface Hosted {
   method: DescMethod;
@@ -51,6 +52,11 @@ class Call implements CallContext {
   #responseHeader: Headers | undefined;
   #responseTrailer: Headers | undefined;
   #headerSent = false;
+  /** The request stream of a client or bidi stream, as it arrives, and the type of its messages. */
+  requests: Inbox<Message> | undefined;
+  #input: DescMessage | undefined;
+  /** The credit of the replies of a stream, when its caller does flow control (it said its `response_window`). */
+  replies: Credit | undefined;
 
   constructor(request: RpcRequest, peer: string, callerKey: string | undefined, maxHeaderBytes: number) {
     this.method = request.method;
@@ -59,6 +65,35 @@ class Call implements CallContext {
     this.peer = peer;
     this.#requestEntries = request.headers;
     this.#maxHeaderBytes = maxHeaderBytes;
+  }
+
+  /**
+   * Sets up the streams of `method`: an inbox for the requests of a client or bidi stream (the
+   * server grants credit with `grant` as the handler reads them), the caller's credit for the
+   * replies of a server or bidi stream. A stream's deadline then needs its timer: the handler
+   * may wait on either without asking the clock.
+   */
+  open(method: DescMethod, responseWindow: number, grant: (items: number) => void): void {
+    const streamsRequests = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
+    const streamsReplies = method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming";
+    if (streamsRequests) {
+      this.requests = new Inbox(INITIAL_REQUEST_WINDOW, grant);
+      this.#input = method.input;
+    }
+    if (streamsReplies && responseWindow > 0) this.replies = new Credit(responseWindow);
+    if (this.requests || this.replies) void this.signal;
+  }
+
+  /** A message of the request stream, or its end; one beyond the caller's credit, or not of the method's input type, ends the call. */
+  receive(item: RpcRequestItem): void {
+    if (!this.requests || !this.#input) return debug("%s: a request item for a call that takes no request stream", this.method);
+    if (item.end) return this.requests.end();
+    try {
+      this.requests.push(fromBinary(this.#input, item.payload));
+    } catch (error) {
+      const why = error instanceof RpcError ? error : new RpcError("INVALID_ARGUMENT", `${this.method}: a request is not a ${this.#input.typeName}: ${(error as Error).message}`);
+      this.abort(new RpcError(why.code, `${this.method}: ${why.message}`));
+    }
   }
 
   get requestHeader(): Headers {
@@ -121,6 +156,8 @@ class Call implements CallContext {
     if (this.#reason) return;
     this.#reason = reason;
     this.finish();
+    this.requests?.abort(reason);
+    this.replies?.end();
     this.#controller?.abort(reason);
   }
 
@@ -193,6 +230,12 @@ export class CallDispatcher {
       return;
     }
     const call = new Call(request, peer, callerKey, this.#maxHeaderBytes);
+    const hosted = this.#methods.get(request.method);
+    if (hosted?.implementation) {
+      call.open(hosted.method, request.responseWindow, (items) =>
+        respond(creditEnvelope(callId(request.id), items)).catch((error: unknown) => debug("%s: cannot grant credit to call %s: %s", this.#name, request.id, error)),
+      );
+    }
     const done = this.#call(request, call, respond).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, { call, done });
   }
@@ -208,6 +251,20 @@ export class CallDispatcher {
         ? new RpcError("DEADLINE_EXCEEDED", "the caller's deadline passed")
         : new RpcError("CANCELLED", "the caller cancelled the call");
     inFlight?.call.abort(error);
+    return inFlight !== undefined;
+  }
+
+  /** A message of the request stream of the call `key`, or its end. False when no such call is in flight (it ended). */
+  item(key: string, item: RpcRequestItem): boolean {
+    const inFlight = this.#inFlight.get(key);
+    inFlight?.call.receive(item);
+    return inFlight !== undefined;
+  }
+
+  /** The caller of the call `key` lets it send `items` more replies. False when no such call is in flight. */
+  credit(key: string, items: number): boolean {
+    const inFlight = this.#inFlight.get(key);
+    inFlight?.call.replies?.grant(items);
     return inFlight !== undefined;
   }
 
@@ -234,12 +291,9 @@ export class CallDispatcher {
     const tooLarge = call.requestTooLarge();
     if (tooLarge) return this.#fail(request.id, tooLarge, respond, call);
     const { method } = hosted;
-    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
-      return this.#fail(request.id, new RpcError("UNIMPLEMENTED", `${request.method}: ${method.methodKind} calls are not supported`), respond, call);
-    }
-    let input: Message;
+    let input: Message | AsyncIterable<Message>;
     try {
-      input = fromBinary(method.input, request.payload);
+      input = call.requests ?? fromBinary(method.input, request.payload);
     } catch (error) {
       const why = `${request.method}: the request is not a ${method.input.typeName}: ${(error as Error).message}`;
       return this.#fail(request.id, new RpcError("INVALID_ARGUMENT", why), respond, call);
@@ -247,14 +301,15 @@ export class CallDispatcher {
     const id = callId(request.id);
     const send = (envelope: Uint8Array) => this.#send(call, respond, envelope, request.id);
     try {
-      if (method.methodKind === "unary") {
+      if (method.methodKind === "unary" || method.methodKind === "client_streaming") {
         const output = await this.#run(hosted, input, call);
         if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
         const payload = toBinary(method.output, create(method.output, output as never));
         await send(responseEnvelope({ id, payload, metadata: call.metadata(true) }));
       } else {
         for await (const output of this.#run(hosted, input, call) as AsyncIterable<unknown>) {
-          if (call.abortedBy()) break;
+          // Wait for the caller's credit: a slow reader holds the handler here, not its replies in a queue.
+          if (call.abortedBy() || (call.replies && !(await call.replies.take()))) break;
           const payload = toBinary(method.output, create(method.output, output as never));
           await send(responseEnvelope({ id, more: true, payload, metadata: call.metadata(false) }));
         }
@@ -271,7 +326,7 @@ export class CallDispatcher {
   }
 
   /** Calls the handler of a call, through the interceptors if there are any. */
-  #run({ method, implementation, owner }: Hosted, input: Message, call: Call): unknown {
+  #run({ method, implementation, owner }: Hosted, input: Message | AsyncIterable<Message>, call: Call): unknown {
     const interceptors = this.#interceptors;
     if (!interceptors) return implementation!.call(owner, input, call);
     return intercepted(interceptors, method, input, call, (message, ctx) => implementation!.call(owner, message, ctx));

@@ -33,6 +33,8 @@ export {
   type MethodImpl,
   type MethodOfKind,
   type MethodSignature,
+  type BidiStreamImpl,
+  type ClientStreamImpl,
   type ServerStreamImpl,
   type ServiceImpl,
   type UnaryImpl,

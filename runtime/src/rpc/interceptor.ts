@@ -117,7 +117,7 @@ export function applyInterceptors<Fn>(call: Fn, interceptors: readonly ((next: F
 }
 
 /** What a server's chain ends in: the handler of the method, as the dispatcher calls it. */
-export type Handler = (message: Message, ctx: CallContext) => unknown;
+export type Handler = (message: Message | AsyncIterable<Message>, ctx: CallContext) => unknown;
 
 /**
  * Runs `handler` through a server's interceptors, and gives back what the handler itself would:
@@ -127,20 +127,21 @@ export type Handler = (message: Message, ctx: CallContext) => unknown;
 export function intercepted(
   interceptors: readonly ServerInterceptor[],
   method: DescMethod,
-  message: Message,
+  message: Message | AsyncIterable<Message>,
   ctx: CallContext,
   handler: Handler,
 ): Promise<Message> | AsyncIterable<Message> {
   const streams = method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming";
+  const requestStreams = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
   const handle: ServerCallFn = async (req) => {
-    const output = handler(req.message as Message, req.ctx);
+    const output = handler(req.message, req.ctx);
     const common = { method, header: ctx.responseHeader, trailer: ctx.responseTrailer };
     return streams
       ? { ...common, stream: true, message: messagesOf(method.output, output as AsyncIterable<MessageInitShape<DescMessage>>) }
       : { ...common, stream: false, message: create(method.output, (await output) as MessageInitShape<DescMessage>) };
   };
-  const req: ServerCallRequest = {
-    stream: false,
+  const req = {
+    stream: requestStreams,
     method,
     path: ctx.method,
     header: ctx.requestHeader,
@@ -150,7 +151,7 @@ export function intercepted(
     get signal() {
       return ctx.signal;
     },
-  };
+  } as ServerCallRequest; // stream and message agree: requestStreams says which the method takes
   const response = applyInterceptors(handle, interceptors)(req).then((res) => {
     if (res.stream !== streams) throw new RpcError("INTERNAL", `${ctx.method}: an interceptor answered with ${res.stream ? "a stream" : "one message"}`);
     replaceHeaders(ctx.responseHeader, res.header);

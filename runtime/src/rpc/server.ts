@@ -115,6 +115,10 @@ export class RpcServer {
       const respond: Respond = (envelope) => this.#router[sendEnvelope](route, envelope);
       if (message.$typeName === "dividere.v1.RpcCancel") {
         if (!this.#calls.cancel(key, message.code)) this.#unmatched++;
+      } else if (message.$typeName === "dividere.v1.RpcRequestItem") {
+        this.#calls.item(key, message); // items of a call that ended meanwhile are dropped
+      } else if (message.$typeName === "dividere.v1.RpcCredit") {
+        this.#calls.credit(key, message.items);
       } else if (message.$typeName === "dividere.v1.RpcRequest") {
         if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is closing; call another instance"), respond);
         else this.#calls.start(key, message, message.caller || route[0]!.toString("hex"), respond);

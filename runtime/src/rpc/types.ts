@@ -94,10 +94,24 @@ export type ServerStreamImpl<I extends DescMessage, O extends DescMessage> = (
 ) => AsyncIterable<MessageInitShape<O>>;
 
 /**
- * The kinds of rpc the runtime carries. Client- and bidi-streaming rpcs are not carried yet: a
- * service's implementation and client leave them out, and a server answers them `UNIMPLEMENTED`.
+ * A client-streaming method: any number of requests in, read as they arrive (the caller sends
+ * them as fast as the handler reads: see docs/services.md, "Streams and flow control"), a reply
+ * out. The requests end when the caller half-closes; reading them throws the reason when the
+ * call is given up (cancelled, its deadline passed).
  */
-export type CarriedMethodKind = "unary" | "server_streaming";
+export type ClientStreamImpl<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageShape<I>>,
+  ctx: CallContext,
+) => Promise<MessageInitShape<O>>;
+
+/** A bidi-streaming method: requests in as a client stream's, replies out as a server stream's, both at once. */
+export type BidiStreamImpl<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageShape<I>>,
+  ctx: CallContext,
+) => AsyncIterable<MessageInitShape<O>>;
+
+/** The kinds of rpc the runtime carries: all four of gRPC's. */
+export type CarriedMethodKind = "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
 
 /** A method of a protoc-gen-es service descriptor (`GenService`), of one kind, with its messages. */
 export type MethodOfKind<K extends DescMethod["methodKind"], I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
@@ -118,6 +132,8 @@ export type MethodSignature = GenServiceMethods[string];
 export type MethodImpl<M extends MethodSignature> =
   M extends { methodKind: "unary" } ? UnaryImpl<M["input"], M["output"]>
   : M extends { methodKind: "server_streaming" } ? ServerStreamImpl<M["input"], M["output"]>
+  : M extends { methodKind: "client_streaming" } ? ClientStreamImpl<M["input"], M["output"]>
+  : M extends { methodKind: "bidi_streaming" } ? BidiStreamImpl<M["input"], M["output"]>
   : never;
 
 /**
@@ -129,7 +145,9 @@ export type MethodImpl<M extends MethodSignature> =
  */
 export type ServiceImpl<S extends DescService> =
   S extends GenService<infer Methods>
-    ? { [K in keyof Methods as Methods[K]["methodKind"] extends CarriedMethodKind ? K : never]: MethodImpl<Methods[K]> }
+    ? string extends keyof Methods
+      ? object // a plain DescService matches with methods of any name and kind: nothing to type
+      : { [K in keyof Methods as Methods[K]["methodKind"] extends CarriedMethodKind ? K : never]: MethodImpl<Methods[K]> }
     : object;
 
 /** The "/package.Service/Method" path of a method, as it travels in requests. */

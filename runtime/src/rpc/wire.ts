@@ -9,7 +9,7 @@ import { type DescMethod, create, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { writeEnvelope } from "../envelope/codec.js";
 import { encodeUtf8, lengthDelimited, varintSize, writeVarint } from "../envelope/wire.js";
-import { type Header, RpcRequestSchema, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
+import { type Header, RpcCreditSchema, RpcRequestItemSchema, RpcRequestSchema, RpcResponseSchema } from "../gen/dividere/v1/rpc_pb.js";
 import { methodPath } from "./types.js";
 
 const NO_BYTES = new Uint8Array(0);
@@ -80,6 +80,8 @@ export interface RequestFields {
   readonly headers?: Uint8Array;
   /** A CURVE client's key and proof (fields 9, 10) pre-encoded, from `callerKeyFields`; none by default. */
   readonly identity?: Uint8Array;
+  /** Replies the caller takes before it grants more (field 11), for a method that answers with a stream; 0 by default. */
+  readonly responseWindow?: number;
 }
 
 /** Field 5 of RpcRequest, the caller's name, pre-encoded once per process. */
@@ -88,9 +90,10 @@ export function callerField(caller: string): Uint8Array {
 }
 
 /** The envelope of an RpcRequest. */
-export function requestEnvelope({ id, method, timeoutMs, payload, caller, headers = NO_BYTES, identity = NO_BYTES }: RequestFields): Uint8Array {
+export function requestEnvelope({ id, method, timeoutMs, payload, caller, headers = NO_BYTES, identity = NO_BYTES, responseWindow = 0 }: RequestFields): Uint8Array {
   const path = methodField(method);
-  const length = varintFieldSize(id) + path.length + varintFieldSize(timeoutMs) + bytesFieldSize(payload.length) + caller.length + headers.length + identity.length;
+  const length =
+    varintFieldSize(id) + path.length + varintFieldSize(timeoutMs) + bytesFieldSize(payload.length) + caller.length + headers.length + identity.length + varintFieldSize(responseWindow);
   return writeEnvelope(RpcRequestSchema, length, (out, offset) => {
     offset = putVarintField(out, offset, 1, id);
     out.set(path, offset);
@@ -100,8 +103,23 @@ export function requestEnvelope({ id, method, timeoutMs, payload, caller, header
     offset += caller.length;
     out.set(headers, offset);
     out.set(identity, offset + headers.length);
-    return offset + headers.length + identity.length;
+    return putVarintField(out, offset + headers.length + identity.length, 11, responseWindow);
   });
+}
+
+/** The envelope of an RpcRequestItem: a message of a request stream, or (`end`) its half-close. */
+export function requestItemEnvelope(id: number, payload: Uint8Array, end = false): Uint8Array {
+  const length = varintFieldSize(id) + bytesFieldSize(payload.length) + (end ? 2 : 0);
+  return writeEnvelope(RpcRequestItemSchema, length, (out, offset) => {
+    offset = putVarintField(out, offset, 1, id);
+    offset = putBytesField(out, offset, 2, payload);
+    return putVarintField(out, offset, 3, end ? 1 : 0);
+  });
+}
+
+/** The envelope of an RpcCredit: the reader of stream `id` lets its writer send `items` more. */
+export function creditEnvelope(id: number | bigint, items: number): Uint8Array {
+  return writeEnvelope(RpcCreditSchema, idFieldSize(id) + varintFieldSize(items), (out, offset) => putVarintField(out, putIdField(out, offset, id), 2, items));
 }
 
 /**

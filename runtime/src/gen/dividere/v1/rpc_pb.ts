@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dividere/v1/rpc.proto.
  */
 export const file_dividere_v1_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChVkaXZpZGVyZS92MS9ycGMucHJvdG8SC2RpdmlkZXJlLnYxItoBCgpScGNSZXF1ZXN0EgoKAmlkGAEgASgEEg4KBm1ldGhvZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgNEg8KB3BheWxvYWQYBCABKAwSDgoGY2FsbGVyGAUgASgJEhYKDmJyb2tlcl90aW1lX21zGAYgASgEEhMKC3N0YXJ0X2J5X21zGAcgASgEEiQKB2hlYWRlcnMYCCADKAsyEy5kaXZpZGVyZS52MS5IZWFkZXISEgoKY2FsbGVyX2tleRgJIAEoDBIUCgxjYWxsZXJfcHJvb2YYCiABKAwiJQoGSGVhZGVyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAwiPgoJUnBjQ2FuY2VsEgoKAmlkGAEgASgEEiUKBGNvZGUYAiABKA4yFy5kaXZpZGVyZS52MS5TdGF0dXNDb2RlIuQBCgtScGNSZXNwb25zZRIKCgJpZBgBIAEoBBIPCgdwYXlsb2FkGAIgASgMEgwKBG1vcmUYAyABKAgSJQoEY29kZRgEIAEoDjIXLmRpdmlkZXJlLnYxLlN0YXR1c0NvZGUSDwoHbWVzc2FnZRgFIAEoCRIkCgdoZWFkZXJzGAYgAygLMhMuZGl2aWRlcmUudjEuSGVhZGVyEiUKCHRyYWlsZXJzGAcgAygLMhMuZGl2aWRlcmUudjEuSGVhZGVyEiUKB2RldGFpbHMYCCADKAsyFC5nb29nbGUucHJvdG9idWYuQW55Kr0CCgpTdGF0dXNDb2RlEgYKAk9LEAASDQoJQ0FOQ0VMTEVEEAESCwoHVU5LTk9XThACEhQKEElOVkFMSURfQVJHVU1FTlQQAxIVChFERUFETElORV9FWENFRURFRBAEEg0KCU5PVF9GT1VORBAFEhIKDkFMUkVBRFlfRVhJU1RTEAYSFQoRUEVSTUlTU0lPTl9ERU5JRUQQBxIWChJSRVNPVVJDRV9FWEhBVVNURUQQCBIXChNGQUlMRURfUFJFQ09ORElUSU9OEAkSCwoHQUJPUlRFRBAKEhAKDE9VVF9PRl9SQU5HRRALEhEKDVVOSU1QTEVNRU5URUQQDBIMCghJTlRFUk5BTBANEg8KC1VOQVZBSUxBQkxFEA4SDQoJREFUQV9MT1NTEA8SEwoPVU5BVVRIRU5USUNBVEVEEBBiBnByb3RvMw", [file_google_protobuf_any]);
+  fileDesc("ChVkaXZpZGVyZS92MS9ycGMucHJvdG8SC2RpdmlkZXJlLnYxIvMBCgpScGNSZXF1ZXN0EgoKAmlkGAEgASgEEg4KBm1ldGhvZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgNEg8KB3BheWxvYWQYBCABKAwSDgoGY2FsbGVyGAUgASgJEhYKDmJyb2tlcl90aW1lX21zGAYgASgEEhMKC3N0YXJ0X2J5X21zGAcgASgEEiQKB2hlYWRlcnMYCCADKAsyEy5kaXZpZGVyZS52MS5IZWFkZXISEgoKY2FsbGVyX2tleRgJIAEoDBIUCgxjYWxsZXJfcHJvb2YYCiABKAwSFwoPcmVzcG9uc2Vfd2luZG93GAsgASgNIjoKDlJwY1JlcXVlc3RJdGVtEgoKAmlkGAEgASgEEg8KB3BheWxvYWQYAiABKAwSCwoDZW5kGAMgASgIIiYKCVJwY0NyZWRpdBIKCgJpZBgBIAEoBBINCgVpdGVtcxgCIAEoDSIlCgZIZWFkZXISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoDCI+CglScGNDYW5jZWwSCgoCaWQYASABKAQSJQoEY29kZRgCIAEoDjIXLmRpdmlkZXJlLnYxLlN0YXR1c0NvZGUi5AEKC1JwY1Jlc3BvbnNlEgoKAmlkGAEgASgEEg8KB3BheWxvYWQYAiABKAwSDAoEbW9yZRgDIAEoCBIlCgRjb2RlGAQgASgOMhcuZGl2aWRlcmUudjEuU3RhdHVzQ29kZRIPCgdtZXNzYWdlGAUgASgJEiQKB2hlYWRlcnMYBiADKAsyEy5kaXZpZGVyZS52MS5IZWFkZXISJQoIdHJhaWxlcnMYByADKAsyEy5kaXZpZGVyZS52MS5IZWFkZXISJQoHZGV0YWlscxgIIAMoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkqvQIKClN0YXR1c0NvZGUSBgoCT0sQABINCglDQU5DRUxMRUQQARILCgdVTktOT1dOEAISFAoQSU5WQUxJRF9BUkdVTUVOVBADEhUKEURFQURMSU5FX0VYQ0VFREVEEAQSDQoJTk9UX0ZPVU5EEAUSEgoOQUxSRUFEWV9FWElTVFMQBhIVChFQRVJNSVNTSU9OX0RFTklFRBAHEhYKElJFU09VUkNFX0VYSEFVU1RFRBAIEhcKE0ZBSUxFRF9QUkVDT05ESVRJT04QCRILCgdBQk9SVEVEEAoSEAoMT1VUX09GX1JBTkdFEAsSEQoNVU5JTVBMRU1FTlRFRBAMEgwKCElOVEVSTkFMEA0SDwoLVU5BVkFJTEFCTEUQDhINCglEQVRBX0xPU1MQDxITCg9VTkFVVEhFTlRJQ0FURUQQEGIGcHJvdG8z", [file_google_protobuf_any]);
 
 /**
  * A call: the first message a client sends for it.
@@ -96,6 +96,15 @@ export type RpcRequest = Message<"dividere.v1.RpcRequest"> & {
    * @generated from field: bytes caller_proof = 10;
    */
   callerProof: Uint8Array;
+
+  /**
+   * For a method that answers with a stream: how many replies the caller takes before it grants
+   * more with RpcCredit (see docs/services.md, "Streams and flow control"). 0: the caller does no
+   * flow control (it predates it), and the server sends as fast as the connection takes.
+   *
+   * @generated from field: uint32 response_window = 11;
+   */
+  responseWindow: number;
 };
 
 /**
@@ -104,6 +113,66 @@ export type RpcRequest = Message<"dividere.v1.RpcRequest"> & {
  */
 export const RpcRequestSchema: GenMessage<RpcRequest> = /*@__PURE__*/
   messageDesc(file_dividere_v1_rpc, 0);
+
+/**
+ * A message of a client or bidi stream after its RpcRequest (which carries no payload for
+ * these), or its end. The caller sends at most its granted credit of them: 16 (the initial
+ * request window, fixed by the protocol) plus what RpcCredit from the server granted since.
+ *
+ * @generated from message dividere.v1.RpcRequestItem
+ */
+export type RpcRequestItem = Message<"dividere.v1.RpcRequestItem"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * A message of the method's input type; absent on the end.
+   *
+   * @generated from field: bytes payload = 2;
+   */
+  payload: Uint8Array;
+
+  /**
+   * The caller's half-close: it sends no more (no payload then; it takes no credit).
+   *
+   * @generated from field: bool end = 3;
+   */
+  end: boolean;
+};
+
+/**
+ * Describes the message dividere.v1.RpcRequestItem.
+ * Use `create(RpcRequestItemSchema)` to create a new message.
+ */
+export const RpcRequestItemSchema: GenMessage<RpcRequestItem> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_rpc, 1);
+
+/**
+ * Flow control of one stream, as HTTP/2's WINDOW_UPDATE: the reader of a stream lets its writer
+ * send `items` more messages. From a server: more request items; from a caller: more replies.
+ *
+ * @generated from message dividere.v1.RpcCredit
+ */
+export type RpcCredit = Message<"dividere.v1.RpcCredit"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: uint32 items = 2;
+   */
+  items: number;
+};
+
+/**
+ * Describes the message dividere.v1.RpcCredit.
+ * Use `create(RpcCreditSchema)` to create a new message.
+ */
+export const RpcCreditSchema: GenMessage<RpcCredit> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_rpc, 2);
 
 /**
  * One metadata entry of a call. A name ending in "-bin" (gRPC's convention) carries any bytes;
@@ -128,7 +197,7 @@ export type Header = Message<"dividere.v1.Header"> & {
  * Use `create(HeaderSchema)` to create a new message.
  */
 export const HeaderSchema: GenMessage<Header> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_rpc, 1);
+  messageDesc(file_dividere_v1_rpc, 3);
 
 /**
  * The caller gave up on a call (aborted, or its deadline passed): the server stops working on it.
@@ -157,7 +226,7 @@ export type RpcCancel = Message<"dividere.v1.RpcCancel"> & {
  * Use `create(RpcCancelSchema)` to create a new message.
  */
 export const RpcCancelSchema: GenMessage<RpcCancel> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_rpc, 2);
+  messageDesc(file_dividere_v1_rpc, 4);
 
 /**
  * A reply: the one message of a unary call, or one of a stream. The last message of every
@@ -226,7 +295,7 @@ export type RpcResponse = Message<"dividere.v1.RpcResponse"> & {
  * Use `create(RpcResponseSchema)` to create a new message.
  */
 export const RpcResponseSchema: GenMessage<RpcResponse> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_rpc, 3);
+  messageDesc(file_dividere_v1_rpc, 5);
 
 /**
  * How a call ended, in the spirit of gRPC's status codes.
