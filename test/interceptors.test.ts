@@ -167,6 +167,23 @@ describe.each(["direct", "registry", "broker"])("over the %s transport", (name) 
     expect(seen).toHaveLength(1);
   });
 
+  test("a server's interceptors guard client and bidi streams too: a wrong token is refused before the handler runs", async () => {
+    const client = new EchoClient(transport());
+    async function* requests() {
+      yield { text: "a" };
+      yield { text: "b" };
+    }
+    const wrong = { headers: { authorization: "Bearer wrong" }, timeoutMs: 5000 };
+    expect(await client.collect(requests(), wrong).catch((e: unknown) => e)).toMatchObject({ code: "UNAUTHENTICATED" });
+    const chatted = (async () => {
+      for await (const _ of client.chat(requests(), wrong));
+    })();
+    await expect(chatted).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
+    expect(seen).toHaveLength(0);
+    const right = { headers: { authorization: "Bearer right" }, timeoutMs: 5000 };
+    expect(await client.collect(requests(), right)).toMatchObject({ text: "a b", index: 2 });
+  });
+
   test("interceptors change the request headers and the response, on both sides", async () => {
     // The client adds a header and marks the reply; the server's shout adds one and shouts the text.
     const marking: Interceptor = (next) => async (req) => {
