@@ -1,5 +1,4 @@
 import { isMessage } from "@bufbuild/protobuf";
-import { DividereError } from "../errors.js";
 import { RpcError } from "../rpc/status.js";
 import { ackSchema } from "../gen/dividere/MsgLib_pb.js";
 import {
