@@ -23,7 +23,7 @@ import {
 import { create } from "@bufbuild/protobuf";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
-import { type EchoReply, EchoReplySchema } from "./fixtures/gen/test/services/v1/echo_pb.js";
+import { type EchoReply, EchoReplySchema, type EchoRequest, EchoRequestSchema } from "./fixtures/gen/test/services/v1/echo_pb.js";
 
 const loopback = () => ({ bind: "tcp://127.0.0.1:0" });
 const lasting: Array<() => unknown> = [];
@@ -182,6 +182,56 @@ describe.each(["direct", "registry", "broker"])("over the %s transport", (name) 
     expect(seen).toHaveLength(0);
     const right = { headers: { authorization: "Bearer right" }, timeoutMs: 5000 };
     expect(await client.collect(requests(), right)).toMatchObject({ text: "a b", index: 2 });
+  });
+
+  test("client and bidi streams through a client's interceptors: each request and reply seen and changed, in order", async () => {
+    const sent: string[] = [];
+    const received: number[] = [];
+    // Marks each request as it goes out and counts each reply as it comes back.
+    const watching: Interceptor = (next) => async (req) => {
+      req.header.set("echo-watched", "yes");
+      const requests = req.message;
+      const res = await next(
+        req.stream
+          ? {
+              ...req,
+              message: (async function* () {
+                for await (const message of requests as AsyncIterable<EchoRequest>) {
+                  sent.push(message.text);
+                  yield create(EchoRequestSchema, { ...message, text: `${message.text}+` });
+                }
+              })(),
+            }
+          : req,
+      );
+      if (!res.stream) return res;
+      return {
+        ...res,
+        message: (async function* () {
+          for await (const message of res.message) {
+            received.push((message as EchoReply).index);
+            yield message;
+          }
+        })(),
+      };
+    };
+    const client = new EchoClient(transport({ interceptors: [recorder("t1")] }), { interceptors: [recorder("c1"), watching] });
+    async function* requests() {
+      yield { text: "a" };
+      yield { text: "b" };
+    }
+    let header: Headers | undefined;
+    const options = { headers: { "x-order": "" }, timeoutMs: 5000, onHeader: (h: Headers) => (header = h) };
+    expect(await client.collect(requests(), options)).toMatchObject({ text: "a+ b+", index: 2 });
+    expect(sent).toEqual(["a", "b"]);
+    expect(header?.get("echo-watched")).toBe("yes");
+    expect(order).toEqual(["c1 enter", "t1 enter", "s1 enter", "s2 enter", "s3 enter", "s3 leave", "s2 leave", "s1 leave", "t1 leave", "c1 leave"]);
+    sent.length = 0;
+    const replies: string[] = [];
+    for await (const reply of client.chat(requests(), { timeoutMs: 5000 })) replies.push(reply.text);
+    expect(replies).toEqual(["a+", "b+"]);
+    expect(sent).toEqual(["a", "b"]);
+    expect(received).toEqual([0, 1]);
   });
 
   test("interceptors change the request headers and the response, on both sides", async () => {

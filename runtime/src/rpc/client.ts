@@ -13,7 +13,17 @@ import { earliest, timerAt, within } from "../deadline.js";
 import { debug } from "../log.js";
 import type { CallSink, Channel, ChannelOptions } from "./channel.js";
 import { Credit, DEFAULT_RESPONSE_WINDOW, INITIAL_REQUEST_WINDOW, Inbox } from "./flow.js";
-import { type CallFn, type CallRequest, type CallResponse, type ClientInterceptorOptions, type Interceptor, applyInterceptors, replaceHeaders } from "./interceptor.js";
+import {
+  type CallFn,
+  type CallRequest,
+  type CallResponse,
+  type ClientInterceptorOptions,
+  type Interceptor,
+  type MessageStream,
+  type OneMessage,
+  applyInterceptors,
+  replaceHeaders,
+} from "./interceptor.js";
 import { fromWire, toWire } from "./metadata.js";
 import { RpcError } from "./status.js";
 import type { Transport } from "./transport.js";
@@ -72,7 +82,8 @@ export class RpcClient {
     request: MessageInitShape<I>,
     options: CallOptions = {},
   ): Promise<MessageShape<O>> {
-    return this.#interceptors ? this.#interceptedUnary(method, request, options, this.#interceptors) : this.#unary(method, request, options);
+    if (!this.#interceptors) return this.#unary(method, request, options);
+    return this.#interceptedOne(method, () => ({ stream: false, message: createRequest(method, request) }), options, this.#interceptors);
   }
 
   /** Calls a server-streaming method; yields each reply, throws an {@link RpcError} when the call fails. */
@@ -81,7 +92,8 @@ export class RpcClient {
     request: MessageInitShape<I>,
     options: CallOptions = {},
   ): AsyncGenerator<MessageShape<O>, void, undefined> {
-    return this.#interceptors ? this.#interceptedStream(method, request, options, this.#interceptors) : this.#serverStream(method, request, options);
+    if (!this.#interceptors) return this.#serverStream(method, request, options);
+    return this.#interceptedMany(method, () => ({ stream: false, message: createRequest(method, request) }), options, this.#interceptors);
   }
 
   async #unary<I extends DescMessage, O extends DescMessage>(
@@ -114,10 +126,19 @@ export class RpcClient {
    * ends early (the server answers or fails, a cancel, the deadline) `requests` is closed
    * (its `return()`). A call is retried (`retries`) only before its first request was read.
    */
-  async clientStream<I extends DescMessage, O extends DescMessage>(
+  clientStream<I extends DescMessage, O extends DescMessage>(
     method: MethodOfKind<"client_streaming", I, O>,
     requests: AsyncIterable<MessageInitShape<I>>,
     options: CallOptions = {},
+  ): Promise<MessageShape<O>> {
+    if (!this.#interceptors) return this.#clientStream(method, requests, options);
+    return this.#interceptedOne(method, () => ({ stream: true, message: requestsOf(method, requests) }), options, this.#interceptors);
+  }
+
+  async #clientStream<I extends DescMessage, O extends DescMessage>(
+    method: Method<I, O>,
+    requests: AsyncIterable<MessageInitShape<I>>,
+    options: CallOptions,
   ): Promise<MessageShape<O>> {
     const writer = new RequestWriter(method, requests);
     let reply: MessageShape<O> | undefined;
@@ -138,6 +159,15 @@ export class RpcClient {
     method: MethodOfKind<"bidi_streaming", I, O>,
     requests: AsyncIterable<MessageInitShape<I>>,
     options: CallOptions = {},
+  ): AsyncGenerator<MessageShape<O>, void, undefined> {
+    if (!this.#interceptors) return this.#bidiStream(method, requests, options);
+    return this.#interceptedMany(method, () => ({ stream: true, message: requestsOf(method, requests) }), options, this.#interceptors);
+  }
+
+  #bidiStream<I extends DescMessage, O extends DescMessage>(
+    method: Method<I, O>,
+    requests: AsyncIterable<MessageInitShape<I>>,
+    options: CallOptions,
   ): AsyncGenerator<MessageShape<O>, void, undefined> {
     return this.#stream(method, NO_PAYLOAD, new RequestWriter(method, requests), options);
   }
@@ -180,25 +210,27 @@ export class RpcClient {
     }
   }
 
-  async #interceptedUnary<I extends DescMessage, O extends DescMessage>(
-    method: Method<I, O>,
-    request: MessageInitShape<I>,
+  /** A call whose answer is one message (unary, client-streaming), through the interceptors. */
+  async #interceptedOne<O extends DescMessage>(
+    method: Method<DescMessage, O>,
+    request: () => OneMessage | MessageStream,
     options: CallOptions,
     interceptors: readonly Interceptor[],
   ): Promise<MessageShape<O>> {
     const response = await this.#intercept(method, request, options, interceptors);
-    if (response.stream) throw new RpcError("INTERNAL", `${methodPath(method)}: an interceptor answered the unary call with a stream`);
+    if (response.stream) throw new RpcError("INTERNAL", `${methodPath(method)}: an interceptor answered the ${kindOf(method)} call with a stream`);
     return response.message as MessageShape<O>;
   }
 
-  async *#interceptedStream<I extends DescMessage, O extends DescMessage>(
-    method: Method<I, O>,
-    request: MessageInitShape<I>,
+  /** A call whose answer is a stream (server-streaming, bidi), through the interceptors. */
+  async *#interceptedMany<O extends DescMessage>(
+    method: Method<DescMessage, O>,
+    request: () => OneMessage | MessageStream,
     options: CallOptions,
     interceptors: readonly Interceptor[],
   ): AsyncGenerator<MessageShape<O>, void, undefined> {
     const response = await this.#intercept(method, request, options, interceptors);
-    if (!response.stream) throw new RpcError("INTERNAL", `${methodPath(method)}: an interceptor answered the server-streaming call with one message`);
+    if (!response.stream) throw new RpcError("INTERNAL", `${methodPath(method)}: an interceptor answered the ${kindOf(method)} call with one message`);
     try {
       for await (const message of response.message) yield message as MessageShape<O>;
     } catch (error) {
@@ -206,42 +238,51 @@ export class RpcClient {
     }
   }
 
-  /** Runs a call through the interceptors; the innermost link is the call over the transport. */
-  async #intercept<I extends DescMessage>(
-    method: Method<I, DescMessage>,
-    request: MessageInitShape<I>,
-    options: CallOptions,
-    interceptors: readonly Interceptor[],
-  ): Promise<CallResponse> {
+  /** Runs a call through the interceptors; the innermost link is the call over the transport. `request` makes the request they see. */
+  async #intercept(method: Method<DescMessage, DescMessage>, request: () => OneMessage | MessageStream, options: CallOptions, interceptors: readonly Interceptor[]): Promise<CallResponse> {
     const given = withDefaults(options, this.#transport.defaults);
+    const requestStreams = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
     const send: CallFn = async (req) => {
-      if (req.stream) throw new RpcError("INVALID_ARGUMENT", `${req.path}: an interceptor passed on a stream of requests, which this method does not take`);
+      if (req.stream !== requestStreams) {
+        throw new RpcError("INVALID_ARGUMENT", `${req.path}: an interceptor passed on ${req.stream ? "a stream of requests" : "one request"}, where the ${kindOf(method)} method takes ${requestStreams ? "a stream" : "one"}`);
+      }
       // The request as the interceptors left it; the rest of the options as the caller gave them.
       const sent: CallOptions = { ...given, headers: req.header, signal: req.signal, timeoutMs: req.timeoutMs };
-      return method.methodKind === "unary" ? this.#sendUnary(method, req.message, sent) : this.#sendStream(method, req.message, sent);
+      switch (method.methodKind) {
+        case "unary":
+          return this.#answerOne(method, sent, (o) => this.#unary(method, req.message as Message, o));
+        case "client_streaming":
+          return this.#answerOne(method, sent, (o) => this.#clientStream(method, req.message as AsyncIterable<Message>, o));
+        case "server_streaming":
+          return this.#answerMany(method, sent, (o) => this.#serverStream(method, req.message as Message, o));
+        case "bidi_streaming":
+          return this.#answerMany(method, sent, (o) => this.#bidiStream(method, req.message as AsyncIterable<Message>, o));
+      }
     };
     try {
-      const req: CallRequest = {
-        stream: false,
+      const req = {
+        ...request(),
         method,
         path: methodPath(method),
         header: headersOf(method, given.headers),
-        message: createRequest(method, request),
         signal: this.#signalOf(given),
         timeoutMs: given.timeoutMs,
-      };
+      } as CallRequest; // stream and message agree: they come together from `request`
       return await applyInterceptors(send, interceptors)(req);
     } catch (error) {
       throw RpcError.from(error);
     }
   }
 
-  /** The innermost link of a unary call: the call, with its response metadata. The caller's onHeader and onTrailer get what arrived. */
-  async #sendUnary(method: Method<DescMessage, DescMessage>, message: Message, options: CallOptions): Promise<CallResponse> {
+  /**
+   * The innermost link of a call answered by one message: the call, with its response metadata.
+   * The caller's onHeader and onTrailer get what arrived.
+   */
+  async #answerOne(method: Method<DescMessage, DescMessage>, options: CallOptions, call: (options: CallOptions) => Promise<Message>): Promise<CallResponse> {
     let header: Headers | undefined;
     let trailer: Headers | undefined;
     const { onHeader, onTrailer } = options;
-    const reply = await this.#unary(method, message, {
+    const reply = await call({
       ...options,
       onHeader: (received) => onHeader?.((header = received)),
       onTrailer: (received) => onTrailer?.((trailer = received)),
@@ -250,14 +291,15 @@ export class RpcClient {
   }
 
   /**
-   * The innermost link of a server-streaming call: resolves once the first answer arrived, with
-   * its response headers and the stream; rejects when the call failed before any answer.
+   * The innermost link of a call answered by a stream: resolves once the first answer arrived,
+   * with its response headers and the stream; rejects when the call failed before any answer.
+   * (A bidi call's requests go out meanwhile.)
    */
-  #sendStream(method: Method<DescMessage, DescMessage>, message: Message, options: CallOptions): Promise<CallResponse> {
+  #answerMany(method: Method<DescMessage, DescMessage>, options: CallOptions, call: (options: CallOptions) => AsyncGenerator<Message, void, undefined>): Promise<CallResponse> {
     return new Promise((resolve, reject) => {
       const trailer = new Headers();
       const { onHeader, onTrailer } = options;
-      const replies = this.#serverStream(method, message, {
+      const replies = call({
         ...options,
         onHeader: (header) => {
           onHeader?.(header);
@@ -557,6 +599,16 @@ function aborted(path: string, reason: unknown): RpcError {
     return new RpcError("DEADLINE_EXCEEDED", `${path}: the deadline it inherited from its parent call passed`, { cause: reason });
   }
   return new RpcError("CANCELLED", `${path}: the call was cancelled by its AbortSignal${reason instanceof RpcError ? ` (its parent call: ${reason.message})` : ""}`, { cause: reason });
+}
+
+/** A stream's requests as messages, made as they are read: what a client's interceptors see of a client or bidi stream. */
+async function* requestsOf<I extends DescMessage>(method: DescMethod & { input: I }, requests: AsyncIterable<MessageInitShape<I>>): AsyncGenerator<Message, void, undefined> {
+  for await (const request of requests) yield createRequest(method, request);
+}
+
+/** How errors name a method's kind. */
+function kindOf(method: DescMethod): string {
+  return method.methodKind.replace("_", "-");
 }
 
 function headersOf(method: DescMethod, init: CallOptions["headers"]): Headers {

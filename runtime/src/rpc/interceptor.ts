@@ -9,7 +9,7 @@ import { type DescMessage, type DescMethod, type Message, type MessageInitShape,
 import { RpcError } from "./status.js";
 import type { CallContext } from "./types.js";
 
-/** One message: the request of a unary or server-streaming call, the response of a unary one. */
+/** One message: the request of a unary or server-streaming call, the response of a unary or client-streaming one. */
 export interface OneMessage {
   /** False: `message` is one message. */
   readonly stream: false;
@@ -17,11 +17,15 @@ export interface OneMessage {
   readonly message: Message;
 }
 
-/** A stream of messages: the response of a server-streaming call. */
+/** A stream of messages: the requests of a client-streaming or bidi call, the responses of a server-streaming or bidi one. */
 export interface MessageStream {
   /** True: `message` is a stream of messages, read as they come. */
   readonly stream: true;
-  /** The messages: an interceptor that wants to see them wraps the iterable. */
+  /**
+   * The messages: an interceptor that wants to see or change them passes on (or returns) an
+   * iterable of its own that reads this one. A stream of requests is read as the server grants
+   * credit, so such a wrapper is paused as the caller's own `for await` is.
+   */
   readonly message: AsyncIterable<Message>;
 }
 
