@@ -5,7 +5,11 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
 import {
+  Broker,
+  type CallContext,
   DividereError,
+  RpcServer,
+  Worker,
   RegistryClient,
   brokerServices,
   brokerTransport,
@@ -14,7 +18,8 @@ import {
   registryTransport,
   type Transport,
 } from "@dividere/runtime";
-import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
+import { echo } from "./fixtures/echo-service.mjs";
+import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { eventually } from "./helpers.js";
 import { Child, type RegistryPorts, brokerProcess as startBroker, node, registryProcess as startRegistry } from "./processes.js";
 
@@ -528,5 +533,53 @@ describe("a caller that stops reading", () => {
       if (summary.ended === "OK") expect(summary.items).toBe(COUNT);
       else expect(["DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED"]).toContain(summary.ended);
     },
+  );
+});
+
+describe("a caller that hangs or dies while its stream waits for it", () => {
+  // Heartbeats every 200 ms that drop a connection silent for 600 ms after one, and the
+  // server's check of its callers as often: a gone caller is noticed within about a second.
+  const heartbeats = { heartbeatInterval: 200, heartbeatTimeout: 600 };
+  const servers = {
+    "a server": (seen: CallContext[]) => {
+      const server = later(new RpcServer({ bind: "tcp://127.0.0.1:0" }, heartbeats).add(EchoDefinition, echo("direct", seen)), (s) => s.close({ graceMs: 0 }));
+      return { endpoint: server.endpoint, through: "direct", cancelled: () => server.stats.cancelled, ready: () => true };
+    },
+    "a worker behind the broker": (seen: CallContext[]) => {
+      const broker = later(new Broker({ frontend: { bind: "tcp://127.0.0.1:0" }, backend: { bind: "tcp://127.0.0.1:0" }, heartbeatIntervalMs: 200, ...heartbeats }), (b) => b.close({ graceMs: 0 }));
+      const worker = later(new Worker(broker.backendEndpoint, { heartbeatIntervalMs: 200 }).add(EchoDefinition, echo("worker", seen)).start(), (w) => w.close({ graceMs: 0 }));
+      const ready = () => broker.services().some((service) => service.name === ECHO && service.workers === 1);
+      return { endpoint: broker.frontendEndpoint, through: "broker", cancelled: () => worker.stats.cancelled, ready };
+    },
+  };
+  const cases = Object.keys(servers).flatMap((server) =>
+    ["count", "collect"].flatMap((kind) => ["SIGSTOP", "SIGKILL"].map((signal) => [server, kind, signal] as [keyof typeof servers, string, NodeJS.Signals])),
+  );
+
+  test.each(cases)(
+    "%s: a %s stream without a deadline whose caller gets %s is cancelled, its handler's signal aborted, within seconds",
+    async (server, kind, signal) => {
+      const seen: CallContext[] = [];
+      const { endpoint, through, cancelled, ready } = servers[server](seen);
+      await eventually(ready, 5000, "the worker announced");
+      // No deadline: nothing but the check of the caller ends this call.
+      const caller = later(node(fixture("faults-caller.mjs"), endpoint, "1000000", "64", "Infinity", through, kind), (c) => c.kill("SIGKILL"));
+      await lineWith(caller, "streaming"); // and it stopped itself
+      await eventually(() => seen.length === 1, 5000, "the handler running");
+      if (signal === "SIGKILL") caller.kill("SIGKILL");
+      const since = Date.now();
+      const reason = await new Promise<unknown>((resolve, reject) => {
+        const ctxSignal = seen[0]!.signal;
+        if (ctxSignal.aborted) resolve(ctxSignal.reason);
+        ctxSignal.addEventListener("abort", () => resolve(ctxSignal.reason), { once: true });
+        setTimeout(() => reject(new Error("the handler's signal did not abort within 10 s")), 10_000);
+      });
+      const after = Date.now() - since;
+      console.log(`${server}: a ${kind} stream's caller after ${signal}: the handler's signal aborted after ${after} ms: ${(reason as Error).message}`);
+      expect(reason).toMatchObject({ code: "CANCELLED" });
+      expect(after).toBeLessThan(5000);
+      await eventually(() => cancelled() === 1, 5000, "the call counted as cancelled");
+    },
+    20_000,
   );
 });

@@ -85,8 +85,9 @@ export class Worker {
     this.#broker = broker;
     this.#options = options;
     this.#id = options.workerId ?? `${hostname()}/${process.pid}/${++workers}`;
-    this.#calls = new CallDispatcher(`worker ${this.#id}`, options);
     this.#intervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    // A call's caller is checked through the broker as often as the worker heartbeats it.
+    this.#calls = new CallDispatcher(`worker ${this.#id}`, { ...options, callerCheckMs: this.#intervalMs });
     this.#liveness = options.liveness ?? HEARTBEAT_LIVENESS;
     this.#backoff = options.reconnectInitialMs ?? 1000;
   }

@@ -26,7 +26,24 @@ interface Hosted {
 interface InFlight {
   call: Call;
   done: Promise<void>;
+  id: bigint;
+  respond: Respond;
+  since: number;
 }
+
+/** Options of a {@link CallDispatcher}. */
+export interface DispatcherOptions extends MetadataLimits, ServerInterceptorOptions {
+  /**
+   * How often a call in flight for longer checks that its caller is still there, in ms: a
+   * stream waiting for its caller's credit or requests sends nothing, so nothing else would
+   * notice a caller that died (its connection closed) or hangs (its connection dropped by the
+   * socket's heartbeats). Infinity: never.
+   */
+  callerCheckMs?: number;
+}
+
+/** See {@link DispatcherOptions.callerCheckMs}: the ZMTP heartbeat interval of a server's socket. */
+const DEFAULT_CALLER_CHECK_MS = 5000;
 
 const NO_ENTRIES: readonly Header[] = [];
 const NO_DETAILS: readonly Any[] = [];
@@ -190,13 +207,17 @@ export class CallDispatcher {
   readonly #verifier: CallerVerifier | undefined;
   /** Undefined when there are none: a handler is then called directly. */
   readonly #interceptors: readonly ServerInterceptor[] | undefined;
+  readonly #callerCheckMs: number;
+  /** Checks the callers of long calls, while any call is in flight. */
+  #callerCheck: NodeJS.Timeout | undefined;
 
   /** `name` tells the server apart in logs; `verifier` checks caller keys (a CURVE server's). */
-  constructor(name: string, options: MetadataLimits & ServerInterceptorOptions = {}, verifier?: CallerVerifier) {
+  constructor(name: string, options: DispatcherOptions = {}, verifier?: CallerVerifier) {
     this.#name = name;
     this.#maxHeaderBytes = maxHeaderBytesOf(options);
     this.#verifier = verifier;
     this.#interceptors = options.interceptors?.length ? [...options.interceptors] : undefined;
+    this.#callerCheckMs = options.callerCheckMs ?? DEFAULT_CALLER_CHECK_MS;
   }
 
   /** Hosts `implementation` of the service descriptor; methods it lacks answer `UNIMPLEMENTED`. */
@@ -236,8 +257,30 @@ export class CallDispatcher {
         respond(creditEnvelope(callId(request.id), items)).catch((error: unknown) => debug("%s: cannot grant credit to call %s: %s", this.#name, request.id, error)),
       );
     }
-    const done = this.#call(request, call, respond).finally(() => this.#inFlight.delete(key));
-    this.#inFlight.set(key, { call, done });
+    const done = this.#call(request, call, respond).finally(() => {
+      this.#inFlight.delete(key);
+      if (this.#inFlight.size === 0) this.#callerCheck = void clearInterval(this.#callerCheck);
+    });
+    this.#inFlight.set(key, { call, done, id: request.id, respond, since: Date.now() });
+    if (!this.#callerCheck && Number.isFinite(this.#callerCheckMs)) {
+      this.#callerCheck = setInterval(() => this.#checkCallers(), this.#callerCheckMs).unref();
+    }
+  }
+
+  /**
+   * Asks the connection of each call in flight for a while whether its caller is there, with a
+   * message every caller ignores (a credit of no items): one whose connection is gone fails it
+   * (UNROUTABLE; behind a broker, the broker's send fails and it cancels the call), and the
+   * call is cancelled, its handler's signal aborted.
+   */
+  #checkCallers(): void {
+    const now = Date.now();
+    for (const { call, id, respond, since } of this.#inFlight.values()) {
+      if (now - since < this.#callerCheckMs || call.abortedBy()) continue;
+      respond(creditEnvelope(callId(id), 0)).catch((error: unknown) => {
+        if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone (its connection closed)`));
+      });
+    }
   }
 
   /**
@@ -249,7 +292,7 @@ export class CallDispatcher {
     const error =
       why !== undefined && fromStatusCode(why) === "DEADLINE_EXCEEDED"
         ? new RpcError("DEADLINE_EXCEEDED", "the caller's deadline passed")
-        : new RpcError("CANCELLED", "the caller cancelled the call");
+        : new RpcError("CANCELLED", "the caller cancelled the call (or, behind a broker, its connection closed)");
     inFlight?.call.abort(error);
     return inFlight !== undefined;
   }
@@ -349,7 +392,7 @@ export class CallDispatcher {
       return respond(envelope).catch((next: unknown) => this.#sendAgain(call, respond, envelope, id, next, Math.min(pause * 2, 32)));
     }
     // The caller is gone: its handler may stop.
-    if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone`));
+    if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone (its connection closed)`));
     debug("%s: cannot answer call %s: %s", this.#name, id, (error as Error).message);
   }
 

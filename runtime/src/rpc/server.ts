@@ -49,9 +49,12 @@ export class RpcServer {
    */
   constructor(endpoint: Endpoint, options: RpcServerOptions = {}) {
     const { maxHeaderBytes, interceptors, ...socketOptions } = options;
+    const withDefaults = withServerDefaults(socketOptions);
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
-    this.#router = new Router(endpoint, { ...withServerDefaults(socketOptions), mandatory: true, types: rpcTypes });
-    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes, interceptors }, CallerVerifier.of(socketOptions.curve));
+    this.#router = new Router(endpoint, { ...withDefaults, mandatory: true, types: rpcTypes });
+    // A caller's connection drops a heartbeat timeout after it hangs; checking as often as the heartbeats notices soon after.
+    const callerCheckMs = withDefaults.heartbeatInterval || undefined;
+    this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes, interceptors, callerCheckMs }, CallerVerifier.of(socketOptions.curve));
     this.#loop = this.#serve();
   }
 
