@@ -47,14 +47,27 @@ describe("RPC envelopes written in one pass are the bytes protobuf-es and encode
 });
 
 describe("a call a broker hands on", () => {
-  test("keeps every field of the caller's request, known or not, and takes the broker's timeout, time and start-by", () => {
+  test("keeps every field of the caller's request, known or not, and takes the broker's timeout, time, start-by and verified caller key", () => {
     const codec = new envelope.EnvelopeCodec([RpcRequestSchema]);
     for (let i = 0; i < 500; i++) {
-      const fields = { id: number(), method: pick(methods), timeoutMs: pick([0, 1, 1000, 2 ** 32 - 1]), payload: bytes(), caller: pick(["", "host/42"]) };
+      const fields = {
+        id: number(),
+        method: pick(methods),
+        timeoutMs: pick([0, 1, 1000, 2 ** 32 - 1]),
+        payload: bytes(),
+        caller: pick(["", "host/42"]),
+        // What a caller may claim in the broker's own field: the broker's value replaces it.
+        verifiedCallerKey: pick([new Uint8Array(0), new Uint8Array(32).fill(1)]),
+      };
       // A field this runtime does not know yet (field 99, a string) must travel on too.
       const unknownField = Buffer.from([0x9a, 0x06, 3, 0x61, 0x62, 0x63]);
       const request = Buffer.concat([toBinary(RpcRequestSchema, create(RpcRequestSchema, { ...fields, id: BigInt(fields.id), method: methodPath(fields.method) })), unknownField]);
-      const dispatch = { timeoutMs: pick([0, 1, 250, 2 ** 32 - 1]), brokerTimeMs: pick([1, 1_796_000_000_000, 2 ** 53 - 1]), startByMs: pick([0, 1_796_000_003_000]) };
+      const dispatch = {
+        timeoutMs: pick([0, 1, 250, 2 ** 32 - 1]),
+        brokerTimeMs: pick([1, 1_796_000_000_000, 2 ** 53 - 1]),
+        startByMs: pick([0, 1_796_000_003_000]),
+        verifiedCallerKey: pick([new Uint8Array(0), new Uint8Array(32).fill(2)]),
+      };
       const handedOn = dispatchedRequestEnvelope(request, dispatch);
       const { message, payload } = codec.decodeWithPayload(Buffer.from(handedOn));
       expect(message).toMatchObject({
@@ -65,6 +78,7 @@ describe("a call a broker hands on", () => {
         brokerTimeMs: BigInt(dispatch.brokerTimeMs),
         startByMs: BigInt(dispatch.startByMs),
       });
+      expect([...message.verifiedCallerKey]).toEqual([...dispatch.verifiedCallerKey]);
       expect(Buffer.from(message.payload).equals(Buffer.from(fields.payload))).toBe(true);
       expect(Buffer.from(payload.subarray(0, request.length)).equals(request)).toBe(true);
       expect(fromBinary(RpcRequestSchema, payload).$unknown?.map((field) => field.no)).toEqual([99]);

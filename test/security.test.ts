@@ -15,6 +15,7 @@ import {
   brokerTransport,
   connection,
   type CallContext,
+  type ServerInterceptor,
   curve,
   directTransport,
   envelope,
@@ -307,6 +308,41 @@ describe("an allow list enforced through the ZAP handler", () => {
     });
     await refused(k.refusals, k.intruderKey);
     expect(broker.stats.answered).toBe(20);
+  });
+
+  test("broker: the worker's handler gets the caller's key as the broker verified it; a proof that does not hold, or a key set in the broker's field, vouches for nobody", async () => {
+    const k = keys();
+    const worker = curve.keyPair();
+    const other = curve.keyPair();
+    k.server.allow.push(worker.publicKey, other.publicKey);
+    const seen: CallContext[] = [];
+    const broker = later(new Broker({ frontend: loopback(), backend: loopback(), heartbeatIntervalMs: 200, curve: k.server }), (b) => b.close());
+    // Say is for the friend only, by the key the broker vouches for.
+    const sayForFriend: ServerInterceptor = (next) => async (req) => {
+      if (req.method.name === "Say" && req.ctx.callerKey !== k.friend.publicKey) throw new RpcError("PERMISSION_DENIED", `Say is not for ${req.ctx.callerKey ?? "unauthenticated callers"}`);
+      return await next(req);
+    };
+    const workerOptions = { heartbeatIntervalMs: 200, curve: { ...worker, serverKey: k.friend.serverKey }, interceptors: [sayForFriend] };
+    later(new Worker(broker.backendEndpoint, workerOptions).add(EchoDefinition, echo("worker", seen)).start(), (w) => w.close());
+    const friend = new EchoClient(later(brokerTransport(broker.frontendEndpoint, { curve: k.friend }), (t) => t.close()));
+    expect(await friend.say({ text: "hi" }, { timeoutMs: 5000 })).toMatchObject({ text: "hi", servedBy: "worker" });
+    expect(seen.at(-1)!.callerKey).toBe(k.friend.publicKey);
+    const stranger = new EchoClient(later(brokerTransport(broker.frontendEndpoint, { curve: { ...other, serverKey: k.friend.serverKey } }), (t) => t.close()));
+    await expect(stranger.say({ text: "hi" }, { timeoutMs: 5000 })).rejects.toMatchObject({ code: "PERMISSION_DENIED", message: `Say is not for ${other.publicKey}` });
+    const counted: number[] = [];
+    for await (const reply of stranger.count({ text: "n", count: 2 }, { timeoutMs: 5000 })) counted.push(reply.index);
+    expect(counted).toEqual([0, 1]);
+    expect(seen.at(-1)!.callerKey).toBe(other.publicKey);
+
+    // The allowed "other" claims the friend's key: with a made-up proof, and in the broker's own field.
+    const raw = later(new connection.Dealer(broker.frontendEndpoint, { curve: { ...other, serverKey: k.friend.serverKey } }), (d) => d.close());
+    const codec = new envelope.EnvelopeCodec([rpcProtocol.RpcRequestSchema, rpcProtocol.RpcResponseSchema]);
+    const friendKey = z85Decode(k.friend.publicKey)!;
+    const say = { method: "/test.services.v1.Echo/Say", timeoutMs: 5000, payload: new Uint8Array([10, 1, 120]) };
+    await raw.send(codec.encode(rpcProtocol.RpcRequestSchema, { id: 1n, ...say, callerKey: friendKey, callerProof: new Uint8Array(32).fill(7) }));
+    expect(codec.decode((await raw.recv({ timeoutMs: 5000 }))[0]!)).toMatchObject({ code: rpcProtocol.StatusCode.UNAUTHENTICATED, message: expect.stringMatching(/proof of its key/) });
+    await raw.send(codec.encode(rpcProtocol.RpcRequestSchema, { id: 2n, ...say, verifiedCallerKey: friendKey }));
+    expect(codec.decode((await raw.recv({ timeoutMs: 5000 }))[0]!)).toMatchObject({ code: rpcProtocol.StatusCode.PERMISSION_DENIED, message: "Say is not for unauthenticated callers" });
   });
 
   test("every socket kind: the allowed client's message arrives, the intruder's does not", async () => {

@@ -10,6 +10,7 @@ import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, 
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
+import { CallerVerifier } from "../rpc/caller-key.js";
 import { RpcError, toStatusCode } from "../rpc/status.js";
 import { INITIAL_REQUEST_WINDOW } from "../rpc/flow.js";
 import { dispatchedRequestEnvelope } from "../rpc/wire.js";
@@ -94,6 +95,8 @@ interface WorkerState {
   draining: boolean;
 }
 
+const NO_KEY = new Uint8Array(0);
+
 interface Call {
   key: string;
   client: Buffer;
@@ -111,6 +114,8 @@ interface Call {
   cut?: boolean;
   /** Until when a message the caller's queue had no room for is tried again. */
   retryUntil?: number;
+  /** The caller's key as the frontend's CURVE check verified it; empty: it proved none. */
+  verifiedCallerKey: Uint8Array;
   /**
    * Request items (and the half-close) of a client or bidi stream that came while the call
    * waited for a worker: at most the initial request window and the end, the caller's credit.
@@ -161,6 +166,8 @@ export class Broker {
   readonly #heartbeat: NodeJS.Timeout;
   readonly #loops: Promise<void>[];
   readonly #python: PythonPattern;
+  /** Checks the caller keys of a CURVE frontend's calls; the key it verified goes to the worker with the call. */
+  readonly #verifier: CallerVerifier | undefined;
   #closing: Promise<void> | undefined;
   /** Set once the calls have had their grace: nothing more goes to workers. */
   #closed = false;
@@ -173,6 +180,7 @@ export class Broker {
     this.#expiryMs = this.#intervalMs * (options.liveness ?? HEARTBEAT_LIVENESS);
     this.#maxQueued = options.maxQueued ?? 1000;
     this.#graceUntil = Date.now() + (options.unknownServiceGraceMs ?? this.#expiryMs);
+    this.#verifier = CallerVerifier.of(socketOptions.curve);
     // mandatory: ZeroMQ would drop a reply to a caller whose queue is full without a word.
     this.#frontend = new Router(frontend, { ...withServerDefaults(socketOptions), mandatory: true, name: "broker frontend" });
     try {
@@ -337,6 +345,7 @@ export class Broker {
       worker: undefined,
       started: false,
       cancelled: false,
+      verifiedCallerKey: NO_KEY,
     };
     if (service === "dividere.v1.Broker") {
       if (request.method === "/dividere.v1.Broker/Services") return this.#answerServices(call);
@@ -349,6 +358,14 @@ export class Broker {
       return;
     }
     if (this.#closing) return this.#refuse(call, new RpcError("UNAVAILABLE", "the broker is closing; call again once it is back"));
+    if (this.#verifier && request.callerKey.length > 0) {
+      try {
+        this.#verifier.verify(request);
+        call.verifiedCallerKey = request.callerKey;
+      } catch (error) {
+        return this.#refuse(call, RpcError.from(error));
+      }
+    }
     const state = this.#services.get(service);
     if (!state && Date.now() > this.#graceUntil) {
       const known = [...this.#services.keys()].join(", ") || "none";
@@ -517,6 +534,7 @@ export class Broker {
         timeoutMs: call.deadline === undefined ? 0 : Math.min(call.deadline - now, 0xffffffff),
         brokerTimeMs,
         startByMs: brokerTimeMs + chosen.expiresAt - now,
+        verifiedCallerKey: call.verifiedCallerKey,
       });
       this.#toWorker(chosen, [call.client, frame]);
       if (call.early) {

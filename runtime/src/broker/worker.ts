@@ -11,6 +11,7 @@ import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { Dealer } from "../messaging/routing.js";
 import { sendEnvelope } from "../messaging/socket.js";
+import { vouchedByBroker } from "../rpc/caller-key.js";
 import { CallDispatcher, type CallStats, type Respond } from "../rpc/dispatcher.js";
 import { RpcError } from "../rpc/status.js";
 import type { ServiceImpl } from "../rpc/types.js";
@@ -87,7 +88,7 @@ export class Worker {
     this.#id = options.workerId ?? `${hostname()}/${process.pid}/${++workers}`;
     this.#intervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
     // A call's caller is checked through the broker as often as the worker heartbeats it.
-    this.#calls = new CallDispatcher(`worker ${this.#id}`, { ...options, callerCheckMs: this.#intervalMs });
+    this.#calls = new CallDispatcher(`worker ${this.#id}`, { ...options, callerCheckMs: this.#intervalMs }, vouchedByBroker);
     this.#liveness = options.liveness ?? HEARTBEAT_LIVENESS;
     this.#backoff = options.reconnectInitialMs ?? 1000;
   }

@@ -40,8 +40,22 @@ export function callerKeyFields(curve: CurveOptions | undefined): Uint8Array {
   return toBinary(RpcRequestSchema, create(RpcRequestSchema, { callerKey: clientKey, callerProof }));
 }
 
+/** What tells a dispatcher who calls: the Z85 key a request proves it comes from, or undefined. */
+export interface CallerCheck {
+  /** Throws `UNAUTHENTICATED` for a proof that does not hold. */
+  verify(request: RpcRequest): string | undefined;
+}
+
+/**
+ * A worker's: the key its broker verified (`verified_caller_key`). The broker writes it on
+ * every call it hands over, over anything the caller sent, so it is the broker's word.
+ */
+export const vouchedByBroker: CallerCheck = {
+  verify: (request) => (request.verifiedCallerKey.length === 32 ? keyText(request.verifiedCallerKey) : undefined),
+};
+
 /** Checks the caller keys of the calls a CURVE server takes. */
-export class CallerVerifier {
+export class CallerVerifier implements CallerCheck {
   readonly #secretKey: string;
   readonly #serverKey: Uint8Array;
   readonly #allow: Set<string> | undefined;

@@ -4,7 +4,7 @@ import { DividereError } from "../errors.js";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Header, RpcRequest, RpcRequestItem, StatusCode } from "../gen/dividere/v1/rpc_pb.js";
 import { debug } from "../log.js";
-import type { CallerVerifier } from "./caller-key.js";
+import type { CallerCheck } from "./caller-key.js";
 import { Credit, INITIAL_REQUEST_WINDOW, Inbox } from "./flow.js";
 import { type ServerInterceptor, type ServerInterceptorOptions, intercepted } from "./interceptor.js";
 import { type MetadataLimits, fromWire, maxHeaderBytesOf, metadataSize, toWire, tooLarge } from "./metadata.js";
@@ -204,15 +204,15 @@ export class CallDispatcher {
   readonly #inFlight = new Map<string, InFlight>();
   readonly #name: string;
   readonly #maxHeaderBytes: number;
-  readonly #verifier: CallerVerifier | undefined;
+  readonly #verifier: CallerCheck | undefined;
   /** Undefined when there are none: a handler is then called directly. */
   readonly #interceptors: readonly ServerInterceptor[] | undefined;
   readonly #callerCheckMs: number;
   /** Checks the callers of long calls, while any call is in flight. */
   #callerCheck: NodeJS.Timeout | undefined;
 
-  /** `name` tells the server apart in logs; `verifier` checks caller keys (a CURVE server's). */
-  constructor(name: string, options: DispatcherOptions = {}, verifier?: CallerVerifier) {
+  /** `name` tells the server apart in logs; `verifier` tells who calls (a CURVE server's check of caller keys, a worker's broker's word). */
+  constructor(name: string, options: DispatcherOptions = {}, verifier?: CallerCheck) {
     this.#name = name;
     this.#maxHeaderBytes = maxHeaderBytesOf(options);
     this.#verifier = verifier;

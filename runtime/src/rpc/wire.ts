@@ -143,6 +143,8 @@ export interface DispatchFields {
   readonly timeoutMs: number;
   readonly brokerTimeMs: number;
   readonly startByMs: number;
+  /** The caller's key as the broker verified it (32 bytes); empty: the caller proved none. */
+  readonly verifiedCallerKey: Uint8Array;
 }
 
 /**
@@ -150,9 +152,10 @@ export interface DispatchFields {
  * dispatch fields after them. Protobuf takes the last value of a field that comes twice, so
  * `timeout_ms` is replaced; every other field, known or not, goes on unchanged.
  */
-export function dispatchedRequestEnvelope(request: Uint8Array, { timeoutMs, brokerTimeMs, startByMs }: DispatchFields): Uint8Array {
+export function dispatchedRequestEnvelope(request: Uint8Array, { timeoutMs, brokerTimeMs, startByMs, verifiedCallerKey }: DispatchFields): Uint8Array {
   const timeoutField = 1 + varintSize(timeoutMs);
-  const length = request.length + timeoutField + varintFieldSize(brokerTimeMs) + varintFieldSize(startByMs);
+  const keyField = 2 + verifiedCallerKey.length;
+  const length = request.length + timeoutField + varintFieldSize(brokerTimeMs) + varintFieldSize(startByMs) + keyField;
   return writeEnvelope(RpcRequestSchema, length, (out, offset) => {
     out.set(request, offset);
     offset += request.length;
@@ -160,7 +163,12 @@ export function dispatchedRequestEnvelope(request: Uint8Array, { timeoutMs, brok
     out[offset++] = tag(3, VARINT);
     offset = writeVarint(out, offset, timeoutMs);
     offset = putVarintField(out, offset, 6, brokerTimeMs);
-    return putVarintField(out, offset, 7, startByMs);
+    offset = putVarintField(out, offset, 7, startByMs);
+    // Written even when empty: it replaces whatever the caller put in field 12.
+    out[offset++] = tag(12, LENGTH_DELIMITED);
+    out[offset++] = verifiedCallerKey.length;
+    out.set(verifiedCallerKey, offset);
+    return offset + verifiedCallerKey.length;
   });
 }
 
