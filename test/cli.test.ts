@@ -16,7 +16,7 @@ const PROTO = ["--proto", join(root, "proto")];
 const ANY_PORT = "tcp://127.0.0.1:*";
 
 /** Runs a command to its end (within `limitMs`): its exit code and what it printed. */
-const dividere = (args: string[], limitMs = 20_000) => runNode(bin, limitMs, { args });
+const dividere = (args: string[], limitMs = 20_000, input?: string) => runNode(bin, limitMs, { args, input });
 
 /** The JSON lines a command printed. */
 const jsonLines = (stdout: string) => stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -318,9 +318,6 @@ describe("call", () => {
     const noMethod = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Shout", "{}", ...PROTO]);
     expect(noMethod.code).toBe(2);
     expect(noMethod.stderr).toMatch(/has no method Shout; it has Say, Count, Unfinished, Upload/);
-    const clientStream = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Upload", "{}", ...PROTO]);
-    expect(clientStream.code).toBe(2);
-    expect(clientStream.stderr).toMatch(/client streaming method, which dividere does not call yet/);
     const misspelled = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Ecko/Say", "{}", ...PROTO]);
     expect(misspelled.code).toBe(2);
     expect(misspelled.stderr).toMatch(
@@ -334,5 +331,90 @@ describe("call", () => {
     const nobody = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Say", "{}", "--timeout", "300", ...PROTO]);
     expect(nobody.code).toBe(1);
     expect(nobody.stderr).toMatch(/dividere call: DEADLINE_EXCEEDED|dividere call: UNAVAILABLE/i);
+  });
+
+  describe("client and bidi streams read their requests from stdin, one JSON a line", () => {
+    /** Starts the Echo service; resolves with its endpoint. */
+    async function echoAt(name: string): Promise<string> {
+      const { endpoint: registry } = await startRegistry();
+      const service = started(node(fixture("echo-service.mjs"), name, registry, "5000"));
+      return ((await service.next()) as { ready: string }).ready;
+    }
+
+    /** `dividere call` of Echo/Chat on a new Echo service, its stdin open for the test to write lines to. */
+    async function chatWith(name: string): Promise<{ chat: Child; ready: string }> {
+      const ready = await echoAt(name);
+      return { chat: started(start("call", ready, "test.services.v1.Echo/Chat", "--timeout", "15000", ...PROTO)), ready };
+    }
+
+    test("a client stream sends every line (blank ones skipped, CRLF too) and prints its one reply; a bidi stream prints each reply", async () => {
+      const ready = await echoAt("echo-s");
+      const input = '{"text": "a"}\n\n   \n{"text": "b"}\r\n{"text": "c"}';
+      const collect = await dividere(["call", ready, "test.services.v1.Echo/Collect", ...PROTO], 20_000, input);
+      expect(collect.stderr).toBe("");
+      expect(collect.code).toBe(0);
+      expect(jsonLines(collect.stdout)).toEqual([{ text: "a b c", index: 3, servedBy: "echo-s" }]);
+
+      const chat = await dividere(["call", ready, "test.services.v1.Echo/Chat", "-", "-H", "echo-n: 2", "-v", ...PROTO], 20_000, input);
+      expect(chat.code).toBe(0);
+      expect(jsonLines(chat.stdout)).toEqual([
+        { text: "a", servedBy: "echo-s" },
+        { text: "b", index: 1, servedBy: "echo-s" },
+        { text: "c", index: 2, servedBy: "echo-s" },
+      ]);
+      expect(chat.stderr).toBe("header echo-n: 2\ntrailer echo-n: 2\n");
+
+      const nothing = await dividere(["call", ready, "test.services.v1.Echo/Collect", ...PROTO], 20_000, "");
+      expect(jsonLines(nothing.stdout)).toEqual([{ servedBy: "echo-s" }]);
+    });
+
+    test("a bidi call answers each line while stdin is still open, and ends when stdin does", async () => {
+      const { chat } = await chatWith("echo-i");
+      chat.write('{"text": "hello"}\n');
+      expect(await chat.next()).toEqual({ text: "hello", servedBy: "echo-i" });
+      chat.write('{"text": "again"}\n');
+      expect(await chat.next()).toEqual({ text: "again", index: 1, servedBy: "echo-i" });
+      chat.endInput();
+      expect(await chat.exited).toBe(0);
+      expect(await chat.rest()).toEqual([]);
+      expect(chat.stderr).toBe("");
+    });
+
+    test("a line that is not a request names its line, cancels the call and exits 2, stdin still open", async () => {
+      const { chat, ready } = await chatWith("echo-m");
+      chat.write('{"text": "fine"}\n\n');
+      expect(await chat.next()).toEqual({ text: "fine", servedBy: "echo-m" });
+      chat.write('{"text": 5}\n');
+      expect(await chat.exited).toBe(2);
+      expect(chat.stderr).toMatch(/^dividere call: line 3 of standard input is not a test\.services\.v1\.EchoRequest: .*expected string, got 5\n/);
+
+      const notJson = await dividere(["call", ready, "test.services.v1.Echo/Collect", ...PROTO], 20_000, '{"text": "a"}\n{text: b}\n');
+      expect(notJson.code).toBe(2);
+      expect(notJson.stderr).toMatch(/line 2 of standard input is not a test\.services\.v1\.EchoRequest/);
+      expect(notJson.stdout).toBe("");
+    });
+
+    test("a server that fails mid-stream ends the call with its code, though stdin is still open", async () => {
+      const { chat } = await chatWith("echo-f");
+      chat.write('{"text": "one"}\n');
+      expect(await chat.next()).toEqual({ text: "one", servedBy: "echo-f" });
+      chat.write('{"text": "two", "failCode": "ABORTED"}\n');
+      expect(await chat.exited).toBe(1);
+      expect(chat.stderr).toMatch(/^dividere call: ABORTED: told to fail with ABORTED: two\n$/);
+    });
+
+    test("a request argument where stdin is read, and none (or -) where one is needed, are usage errors saying what to do", async () => {
+      const given = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Collect", '{"text": "a"}', ...PROTO]);
+      expect(given.code).toBe(2);
+      expect(given.stderr).toMatch(
+        /Echo\/Collect is a client streaming method: it reads its requests from standard input, one JSON a line .*leave out the JSON or give -, e.g. echo '\{"text": "a"\}' \| dividere call/,
+      );
+      const missing = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Say", ...PROTO]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/Echo\/Say is a unary method: give its one request as JSON/);
+      const dash = await dividere(["call", "tcp://127.0.0.1:1", "test.services.v1.Echo/Count", "-", ...PROTO]);
+      expect(dash.code).toBe(2);
+      expect(dash.stderr).toMatch(/is a server streaming method: give its one request as JSON, .*only client and bidi methods read standard input/);
+    });
   });
 });

@@ -47,14 +47,19 @@ export async function eventually(condition: () => boolean, timeoutMs = 5000, wha
   }
 }
 
-/** Runs a Node script (with `args`) and resolves with its exit code and output, or rejects if it outlives `limitMs`. */
+/**
+ * Runs a Node script (with `args`, and `input` as its whole stdin) and resolves with its exit
+ * code and output, or rejects if it outlives `limitMs`.
+ */
 export function runNode(
   script: string,
   limitMs: number,
-  options: { args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: { args?: string[]; env?: NodeJS.ProcessEnv; input?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [script, ...(options.args ?? [])], { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
+  const child = spawn(process.execPath, [script, ...(options.args ?? [])], { stdio: ["pipe", "pipe", "pipe"], env: options.env ?? process.env });
+  // Without input, stdin ends at once, as /dev/null would; a child that exits unread gives EPIPE, which its exit code tells better.
+  child.stdin.on("error", () => {}).end(options.input);
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

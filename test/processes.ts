@@ -20,7 +20,9 @@ export class Child {
   readonly exited: Promise<number | null>;
 
   constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-    this.#child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    this.#child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    // A child that exits before reading what it was given makes writes fail with EPIPE: the test sees its exit instead.
+    this.#child.stdin!.on("error", () => {});
     this.#child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
     const lines = createInterface({ input: this.#child.stdout! }).on("line", (line) => {
       this.#lines.push(parseLine(line));
@@ -84,6 +86,16 @@ export class Child {
   async finished(): Promise<void> {
     const code = await this.exited;
     if (code !== 0) throw new Error(`the child exited with ${code}; stderr:\n${this.#stderr}`);
+  }
+
+  /** Writes `text` to the child's stdin (which stays open until {@link endInput}). */
+  write(text: string): void {
+    this.#child.stdin!.write(text);
+  }
+
+  /** Closes the child's stdin: it reads the end of its input. */
+  endInput(): void {
+    this.#child.stdin!.end();
   }
 
   kill(signal: NodeJS.Signals = "SIGKILL"): void {

@@ -1,4 +1,4 @@
-import { type DescMethod, type DescService, type Registry, fromJsonString, toJson } from "@bufbuild/protobuf";
+import { type DescMessage, type DescMethod, type DescService, type MessageShape, type Registry, fromJsonString, toJson } from "@bufbuild/protobuf";
 import { brokerTransport } from "../broker/transport.js";
 import { REGISTRY_PORT } from "../registry/defaults.js";
 import { registryTransport } from "../registry/transport.js";
@@ -7,6 +7,7 @@ import { RpcError } from "../rpc/status.js";
 import { type Transport, directTransport } from "../rpc/transport.js";
 import { type CallOptions, isMethodOfKind } from "../rpc/types.js";
 import { type Command, UsageError, integer, parse, printJson } from "./command.js";
+import { JsonLines } from "./json-lines.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { TYPE_USAGE, loadTypes, typeOptions, unknownType } from "./types.js";
 
@@ -50,20 +51,59 @@ function printMetadata(kind: "header" | "trailer"): (headers: Headers) => void {
   };
 }
 
+/** The kind of `method` as a phrase: "client streaming", "bidi streaming". */
+const kindOf = (method: DescMethod) => method.methodKind.replace("_", " ");
+
+/**
+ * The requests of a client or bidi method: standard input's JSON lines, when the request
+ * argument is left out or is `-` (a request given on the command line would be one message
+ * where a stream is asked for, so it is refused, saying how to give them).
+ */
+function requestsFromStdin(method: DescMethod, json: string | undefined, types: Registry): JsonLines<DescMessage> {
+  if (json !== undefined && json !== STDIN) {
+    throw new UsageError(
+      `${method.parent.typeName}/${method.name} is a ${kindOf(method)} method: it reads its requests from standard input, one JSON a line ` +
+        `(end of input ends the stream); leave out the JSON or give -, e.g. echo '${json}' | dividere call ... ${method.name}`,
+    );
+  }
+  if (process.stdin.isTTY) process.stderr.write(`dividere call: reading ${method.input.typeName} requests from standard input, one JSON a line; Ctrl-D ends them\n`);
+  return new JsonLines(method.input, process.stdin, types);
+}
+
+/** The one request of a unary or server-streaming method, given as the JSON argument. */
+function requestOf(method: DescMethod, json: string | undefined, types: Registry): MessageShape<DescMessage> {
+  if (json === undefined || json === STDIN) {
+    throw new UsageError(`${method.parent.typeName}/${method.name} is a ${kindOf(method)} method: give its one request as JSON, e.g. '{}'${json === STDIN ? ' (only client and bidi methods read standard input; for a file: "$(cat request.json)")' : ""}`);
+  }
+  try {
+    return fromJsonString(method.input, json, { registry: types });
+  } catch (error) {
+    throw new UsageError(`the JSON is not a ${method.input.typeName}: ${(error as Error).message}`);
+  }
+}
+
+/** The request argument that means "standard input". */
+const STDIN = "-";
+
 export const call: Command = {
   name: "call",
-  summary: "call a method of a service, with the request given as JSON",
-  usage: `usage: dividere call TARGET METHOD JSON [options]
+  summary: "call a method of a service, with the request given as JSON (a stream of them on stdin)",
+  usage: `usage: dividere call TARGET METHOD [JSON] [options]
 
 Calls METHOD with a request given in protobuf's JSON form and prints the reply as a line of JSON
 (a server stream: one line per reply). TARGET is either the endpoint of a server
 (tcp://host:port; METHOD is then package.Service/Method) or the full name of a service, found
 through the registry (or a broker's frontend, with --broker; METHOD may then be just Method).
 
+A client-streaming or bidi METHOD takes no JSON argument (or -): it reads its requests from
+standard input, one JSON a line (blank lines skipped), sends each as soon as its line is read,
+and ends the stream (a half-close) at the end of input; the replies print as they come. A line
+that is not a request cancels the call and exits 2, naming the line.
+
 options:
   --registry ENDPOINT        the registry to find TARGET in (default tcp://localhost:${REGISTRY_PORT})
   --broker ENDPOINT          call TARGET through this broker's frontend instead
-  --timeout MS               give up after this long (default 5000)
+  --timeout MS               give up after this long, for a stream the whole of it (default 5000)
   -H, --header NAME:VALUE    send this request header (repeatable); a NAME ending in -bin takes base64
   -v, --verbose              show the response headers and trailers on stderr ("header NAME: VALUE",
                              "trailer NAME: VALUE"); stdout stays the replies
@@ -83,18 +123,15 @@ ${SECURITY_USAGE}
         verbose: { type: "boolean", short: "v" },
         ...typeOptions,
       },
-      { min: 3, max: 3, names: "TARGET METHOD JSON" },
+      { min: 2, max: 3, names: "TARGET METHOD [JSON]" },
     );
-    const [target, methodName, json] = positionals as [string, string, string];
+    const [target, methodName, json] = positionals as [string, string, string | undefined];
     const types = loadTypes(values);
     const byEndpoint = /^[a-z]+:\/\//.test(target);
     const method = findMethod(types, methodName, byEndpoint ? undefined : target);
-    let request;
-    try {
-      request = fromJsonString(method.input, json, { registry: types });
-    } catch (error) {
-      throw new UsageError(`the JSON is not a ${method.input.typeName}: ${(error as Error).message}`);
-    }
+    const streamsRequests = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
+    const requests = streamsRequests ? requestsFromStdin(method, json, types) : undefined;
+    const request = streamsRequests ? undefined : requestOf(method, json, types);
     const headers = headersOf(values.header);
     const security = curveFromEnvironment();
     const transport: Transport = byEndpoint
@@ -105,20 +142,22 @@ ${SECURITY_USAGE}
     const client = new RpcClient(transport);
     const options: CallOptions = { timeoutMs: integer(values.timeout, "timeout") ?? 5000, headers };
     if (values.verbose) Object.assign(options, { onHeader: printMetadata("header"), onTrailer: printMetadata("trailer") });
+    const print = (reply: MessageShape<DescMessage>) => printJson(toJson(method.output, reply, { registry: types }));
     try {
-      if (isMethodOfKind(method, "unary")) {
-        printJson(toJson(method.output, await client.unary(method, request, options), { registry: types }));
-      } else if (isMethodOfKind(method, "server_streaming")) {
-        for await (const reply of client.serverStream(method, request, options)) printJson(toJson(method.output, reply, { registry: types }));
-      } else {
-        throw new UsageError(`${method.parent.typeName}/${method.name} is a ${method.methodKind.replace("_", " ")} method, which dividere does not call yet`);
-      }
+      if (isMethodOfKind(method, "unary")) print(await client.unary(method, request!, options));
+      else if (isMethodOfKind(method, "server_streaming")) for await (const reply of client.serverStream(method, request!, options)) print(reply);
+      else if (isMethodOfKind(method, "client_streaming")) print(await client.clientStream(method, requests!, options));
+      else if (isMethodOfKind(method, "bidi_streaming")) for await (const reply of client.bidiStream(method, requests!, options)) print(reply);
       return 0;
     } catch (error) {
+      // A bad line cancelled the call: the line is the news, not the CANCELLED it caused.
+      if (requests?.failure) throw requests.failure;
       if (!(error instanceof RpcError)) throw error;
       process.stderr.write(`dividere call: ${error.code}: ${error.message}\n`);
       return 1;
     } finally {
+      // A call that ended before its input did leaves stdin open, which would keep the process alive.
+      if (requests) process.stdin.destroy();
       await transport.close();
     }
   },
