@@ -10,8 +10,10 @@ import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, 
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
+import { sendAgainWhenRoom } from "../connection/send-again.js";
 import { CallerVerifier } from "../rpc/caller-key.js";
 import { RpcError, toStatusCode } from "../rpc/status.js";
+import { DEFAULT_TIMEOUT_MS } from "../rpc/types.js";
 import { INITIAL_REQUEST_WINDOW } from "../rpc/flow.js";
 import { dispatchedRequestEnvelope } from "../rpc/wire.js";
 import {
@@ -112,8 +114,6 @@ interface Call {
   cancelled: boolean;
   /** A message of it could not go back (the caller reads too slowly): it ends with an error. */
   cut?: boolean;
-  /** Until when a message the caller's queue had no room for is tried again. */
-  retryUntil?: number;
   /** The caller's key as the frontend's CURVE check verified it; empty: it proved none. */
   verifiedCallerKey: Uint8Array;
   /**
@@ -650,17 +650,18 @@ export class Broker {
     if (this.#calls.size === 0 && this.#python.pending === 0) this.#drained?.();
   }
 
-  #toClient(call: Call, frame: Uint8Array, pause = 0): void {
-    this.#frontend.send([call.client, frame]).catch((error: unknown) => this.#undelivered(call, frame, error, pause));
+  #toClient(call: Call, frame: Uint8Array): void {
+    this.#frontend.send([call.client, frame]).catch((error: unknown) => this.#undelivered(call, frame, error));
   }
 
   /**
-   * A reply the caller's connection did not take: the caller is gone (UNROUTABLE), or it reads
-   * too slowly and its queue is full (TIMEOUT). A stream must not go on with a hole in it: the
-   * call is cut (its worker told), and its end, an error, is tried again every few ms until the
-   * caller takes it or the call's deadline passes; so is a call's last message.
+   * A reply the caller's connection did not take: the caller is gone (UNROUTABLE), or its queue
+   * is full (TIMEOUT: it reads too slowly, or ignores credit). A stream must not go on with a
+   * hole in it: the call is cut (its worker told), and its end, an error, is tried again until
+   * the caller takes it or the call's deadline passes (connection/send-again.ts); so is a call's
+   * last message.
    */
-  #undelivered(call: Call, frame: Uint8Array, error: unknown, pause: number): void {
+  #undelivered(call: Call, frame: Uint8Array, error: unknown): void {
     debug("broker: cannot answer a caller: %s", error);
     if (this.#calls.get(call.key) === call && !call.cancelled) {
       call.cut = true;
@@ -669,12 +670,14 @@ export class Broker {
         call,
         new RpcError("RESOURCE_EXHAUSTED", `${call.request.method}: the caller read its replies too slowly; the broker's queue to it was full, and the call was cut`),
       );
-    } else if (call.cut && pause === 0) {
+    } else if (call.cut) {
       return; // a message after the cut: the error end is on its way
     }
-    call.retryUntil ??= call.deadline ?? Date.now() + 30_000;
-    if (!DividereError.is(error, "TIMEOUT") || this.#closed || Date.now() >= call.retryUntil) return;
-    setTimeout(() => this.#toClient(call, frame, Math.min(2 * pause || 1, 32)), pause || 1);
+    const send = () => this.#frontend.send([call.client, frame]);
+    const until = call.deadline ?? Date.now() + DEFAULT_TIMEOUT_MS;
+    sendAgainWhenRoom(send, error, { full: (e) => DividereError.is(e, "TIMEOUT"), until, stopped: () => this.#closed }).catch((last: unknown) =>
+      debug("broker: gave up answering a caller: %s", last),
+    );
   }
 
   #toWorker(worker: WorkerState, frames: Uint8Array[]): void {

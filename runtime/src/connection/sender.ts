@@ -1,4 +1,5 @@
 import { DividereError } from "../errors.js";
+import { sendAgainWhenRoom } from "./send-again.js";
 
 interface Queued<F> {
   frames: F;
@@ -12,11 +13,6 @@ interface Queued<F> {
  * which it does not apply to a socket with `sendTimeout` 0, whose sends all settle at once.
  */
 const SENDS_BETWEEN_YIELDS = 512;
-
-/** The first pause before a blocked send tries again, in ms; it doubles up to {@link RETRY_MAX_MS}. */
-const RETRY_MIN_MS = 1;
-/** The longest pause between two tries of a blocked send, in ms: how late it may notice room. */
-const RETRY_MAX_MS = 8;
 
 /**
  * What a Sender does with a send ZeroMQ refuses because a queue is full (`EAGAIN`): fail it
@@ -47,11 +43,6 @@ export class Sender<F> {
   #blockMs = -1;
   /** Sends since the last yield to the event loop; counted only under a {@link FullPolicy} other than "fail". */
   #inARow = 0;
-  /** The frames ZeroMQ is working on, kept only to try a blocked send again. */
-  #current: F | undefined;
-  /** When the current send first met a full queue (0: it has not). */
-  #blockedSince = 0;
-  #pause = RETRY_MIN_MS;
   #closed: DividereError | undefined;
 
   /**
@@ -80,7 +71,8 @@ export class Sender<F> {
 
   /**
    * From now on, a send ZeroMQ refuses because a queue is full (`EAGAIN`) is dropped (resolved,
-   * and counted in {@link unsent}) or blocks (tried again every few ms until it goes out; after
+   * and counted in {@link unsent}) or blocks (tried again every few ms until it goes out, see
+   * connection/send-again.ts; after
    * `timeoutMs`, if given, it fails as ZeroMQ failed it). For a socket whose native sends never
    * wait (`sendTimeout` 0): such a send settles at once, so zeromq.js never defers one, and this
    * Sender lets the event loop in every 512 sends, or a loop of awaited sends would starve
@@ -108,11 +100,7 @@ export class Sender<F> {
   }
 
   #hand(frames: F): Promise<void> {
-    if (this.#full === "block") {
-      this.#current = frames;
-      this.#blockedSince = 0;
-    }
-    return this.#pushed(frames).then(this.#done, this.#failed);
+    return this.#pushed(frames).then(this.#done, (error: unknown) => this.#failed(frames, error));
   }
 
   #pushed(frames: F): Promise<void> {
@@ -128,38 +116,22 @@ export class Sender<F> {
     this.#next();
   };
 
-  readonly #failed = (error: unknown): void | Promise<void> => {
+  #failed(frames: F, error: unknown): void | Promise<void> {
     // Under a policy, the native send never waits, so EAGAIN means a full queue, never a timeout.
-    const full = this.#full !== "fail" && (error as { code?: unknown } | undefined)?.code === "EAGAIN";
-    if (full && this.#full === "block") return this.#blocked(error);
+    const full = this.#full !== "fail" && isFull(error);
+    if (full && this.#full === "block") {
+      const until = this.#blockMs < 0 ? undefined : Date.now() + this.#blockMs;
+      return sendAgainWhenRoom(() => this.#pushed(frames), error, { full: isFull, until, stopped: () => this.#closed !== undefined }).then(this.#done, (last: unknown) => {
+        this.#next();
+        throw this.#failure(last);
+      });
+    }
     if (full) this.#unsent++;
     this.#next();
     if (!full) throw this.#failure(error);
-  };
-
-  /** Tries the current send again after a pause, or fails it when its time is up or the socket closes. */
-  #blocked(error: unknown): Promise<void> {
-    const now = Date.now();
-    if (this.#blockedSince === 0) {
-      this.#blockedSince = now;
-      this.#pause = RETRY_MIN_MS;
-    }
-    // ZeroMQ tells nobody when a subscriber's queue has room again (an XPUB always polls writable), so look.
-    const left = this.#blockMs < 0 ? Number.POSITIVE_INFINITY : this.#blockedSince + this.#blockMs - now;
-    if (left <= 0 || this.#closed) {
-      this.#current = undefined;
-      this.#next();
-      return Promise.reject(this.#failure(error));
-    }
-    const pause = Math.min(this.#pause, left);
-    this.#pause = Math.min(this.#pause * 2, RETRY_MAX_MS);
-    return new Promise<void>((resolve) => setTimeout(resolve, pause))
-      .then(() => this.#pushed(this.#current!))
-      .then(this.#done, this.#failed);
   }
 
   #next(): void {
-    this.#current = undefined;
     const queued = this.#queue.shift();
     if (queued) {
       this.#start(queued.frames).then(queued.resolve, queued.reject);
@@ -185,4 +157,8 @@ export class Sender<F> {
   close(error: DividereError): void {
     this.#closed ??= error;
   }
+}
+
+function isFull(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === "EAGAIN";
 }

@@ -1,4 +1,5 @@
 import { type DescMessage, type DescMethod, type DescService, type Message, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { sendAgainWhenRoom } from "../connection/send-again.js";
 import { timerAt } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import type { Any } from "@bufbuild/protobuf/wkt";
@@ -376,24 +377,21 @@ export class CallDispatcher {
   }
 
   /**
-   * Sends one response of a call. When the caller reads too slowly its queue fills, and ZeroMQ
-   * refuses the send (TIMEOUT) without saying when there is room: try again every few ms until
-   * the call is given up (its deadline, a cancel, the server stopping). Dropping it would leave a
-   * gap in a stream that still ends OK, or a caller waiting for an answer that was thrown away.
-   * A send that goes through at once costs no more than the send.
+   * Sends one response of a call. A stream's replies wait for the caller's credit, but the
+   * caller's queue can still fill (many calls' answers at once, a caller from before flow
+   * control), and ZeroMQ then refuses the send (TIMEOUT): it is tried again until the call is
+   * given up (its deadline, a cancel, the server stopping; see connection/send-again.ts).
+   * Dropping it would leave a gap in a stream that still ends OK, or a caller waiting for an
+   * answer that was thrown away. A send that goes through at once costs no more than the send.
    */
   #send(call: Call, respond: Respond, envelope: Uint8Array, id: bigint): Promise<void> {
-    return respond(envelope).catch((error: unknown) => this.#sendAgain(call, respond, envelope, id, error, 1));
-  }
-
-  async #sendAgain(call: Call, respond: Respond, envelope: Uint8Array, id: bigint, error: unknown, pause: number): Promise<void> {
-    if (DividereError.is(error, "TIMEOUT") && !call.abortedBy()) {
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      return respond(envelope).catch((next: unknown) => this.#sendAgain(call, respond, envelope, id, next, Math.min(pause * 2, 32)));
-    }
-    // The caller is gone: its handler may stop.
-    if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone (its connection closed)`));
-    debug("%s: cannot answer call %s: %s", this.#name, id, (error as Error).message);
+    return respond(envelope).catch((error: unknown) =>
+      sendAgainWhenRoom(() => respond(envelope), error, { full: isFull, stopped: () => call.abortedBy() !== undefined }).catch((last: unknown) => {
+        // The caller is gone: its handler may stop.
+        if (DividereError.is(last, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone (its connection closed)`));
+        debug("%s: cannot answer call %s: %s", this.#name, id, (last as Error).message);
+      }),
+    );
   }
 
   /**
@@ -431,4 +429,9 @@ function errorEnvelope(id: bigint, error: RpcError, call: Call | undefined): Uin
 /** A request id as a number where that is exact, which is how this runtime's clients number calls. */
 function callId(id: bigint): number | bigint {
   return id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : id;
+}
+
+/** A send to a caller whose queue is full: a mandatory Router's TIMEOUT. */
+function isFull(error: unknown): boolean {
+  return DividereError.is(error, "TIMEOUT");
 }
