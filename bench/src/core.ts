@@ -12,6 +12,7 @@ import { PayloadSchema } from "./gen/bench_pb.js";
 import { type Measurer, interleaved, latency, medianOf, receiveRate, throughput, windowed } from "./measure.js";
 import { Process } from "./processes.js";
 import type { Row, Suite, SuiteOptions } from "./rows.js";
+import { bidiStreamRate, clientStreamRate, serverStreamRate } from "./streams.js";
 
 const serverProgram = fileURLToPath(new URL("./server.js", import.meta.url));
 const cli = fileURLToPath(new URL("../../runtime/bin/dividere.js", import.meta.url));
@@ -89,14 +90,16 @@ async function reactorRate({ runs, durationMs }: SuiteOptions): Promise<number> 
 }
 
 /**
- * Round trips of sequential calls, and calls per second with 64 in flight. Every server runs from
- * the start and the rows are measured in turn, run after run: this machine has slow spells of
- * seconds, and taking each row's runs far apart in time let them fall on one row and not its
- * neighbour.
+ * Round trips of sequential calls, calls per second with 64 in flight, and items per second
+ * through one stream of each streaming kind (streams.ts), direct and through a broker. Every
+ * server runs from the start and the rows are measured in turn, run after run: this machine has
+ * slow spells of seconds, and taking each row's runs far apart in time let them fall on one row
+ * and not its neighbour.
  */
 export const rpcSuite: Suite = async ({ runs, durationMs }) => {
   const roundTrip = (name: string): Omit<Row, "value"> => ({ group: "round trip", name, payload: PAYLOAD, unit: "µs" });
   const inFlight = (name: string): Omit<Row, "value"> => ({ group: "64 in flight", name, payload: PAYLOAD, unit: "req/s" });
+  const streamed = (name: string, counted: string): Omit<Row, "value"> => ({ group: "stream", name, payload: PAYLOAD, unit: "items/s", note: counted });
   const cleanups: (() => unknown)[] = [];
   const start = async (args: string[]) => {
     const process = new Process(args);
@@ -134,19 +137,22 @@ export const rpcSuite: Suite = async ({ runs, durationMs }) => {
       const receive = byHand ? async () => fromBinary(PayloadSchema, (await dealer.receive())[0]!) : () => dealer.receive();
       measurers.push({ row: inFlight(name), measure: () => windowed(send, receive, 64, durationMs) });
     }
-    const generated = (transport: Transport, name: string) => {
+    const generated = (transport: Transport, name: string, route: string) => {
       cleanups.push(() => transport.close());
       const client = new BenchClient(transport);
       const call = () => client.echo({ data }, { timeoutMs: 10_000 });
       measurers.push(
         { row: roundTrip(name), measure: async () => (await latency(call)).medianUs },
         { row: inFlight(`${name}, 64 in flight`), measure: () => throughput(call, 64, durationMs) },
+        { row: streamed(`dividere server stream → ${route}`, "items read"), measure: () => serverStreamRate(client, durationMs) },
+        { row: streamed(`dividere client stream → ${route}`, "items written"), measure: () => clientStreamRate(client, durationMs) },
+        { row: streamed(`dividere bidi stream → ${route}`, "items written and read back"), measure: () => bidiStreamRate(client, durationMs) },
       );
     };
-    generated(directTransport(await start([serverProgram, "direct"])), "dividere generated client → server");
+    generated(directTransport(await start([serverProgram, "direct"])), "dividere generated client → server", "server");
     const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(await start([cli, "broker", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]))!;
     await start([serverProgram, "worker", backend!, "64"]);
-    generated(brokerTransport(frontend!), "dividere generated client → broker → worker");
+    generated(brokerTransport(frontend!), "dividere generated client → broker → worker", "broker → worker");
     return await interleaved(measurers, runs);
   } finally {
     // In reverse: each client before its server, the worker before the broker.

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark, one table, and a JSON file in bench/results/. Figures are
  * medians over several runs; every row is also given as a ratio to the raw zeromq.js row of its
- * group, measured in the same run. Servers and publishers run in their own processes.
+ * group (for streams, raw PUB/SUB; and typed pub/sub after the row), measured in the same run.
+ * Servers and publishers run in their own processes.
  *
  * `node bench/dist/main.js [SUITE...]` runs only the suites named (pubsub, rpc, grpc, nats, codegen, memory).
  */

@@ -1,10 +1,10 @@
 /**
- * A benchmark's result rows, and the table they make: every row beside the raw zeromq.js row of
- * its group, measured in the same run.
+ * A benchmark's result rows, and the table they make: every row beside the raw zeromq.js row it
+ * is compared with, measured in the same run.
  */
 
 /** What a row measures; each group has its own unit and its own raw zeromq.js baseline. */
-export type Group = "pub/sub" | "round trip" | "64 in flight" | "code generation" | "memory";
+export type Group = "pub/sub" | "round trip" | "64 in flight" | "stream" | "code generation" | "memory";
 
 export interface Row {
   group: Group;
@@ -14,7 +14,7 @@ export interface Row {
   payload?: number;
   /** The median over the runs. */
   value: number;
-  /** msgs/s, µs, req/s, ms or MiB. */
+  /** msgs/s, µs, req/s, items/s, ms or MiB. */
   unit: string;
   /** A note printed after the row, e.g. "peak 52 MiB, +1 MiB over the last half". */
   note?: string;
@@ -30,18 +30,34 @@ export interface SuiteOptions {
   durationMs: number;
 }
 
-/** The raw zeromq.js row each row of a group is compared with. */
-export const RAW: Record<Group, string | undefined> = {
-  "pub/sub": "raw zeromq.js PUB/SUB",
-  "round trip": "raw zeromq.js REQ/REP",
-  "64 in flight": "raw zeromq.js DEALER/ROUTER",
-  "code generation": "protoc-gen-es",
+/** A row compared with: its group and name; its payload is the compared row's. */
+export interface Reference {
+  group: Group;
+  name: string;
+}
+
+/**
+ * The raw zeromq.js row each row of a group is compared with. A stream's items are one-way
+ * messages as pub/sub's are, with credit granted back and a call around them: streams are
+ * compared with raw PUB/SUB of the same payload.
+ */
+export const BASELINE: Record<Group, Reference | undefined> = {
+  "pub/sub": { group: "pub/sub", name: "raw zeromq.js PUB/SUB" },
+  "round trip": { group: "round trip", name: "raw zeromq.js REQ/REP" },
+  "64 in flight": { group: "64 in flight", name: "raw zeromq.js DEALER/ROUTER" },
+  stream: { group: "pub/sub", name: "raw zeromq.js PUB/SUB" },
+  "code generation": { group: "code generation", name: "protoc-gen-es" },
   memory: undefined,
 };
 
-/** The row's value divided by its baseline's, or undefined without one. */
-export function ratio(row: Row, rows: readonly Row[]): number | undefined {
-  const base = rows.find((other) => other.group === row.group && other.name === RAW[row.group] && other.payload === row.payload);
+/** A second row some groups are compared with, its ratio given after the row: streams with typed pub/sub, the fastest way dividere moves items one way. */
+export const ALSO: Partial<Record<Group, Reference & { label: string }>> = {
+  stream: { group: "pub/sub", name: "dividere generated Publisher → Subscriber", label: "typed pub/sub" },
+};
+
+/** The row's value divided by that of `reference` of the same payload, or undefined without one. */
+export function ratio(row: Row, rows: readonly Row[], reference = BASELINE[row.group]): number | undefined {
+  const base = reference && rows.find((other) => other.group === reference.group && other.name === reference.name && other.payload === row.payload);
   return base ? row.value / base.value : undefined;
 }
 
@@ -54,12 +70,15 @@ export function table(rows: readonly Row[]): string {
   const lines: string[] = [];
   const groups = [...new Set(rows.map((row) => row.group))];
   for (const group of groups) {
-    lines.push("", RAW[group] ? `${group} (ratio to ${RAW[group]})` : group);
+    const [baseline, also] = [BASELINE[group], ALSO[group]];
+    lines.push("", baseline ? `${group} (ratio to ${baseline.name}${also ? `; after the row, to ${also.label}` : ""})` : group);
     for (const row of rows.filter((candidate) => candidate.group === group)) {
       const name = row.payload === undefined ? row.name : `${row.name}, ${row.payload >= 1024 ? `${row.payload / 1024} KiB` : `${row.payload} B`}`;
       const r = ratio(row, rows);
+      const alsoRatio = also && ratio(row, rows, also);
+      const note = [alsoRatio === undefined ? undefined : `${alsoRatio.toFixed(2)}x ${also?.label}`, row.note].filter(Boolean).join("; ");
       const value = `${format(row.value)} ${row.unit}`;
-      lines.push(`  ${name.padEnd(66)}${value.padStart(16)}${r === undefined ? "" : `${r.toFixed(2).padStart(8)}x`}${row.note ? `   ${row.note}` : ""}`);
+      lines.push(`  ${name.padEnd(66)}${value.padStart(16)}${r === undefined ? "" : `${r.toFixed(2).padStart(8)}x`}${note ? `   ${note}` : ""}`);
     }
   }
   return lines.join("\n");

@@ -2,7 +2,8 @@
  * The serving and publishing side of the benchmarks, each run as its own process:
  *   node server.js raw-rep | raw-router       echo raw bytes (zeromq.js Reply / Router)
  *   node server.js hand-rep | hand-router     the same, decoding and encoding a Payload with protobuf-es
- *   node server.js direct                     an RpcServer hosting the generated Bench service
+ *   node server.js direct                     an RpcServer hosting the generated Bench service (its
+ *                                             unary echo and its three streams)
  *   node server.js worker BACKEND N           a broker Worker taking N calls at once
  *   node server.js raw-pub | hand-pub | dividere-pub SIZE
  *                                             publishes SIZE-byte payloads as fast as it can
@@ -17,7 +18,18 @@ import { PayloadSchema } from "./gen/bench_pb.js";
 import { flood } from "./measure.js";
 
 const ANY = "tcp://127.0.0.1:*";
-const echo: BenchService = { echo: (payload) => payload };
+const bench: BenchService = {
+  echo: (payload) => payload,
+  async *download({ data, sequence }, ctx) {
+    for (let next = sequence; !ctx.signal.aborted; next++) yield { data, sequence: next };
+  },
+  async upload(payloads) {
+    let taken = 0n;
+    for await (const _ of payloads) taken++;
+    return { sequence: taken };
+  },
+  chat: (payloads) => payloads,
+};
 const [role, arg1, arg2] = process.argv.slice(2);
 let running = true;
 let stop: () => Promise<void> | void = () => {};
@@ -62,13 +74,13 @@ switch (role) {
     break;
   }
   case "direct": {
-    const server = new RpcServer({ bind: ANY }).add(BenchDefinition, echo);
+    const server = new RpcServer({ bind: ANY }).add(BenchDefinition, bench);
     console.log(server.endpoint);
     stop = () => server.close({ graceMs: 0 });
     break;
   }
   case "worker": {
-    const worker = new Worker(arg1!, { capacity: Number(arg2), workerId: "bench" }).add(BenchDefinition, echo).start();
+    const worker = new Worker(arg1!, { capacity: Number(arg2), workerId: "bench" }).add(BenchDefinition, bench).start();
     console.log("ready");
     stop = () => worker.close({ graceMs: 0 });
     break;
