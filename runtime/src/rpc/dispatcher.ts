@@ -27,9 +27,6 @@ interface Hosted {
 interface InFlight {
   call: Call;
   done: Promise<void>;
-  id: bigint;
-  respond: Respond;
-  since: number;
 }
 
 /** Options of a {@link CallDispatcher}. */
@@ -60,6 +57,11 @@ class Call implements CallContext {
   readonly deadline: number | undefined;
   readonly peer: string;
   readonly callerKey: string | undefined;
+  /** When the call came, for the check of its caller. */
+  readonly startedAt: number;
+  /** The request's id, and how to reach its caller. */
+  readonly id: bigint;
+  readonly respond: Respond;
   #controller: AbortController | undefined;
   #cancelTimer: (() => void) | undefined;
   #reason: RpcError | undefined;
@@ -76,10 +78,13 @@ class Call implements CallContext {
   /** The credit of the replies of a stream, when its caller does flow control (it said its `response_window`). */
   replies: Credit | undefined;
 
-  constructor(request: RpcRequest, peer: string, callerKey: string | undefined, maxHeaderBytes: number) {
+  constructor(request: RpcRequest, peer: string, callerKey: string | undefined, maxHeaderBytes: number, respond: Respond) {
     this.method = request.method;
     this.callerKey = callerKey;
-    this.deadline = request.timeoutMs > 0 ? Date.now() + request.timeoutMs : undefined;
+    this.startedAt = Date.now();
+    this.id = request.id;
+    this.respond = respond;
+    this.deadline = request.timeoutMs > 0 ? this.startedAt + request.timeoutMs : undefined;
     this.peer = peer;
     this.#requestEntries = request.headers;
     this.#maxHeaderBytes = maxHeaderBytes;
@@ -209,7 +214,7 @@ export class CallDispatcher {
   /** Undefined when there are none: a handler is then called directly. */
   readonly #interceptors: readonly ServerInterceptor[] | undefined;
   readonly #callerCheckMs: number;
-  /** Checks the callers of long calls, while any call is in flight. */
+  /** Checks the callers of long calls, while calls come. */
   #callerCheck: NodeJS.Timeout | undefined;
 
   /** `name` tells the server apart in logs; `verifier` tells who calls (a CURVE server's check of caller keys, a worker's broker's word). */
@@ -251,18 +256,15 @@ export class CallDispatcher {
       void this.#fail(request.id, RpcError.from(error), respond, undefined);
       return;
     }
-    const call = new Call(request, peer, callerKey, this.#maxHeaderBytes);
+    const call = new Call(request, peer, callerKey, this.#maxHeaderBytes, respond);
     const hosted = this.#methods.get(request.method);
-    if (hosted?.implementation) {
+    if (hosted?.implementation && hosted.method.methodKind !== "unary") {
       call.open(hosted.method, request.responseWindow, (items) =>
         respond(creditEnvelope(callId(request.id), items)).catch((error: unknown) => debug("%s: cannot grant credit to call %s: %s", this.#name, request.id, error)),
       );
     }
-    const done = this.#call(request, call, respond).finally(() => {
-      this.#inFlight.delete(key);
-      if (this.#inFlight.size === 0) this.#callerCheck = void clearInterval(this.#callerCheck);
-    });
-    this.#inFlight.set(key, { call, done, id: request.id, respond, since: Date.now() });
+    const done = this.#call(request, call, respond).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, { call, done });
     if (!this.#callerCheck && Number.isFinite(this.#callerCheckMs)) {
       this.#callerCheck = setInterval(() => this.#checkCallers(), this.#callerCheckMs).unref();
     }
@@ -275,10 +277,12 @@ export class CallDispatcher {
    * call is cancelled, its handler's signal aborted.
    */
   #checkCallers(): void {
+    // Stopped here rather than as the last call ends: a server answering one call at a time would make a timer per call.
+    if (this.#inFlight.size === 0) return void (this.#callerCheck = void clearInterval(this.#callerCheck));
     const now = Date.now();
-    for (const { call, id, respond, since } of this.#inFlight.values()) {
-      if (now - since < this.#callerCheckMs || call.abortedBy()) continue;
-      respond(creditEnvelope(callId(id), 0)).catch((error: unknown) => {
+    for (const { call } of this.#inFlight.values()) {
+      if (now - call.startedAt < this.#callerCheckMs || call.abortedBy()) continue;
+      call.respond(creditEnvelope(callId(call.id), 0)).catch((error: unknown) => {
         if (DividereError.is(error, "UNROUTABLE")) call.abort(new RpcError("CANCELLED", `${call.method}: the caller is gone (its connection closed)`));
       });
     }
