@@ -111,6 +111,47 @@ describe.each(["direct", "registry", "broker"])("over the %s transport", (name) 
     expect(failing.trailer.map((t) => t.get("echo-n"))).toEqual(["2"]);
   });
 
+  test("client and bidi streams: request headers reach the handler; headers and trailers come back, also when they fail", async () => {
+    async function* requests(...texts: string[]) {
+      for (const text of texts) yield { text };
+    }
+    const collected = recording({ "echo-tenant": "acme", "echo-trace-bin": encodeBinaryHeader(binary) });
+    expect(await client().collect(requests("a", "b"), collected.options)).toMatchObject({ text: "a b", index: 2 });
+    for (const received of [...collected.header, ...collected.trailer]) {
+      expect(received.get("echo-tenant")).toBe("acme");
+      expect(decodeBinaryHeader(received.get("echo-trace-bin")!)).toEqual(binary);
+    }
+    expect([collected.header.length, collected.trailer.length]).toEqual([1, 1]);
+
+    const chatted = recording({ "echo-tenant": "bidi" });
+    const seen: string[] = [];
+    const chatOptions = { ...chatted.options, onHeader: (h: Headers) => (seen.push(`header ${h.get("echo-tenant")}`), chatted.header.push(h)) };
+    for await (const reply of client().chat(requests("x", "y"), chatOptions)) seen.push(`message ${reply.text}`);
+    expect(seen).toEqual(["header bidi", "message x", "message y"]);
+    expect(chatted.trailer.map((t) => t.get("echo-tenant"))).toEqual(["bidi"]);
+
+    const failing = recording({ "echo-tenant": "failing" });
+    async function* failingRequests() {
+      yield { text: "ok" };
+      yield { text: "bad", failCode: "FAILED_PRECONDITION" as const };
+    }
+    const error = await rejection(client().collect(failingRequests(), failing.options));
+    expect(error.code).toBe("FAILED_PRECONDITION");
+    expect(error.findDetails(EchoFailureSchema)[0]?.text).toBe("bad");
+    expect(failing.trailer.map((t) => t.get("echo-tenant"))).toEqual(["failing"]);
+    const failingChat = recording({ "echo-tenant": "failing chat" });
+    const got: string[] = [];
+    const chatError = await rejection(
+      (async () => {
+        for await (const reply of client().chat(failingRequests(), failingChat.options)) got.push(reply.text);
+      })(),
+    );
+    expect(got).toEqual(["ok"]);
+    expect(chatError.code).toBe("FAILED_PRECONDITION");
+    expect(failingChat.header.map((h) => h.get("echo-tenant"))).toEqual(["failing chat"]);
+    expect(failingChat.trailer.map((t) => t.get("echo-tenant"))).toEqual(["failing chat"]);
+  });
+
   test("request headers over the server's maxHeaderBytes: RESOURCE_EXHAUSTED, saying the bound and how to raise it", async () => {
     const error = await rejection(client().say({ text: "big" }, { headers: { "echo-big": "x".repeat(2000) }, timeoutMs: 5000 }));
     expect(error.code).toBe("RESOURCE_EXHAUSTED");
