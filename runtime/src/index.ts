@@ -67,6 +67,7 @@ export {
   type ErrorDetail,
   type HeadersInit,
   type MetadataLimits,
+  type MethodStatsSnapshot,
   type RpcErrorOptions,
   type RpcServerOptions,
   type RpcServerStats,

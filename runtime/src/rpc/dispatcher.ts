@@ -9,6 +9,7 @@ import type { CallerCheck } from "./caller-key.js";
 import { Credit, INITIAL_REQUEST_WINDOW, Inbox } from "./flow.js";
 import { type ServerInterceptor, type ServerInterceptorOptions, intercepted } from "./interceptor.js";
 import { type MetadataLimits, fromWire, maxHeaderBytesOf, metadataSize, toWire, tooLarge } from "./metadata.js";
+import { MethodStats, type MethodStatsSnapshot } from "./method-stats.js";
 import { RpcError, fromStatusCode, toStatusCode } from "./status.js";
 import { type CallContext, type ServiceImpl, methodPath } from "./types.js";
 import { creditEnvelope, responseEnvelope, responseMetadataFields } from "./wire.js";
@@ -22,6 +23,7 @@ interface Hosted {
   method: DescMethod;
   implementation: Implementation | undefined;
   owner: object;
+  stats: MethodStats;
 }
 
 interface InFlight {
@@ -62,6 +64,8 @@ class Call implements CallContext {
   /** The request's id, and how to reach its caller. */
   readonly id: bigint;
   readonly respond: Respond;
+  /** How the call failed ("CODE: message"), once it did; for the method's stats. */
+  failure: string | undefined;
   #controller: AbortController | undefined;
   #cancelTimer: (() => void) | undefined;
   #reason: RpcError | undefined;
@@ -197,6 +201,8 @@ export interface CallStats {
   failed: number;
   /** Calls cancelled by their caller or their deadline. */
   cancelled: number;
+  /** Per hosted method ("/package.Service/Method"): calls, errors, the last error, processing times. */
+  methods: Record<string, MethodStatsSnapshot>;
 }
 
 /**
@@ -205,7 +211,7 @@ export interface CallStats {
  * (an RpcServer's Router, a broker Worker's Dealer).
  */
 export class CallDispatcher {
-  readonly stats: CallStats = { ok: 0, failed: 0, cancelled: 0 };
+  readonly #counts = { ok: 0, failed: 0, cancelled: 0 };
   readonly #methods = new Map<string, Hosted>();
   readonly #inFlight = new Map<string, InFlight>();
   readonly #name: string;
@@ -233,8 +239,15 @@ export class CallDispatcher {
       if (candidate !== undefined && typeof candidate !== "function") {
         throw new DividereError("INVALID_ARGUMENT", `${methodPath(method)}: the implementation's ${method.localName} is not a function`);
       }
-      this.#methods.set(methodPath(method), { method, implementation: candidate as Implementation | undefined, owner: implementation });
+      this.#methods.set(methodPath(method), { method, implementation: candidate as Implementation | undefined, owner: implementation, stats: new MethodStats() });
     }
+  }
+
+  /** A snapshot of the counters, and of each hosted method's figures. */
+  get stats(): CallStats {
+    const methods: Record<string, MethodStatsSnapshot> = {};
+    for (const [path, { stats }] of this.#methods) methods[path] = stats.snapshot();
+    return { ...this.#counts, methods };
   }
 
   /** The full names of the services hosted. */
@@ -263,7 +276,11 @@ export class CallDispatcher {
         respond(creditEnvelope(callId(request.id), items)).catch((error: unknown) => debug("%s: cannot grant credit to call %s: %s", this.#name, request.id, error)),
       );
     }
-    const done = this.#call(request, call, respond).finally(() => this.#inFlight.delete(key));
+    const begun = performance.now();
+    const done = this.#call(request, call, respond).finally(() => {
+      this.#inFlight.delete(key);
+      hosted?.stats.record(performance.now() - begun, call.failure);
+    });
     this.#inFlight.set(key, { call, done });
     if (!this.#callerCheck && Number.isFinite(this.#callerCheckMs)) {
       this.#callerCheck = setInterval(() => this.#checkCallers(), this.#callerCheckMs).unref();
@@ -364,7 +381,7 @@ export class CallDispatcher {
         if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
         await send(responseEnvelope({ id, metadata: call.metadata(true) }));
       }
-      this.stats.ok++;
+      this.#counts.ok++;
     } catch (error) {
       if (call.abortedBy()) return await this.#gaveUp(call, respond, request.id);
       await this.#fail(request.id, RpcError.from(error), respond, call);
@@ -404,14 +421,16 @@ export class CallDispatcher {
    * worker's slot only when the worker says the call has ended.
    */
   async #gaveUp(call: Call, respond: Respond, id: bigint): Promise<void> {
-    this.stats.cancelled++;
+    this.#counts.cancelled++;
     const reason = call.abortedBy()!;
+    call.failure = `${reason.code}: ${reason.message}`;
     debug("%s: call ended: %s", this.#name, reason.message);
     await respond(errorEnvelope(id, reason, call)).catch((error: unknown) => debug("%s: cannot end call %s: %s", this.#name, id, (error as Error).message));
   }
 
   async #fail(id: bigint, error: RpcError, respond: Respond, call: Call | undefined): Promise<void> {
-    this.stats.failed++;
+    this.#counts.failed++;
+    if (call) call.failure = `${error.code}: ${error.message}`;
     debug("%s: call %s failed: %s %s", this.#name, id, error.code, error.message);
     await respond(errorEnvelope(id, error, call)).catch((sendError: unknown) =>
       debug("%s: cannot answer call %s: %s", this.#name, id, (sendError as Error).message),

@@ -6,6 +6,7 @@
 export { Channel, DEFAULT_MAX_IN_FLIGHT, rpcTypes, type CallSink, type ChannelOptions } from "./channel.js";
 export { RpcClient, type RpcClientOptions } from "./client.js";
 export { CallDispatcher, type CallStats, type Respond } from "./dispatcher.js";
+export type { MethodStatsSnapshot } from "./method-stats.js";
 export type {
   CallFn,
   CallRequest,
