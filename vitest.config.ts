@@ -4,7 +4,11 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   resolve: {
     // Tests exercise the runtime's sources; applications get the built package.
-    alias: { "@dividere/runtime": fileURLToPath(new URL("./runtime/src/index.ts", import.meta.url)) },
+    // The subpath first: an alias also matches the names that start with it.
+    alias: {
+      "@dividere/runtime/otel": fileURLToPath(new URL("./runtime/src/otel/index.ts", import.meta.url)),
+      "@dividere/runtime": fileURLToPath(new URL("./runtime/src/index.ts", import.meta.url)),
+    },
   },
   test: {
     include: ["test/**/*.test.ts"],

@@ -1,14 +1,14 @@
-// Every export of @dividere/runtime, and every public member of its classes and interfaces,
-// carries TSDoc: editors show it, and the docs pages lean on it.
+// Every export of @dividere/runtime and of its subpath @dividere/runtime/otel, and every public
+// member of their classes and interfaces, carries TSDoc: editors show it, and the docs pages lean on it.
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { expect, test } from "vitest";
 
-const entry = fileURLToPath(new URL("../runtime/src/index.ts", import.meta.url));
+const entries = ["../runtime/src/index.ts", "../runtime/src/otel/index.ts"].map((path) => fileURLToPath(new URL(path, import.meta.url)));
 
 /** The public names of the runtime without a documentation comment, e.g. `messaging.Publisher#closed`. */
 function undocumented(): string[] {
-  const program = ts.createProgram([entry], {
+  const program = ts.createProgram(entries, {
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
     target: ts.ScriptTarget.ES2022,
@@ -42,7 +42,7 @@ function undocumented(): string[] {
       }
     }
   };
-  visit(checker.getSymbolAtLocation(program.getSourceFile(entry)!)!, "");
+  for (const entry of entries) visit(checker.getSymbolAtLocation(program.getSourceFile(entry)!)!, "");
   return missing;
 }
 
