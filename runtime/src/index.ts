@@ -11,6 +11,8 @@
  * - Services: `serve()` hosts a generated service, `RegistryServer`/`RegistryClient` are the
  *   name service, generated clients call over `directTransport()`, `registryTransport()` or
  *   `brokerTransport()`; `Broker` and `Worker` share calls among workers.
+ * - Health: every `RpcServer`, `serve()` host and `Broker` answers `grpc.health.v1.Health`
+ *   (`server.health` sets it, `HealthClient` asks it, `healthProtocol` is its wire).
  * - Python dividere's load-balancing pattern: `Broker` serves its servers and clients too;
  *   `LoadBalancingServer` and `LazyPirateClient` work behind and in front of Python's broker
  *   (and ours); `connection.LoadBalancingBroker`, `LoadBalancingServer` and `LazyPirateClient`
@@ -30,6 +32,9 @@ export * as MsgLib from "./gen/dividere/MsgLib_pb.js";
 export * as rpcProtocol from "./gen/dividere/v1/rpc_pb.js";
 export * as registryProtocol from "./gen/dividere/v1/registry_pb.js";
 export * as brokerProtocol from "./gen/dividere/v1/broker_pb.js";
+export * as healthProtocol from "./gen/grpc/health/v1/health_pb.js";
+export { Health, type ServingStatus } from "./builtin/health.js";
+export { HealthClient } from "./builtin/health-client.js";
 export { DividereError, type ErrorCode, type RpcCode } from "./errors.js";
 export type { Endpoint } from "./connection/endpoint.js";
 export { DEFAULT_GRACE_MS, type CloseOptions } from "./lifecycle.js";

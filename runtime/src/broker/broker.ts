@@ -1,4 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
+import { Health } from "../builtin/health.js";
+import { hostBuiltins } from "../builtin/host.js";
 import type { Endpoint } from "../connection/endpoint.js";
 import { type SocketOptions, withServerDefaults } from "../connection/options.js";
 import { eachUntilClosed } from "../connection/receiver.js";
@@ -12,6 +14,7 @@ import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
 import { sendAgainWhenRoom } from "../connection/send-again.js";
 import { CallerVerifier } from "../rpc/caller-key.js";
+import { CallDispatcher } from "../rpc/dispatcher.js";
 import { RpcError, toStatusCode } from "../rpc/status.js";
 import { DEFAULT_TIMEOUT_MS } from "../rpc/types.js";
 import { INITIAL_REQUEST_WINDOW } from "../rpc/flow.js";
@@ -142,6 +145,11 @@ interface ServiceState {
  * the time by which it may start it: a worker that was stopped and comes back gives calls it
  * got too late back unrun, since they may have been answered elsewhere meanwhile.
  *
+ * The broker answers `grpc.health.v1.Health` itself: for `""` its own health (`NOT_SERVING` once
+ * it closes), for a service `SERVING` while a worker that is not stopping serves it,
+ * `NOT_SERVING` when none does (but one did), `NOT_FOUND` (Watch: `SERVICE_UNKNOWN`) for a service
+ * no worker announced.
+ *
  * It is also the broker of Python dividere's `messaging.LoadBalancingPattern`, on the same two
  * ports and with nothing to set: Python servers and clients are told from dividere workers and
  * callers by what they send (see {@link PythonPattern}); a Python request goes only to a Python
@@ -168,6 +176,10 @@ export class Broker {
   readonly #python: PythonPattern;
   /** Checks the caller keys of a CURVE frontend's calls; the key it verified goes to the worker with the call. */
   readonly #verifier: CallerVerifier | undefined;
+  /** What the broker's health service reports: kept by the workers' comings and goings. */
+  readonly #health = new Health();
+  /** Answers the built-in services (health) on the frontend. */
+  readonly #own = new CallDispatcher("broker");
   #closing: Promise<void> | undefined;
   /** Set once the calls have had their grace: nothing more goes to workers. */
   #closed = false;
@@ -196,6 +208,7 @@ export class Broker {
       count: (event) => this.#counts[event === "lost" ? "workersLost" : event]++,
       settled: () => this.#settled(),
     });
+    hostBuiltins(this.#own, { health: this.#health });
     this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
@@ -237,7 +250,8 @@ export class Broker {
   }
 
   /**
-   * Closes gracefully: new calls are refused with `UNAVAILABLE`; the calls in flight and waiting
+   * Closes gracefully: every health status turns `NOT_SERVING` (health checks are answered until
+   * the sockets close); new calls are refused with `UNAVAILABLE`; the calls in flight and waiting
    * get `graceMs` (default {@link DEFAULT_GRACE_MS}) to be answered by the workers, those left
    * then get `UNAVAILABLE`; then both sockets close. Later calls return the same promise.
    * Python-pattern requests get the same grace; new ones, and those still waiting at its end,
@@ -245,15 +259,20 @@ export class Broker {
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
+      const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+      this.#health.shutdown();
       this.#python.drain();
+      // Health watches end once they said NOT_SERVING: their last answers go out before the sockets close.
+      const ownCalls = this.#own.drain(graceMs, "the broker is closing");
       if (this.#calls.size > 0 || this.#python.pending > 0) {
         let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           this.#drained = resolve;
-          timer = setTimeout(resolve, options.graceMs ?? DEFAULT_GRACE_MS);
+          timer = setTimeout(resolve, graceMs);
         });
         clearTimeout(timer);
       }
+      await ownCalls;
       this.#closed = true;
       clearInterval(this.#heartbeat);
       this.#python.close();
@@ -281,9 +300,13 @@ export class Broker {
       const decoded = this.#decode(frame);
       const message = decoded?.message;
       if (message?.$typeName === "dividere.v1.RpcRequest") this.#request(client, decoded!.payload, message);
-      else if (message?.$typeName === "dividere.v1.RpcCancel") this.#cancel(`${client.toString("latin1")}/${message.id}`, message.code);
-      else if (message?.$typeName === "dividere.v1.RpcRequestItem" || message?.$typeName === "dividere.v1.RpcCredit") {
-        this.#streamToWorker(`${client.toString("latin1")}/${message.id}`, frame);
+      else if (message?.$typeName === "dividere.v1.RpcCancel") {
+        const key = `${client.toString("latin1")}/${message.id}`;
+        if (!this.#own.cancel(key, message.code)) this.#cancel(key, message.code);
+      } else if (message?.$typeName === "dividere.v1.RpcRequestItem" || message?.$typeName === "dividere.v1.RpcCredit") {
+        const key = `${client.toString("latin1")}/${message.id}`;
+        const own = message.$typeName === "dividere.v1.RpcCredit" ? this.#own.credit(key, message.items) : this.#own.item(key, message);
+        if (!own) this.#streamToWorker(key, frame);
       }
     });
   }
@@ -334,6 +357,10 @@ export class Broker {
 
   #request(client: Buffer, payload: Uint8Array, request: RpcRequest): void {
     const key = `${client.toString("latin1")}/${request.id}`;
+    // Before the closing check: health checks are answered while the broker closes.
+    if (this.#own.isBuiltin(request.method)) {
+      return this.#own.start(key, request, request.caller || client.toString("hex"), (envelope) => this.#frontend.send([client, envelope]));
+    }
     const service = request.method.split("/")[1] ?? "";
     const call: Call = {
       key,
@@ -472,6 +499,7 @@ export class Broker {
       state.workers.add(worker);
       state.served = true;
     }
+    this.#reportHealth(services);
     debug("broker: worker %s serves %j (capacity %d)", worker.id, services, worker.capacity);
     // Before any call: the worker learns the broker's clock from a heartbeat it read in time.
     this.#toWorker(worker, [this.#heartbeatFrame()]);
@@ -498,6 +526,7 @@ export class Broker {
 
   #leaving(worker: WorkerState): void {
     worker.draining = true;
+    this.#reportHealth(worker.services);
     debug("broker: worker %s is stopping with %d calls in flight", worker.id, worker.calls.size);
     if (worker.calls.size === 0) this.#remove(worker);
   }
@@ -598,6 +627,16 @@ export class Broker {
   #remove(worker: WorkerState): void {
     this.#workers.delete(worker.key);
     for (const service of worker.services) this.#services.get(service)?.workers.delete(worker);
+    this.#reportHealth(worker.services);
+  }
+
+  /** The health of `services` as their workers make it: SERVING while one that is not stopping serves it. */
+  #reportHealth(services: readonly string[]): void {
+    for (const service of services) {
+      const state = this.#services.get(service);
+      if (!state?.served) continue;
+      this.#health.set(service, [...state.workers].some((worker) => !worker.draining) ? "SERVING" : "NOT_SERVING");
+    }
   }
 
   #service(name: string): ServiceState {

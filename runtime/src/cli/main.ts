@@ -6,13 +6,14 @@ import { DividereError } from "../errors.js";
 import { broker } from "./broker.js";
 import { call } from "./call.js";
 import { type Command, UsageError } from "./command.js";
+import { health } from "./health.js";
 import { keygen } from "./keygen.js";
 import { lookup } from "./lookup.js";
 import { publish } from "./publish.js";
 import { registry } from "./registry.js";
 import { tap } from "./tap.js";
 
-const commands: Command[] = [registry, broker, lookup, tap, publish, call, keygen];
+const commands: Command[] = [registry, broker, lookup, tap, publish, call, health, keygen];
 
 const USAGE = `usage: dividere <command> [options]
 

@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
+import type { Health } from "../builtin/health.js";
 import type { Endpoint } from "../connection/endpoint.js";
 import { within } from "../deadline.js";
 import { DividereError } from "../errors.js";
@@ -107,6 +108,15 @@ export class ServiceHost {
     }
   }
 
+  /**
+   * The health the host's server reports through `grpc.health.v1.Health`: each hosted service
+   * is `SERVING` once added; `host.health.set("chat.v1.History", "NOT_SERVING")` changes it.
+   * {@link close} turns every status `NOT_SERVING` first, before it unregisters.
+   */
+  get health(): Health {
+    return this.server.health;
+  }
+
   /** The registry entries of this host, one per service. */
   get instances(): readonly Instance[] {
     return this.#instances;
@@ -183,14 +193,15 @@ export class ServiceHost {
   }
 
   /**
-   * Closes gracefully: unregisters, lets calls in flight finish, closes the server, all within
-   * `graceMs` (default {@link DEFAULT_GRACE_MS}). A registry that does not answer is not waited
+   * Closes gracefully: reports every service `NOT_SERVING`, unregisters, lets calls in flight
+   * finish, closes the server, all within `graceMs` (default {@link DEFAULT_GRACE_MS}). A registry that does not answer is not waited
    * for beyond the grace; it forgets the instance when its lease runs out. Later calls return
    * the same promise.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
       const until = Date.now() + (options.graceMs ?? DEFAULT_GRACE_MS);
+      this.server.health.shutdown();
       this.#signalClose?.release();
       clearInterval(this.#renewal);
       this.#stopRediscovery?.();

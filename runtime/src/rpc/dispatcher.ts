@@ -26,6 +26,16 @@ interface Hosted {
   stats: MethodStats;
 }
 
+/** Options of {@link CallDispatcher.add}. */
+export interface AddOptions {
+  /**
+   * A service every server answers of itself (health, see builtin/host.ts), not one the
+   * application hosts: it is left out of `services` (what a worker announces, what a host
+   * registers), and a closing server still answers it.
+   */
+  builtin?: boolean;
+}
+
 interface InFlight {
   call: Call;
   done: Promise<void>;
@@ -213,6 +223,7 @@ export interface CallStats {
 export class CallDispatcher {
   readonly #counts = { ok: 0, failed: 0, cancelled: 0 };
   readonly #methods = new Map<string, Hosted>();
+  readonly #builtins = new Set<string>();
   readonly #inFlight = new Map<string, InFlight>();
   readonly #name: string;
   readonly #maxHeaderBytes: number;
@@ -233,7 +244,7 @@ export class CallDispatcher {
   }
 
   /** Hosts `implementation` of the service descriptor; methods it lacks answer `UNIMPLEMENTED`. */
-  add<S extends DescService>(service: S, implementation: ServiceImpl<S>): void {
+  add<S extends DescService>(service: S, implementation: ServiceImpl<S>, options: AddOptions = {}): void {
     for (const method of service.methods) {
       const candidate = (implementation as Record<string, unknown>)[method.localName];
       if (candidate !== undefined && typeof candidate !== "function") {
@@ -241,6 +252,7 @@ export class CallDispatcher {
       }
       this.#methods.set(methodPath(method), { method, implementation: candidate as Implementation | undefined, owner: implementation, stats: new MethodStats() });
     }
+    if (options.builtin) this.#builtins.add(service.typeName);
   }
 
   /** A snapshot of the counters, and of each hosted method's figures. */
@@ -250,9 +262,14 @@ export class CallDispatcher {
     return { ...this.#counts, methods };
   }
 
-  /** The full names of the services hosted. */
+  /** The full names of the services the application hosts (the built-in ones left out). */
   get services(): string[] {
-    return [...new Set([...this.#methods.values()].map(({ method }) => method.parent.typeName))];
+    return [...new Set([...this.#methods.values()].map(({ method }) => method.parent.typeName))].filter((name) => !this.#builtins.has(name));
+  }
+
+  /** Whether `method` ("/package.Service/Method") is of a built-in service (see {@link AddOptions.builtin}), hosted or not by that name. */
+  isBuiltin(method: string): boolean {
+    return this.#builtins.has(method.split("/")[1] ?? "");
   }
 
   /** Calls running now. */

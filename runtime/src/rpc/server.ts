@@ -1,4 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
+import { Health } from "../builtin/health.js";
+import { hostBuiltins } from "../builtin/host.js";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { ConnectionStats } from "../connection/events.js";
 import { eachUntilClosed } from "../connection/receiver.js";
@@ -31,9 +33,18 @@ export interface RpcServerOptions extends SocketOptions, MetadataLimits, ServerI
 /**
  * Hosts service implementations on one Router: every call is answered, an error status where
  * it cannot succeed (unknown method, bad request, a handler that throws), and the server goes on.
- * Hosting through a registry is `serve()`; this is the part that answers calls.
+ * Hosting through a registry is `serve()`; this is the part that answers calls. It also answers
+ * the built-in services every server has: `grpc.health.v1.Health` (see {@link health}).
  */
 export class RpcServer {
+  /**
+   * The health this server reports through `grpc.health.v1.Health` (Check, Watch, List): the
+   * server as a whole (`""`) and each service it hosts are `SERVING` from the start; set them
+   * here (`server.health.set("chat.v1.History", "NOT_SERVING")`). A graceful {@link close}
+   * turns them all `NOT_SERVING` before it stops taking calls, and answers health checks until
+   * the socket closes.
+   */
+  readonly health = new Health();
   readonly #router: Router<typeof rpcTypes>;
   readonly #calls: CallDispatcher;
   readonly #loop: Promise<void>;
@@ -55,6 +66,7 @@ export class RpcServer {
     // A caller's connection drops a heartbeat timeout after it hangs; checking as often as the heartbeats notices soon after.
     const callerCheckMs = withDefaults.heartbeatInterval || undefined;
     this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes, interceptors, callerCheckMs }, CallerVerifier.of(socketOptions.curve));
+    hostBuiltins(this.#calls, { health: this.health });
     this.#loop = this.#serve();
   }
 
@@ -82,25 +94,28 @@ export class RpcServer {
   /**
    * Hosts `implementation` of `service`, a protoc-gen-es descriptor (`History`, or the generated
    * `HistoryDefinition`, which is it), whose methods type the implementation's; methods it lacks
-   * answer `UNIMPLEMENTED`.
+   * answer `UNIMPLEMENTED`. The service is `SERVING` from now on, unless its health was set before.
    */
   add<S extends DescService>(service: S, implementation: NoInfer<ServiceImpl<S>>): this {
     this.#calls.add(service, implementation);
+    if (this.health.check(service.typeName) === "SERVICE_UNKNOWN") this.health.set(service.typeName, "SERVING");
     return this;
   }
 
-  /** The full names of the services hosted here. */
+  /** The full names of the services hosted here (the built-in ones left out). */
   get services(): string[] {
     return this.#calls.services;
   }
 
   /**
-   * Closes gracefully: no new calls are taken; calls in flight get `graceMs` (default
-   * {@link DEFAULT_GRACE_MS}) to finish, their signal aborts after it; then the socket closes.
-   * Later calls return the same promise.
+   * Closes gracefully: every health status turns `NOT_SERVING` (watchers are told, and health
+   * checks are still answered until the socket closes); no new calls are taken; calls in flight
+   * get `graceMs` (default {@link DEFAULT_GRACE_MS}) to finish, their signal aborts after it;
+   * then the socket closes. Later calls return the same promise.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
+      this.health.shutdown();
       await this.#calls.drain(options.graceMs ?? DEFAULT_GRACE_MS, "the server is closing");
       await this.#router.close();
       await this.#loop;
@@ -123,7 +138,8 @@ export class RpcServer {
       } else if (message.$typeName === "dividere.v1.RpcCredit") {
         this.#calls.credit(key, message.items);
       } else if (message.$typeName === "dividere.v1.RpcRequest") {
-        if (this.#closing) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is closing; call another instance"), respond);
+        // Health checks are answered to the end: they are how the world learns the server is going.
+        if (this.#closing && !this.#calls.isBuiltin(message.method)) void this.#calls.refuse(message, new RpcError("UNAVAILABLE", "the server is closing; call another instance"), respond);
         else this.#calls.start(key, message, message.caller || route[0]!.toString("hex"), respond);
       } else {
         this.#strayResponses++;

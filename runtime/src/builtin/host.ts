@@ -1,0 +1,19 @@
+import type { CallDispatcher } from "../rpc/dispatcher.js";
+import type { Health } from "./health.js";
+import { HealthService, healthService } from "./health-service.js";
+
+/** What the built-in services of a server answer from. */
+export interface Builtins {
+  /** The statuses `grpc.health.v1.Health` reports. */
+  readonly health: Health;
+}
+
+/**
+ * Hosts the services every server answers of itself, beside the application's, on the
+ * dispatcher of its calls: the one place a built-in service is added. An RpcServer (and so every
+ * `serve()` host) and a Broker call it; a Worker does not, since its broker answers them for the
+ * services behind it. A closing server still answers them (see `AddOptions.builtin`).
+ */
+export function hostBuiltins(dispatcher: CallDispatcher, builtins: Builtins): void {
+  dispatcher.add(HealthService, healthService(builtins.health), { builtin: true });
+}
