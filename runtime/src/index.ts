@@ -13,6 +13,8 @@
  *   `brokerTransport()`; `Broker` and `Worker` share calls among workers.
  * - Health: every `RpcServer`, `serve()` host and `Broker` answers `grpc.health.v1.Health`
  *   (`server.health` sets it, `HealthClient` asks it, `healthProtocol` is its wire).
+ * - Discovery: every server answers `dividere.v1.Discovery` (ping, info, stats) about itself,
+ *   what its `info` option says and its per-method stats; `discoveryProtocol` is its wire.
  * - Python dividere's load-balancing pattern: `Broker` serves its servers and clients too;
  *   `LoadBalancingServer` and `LazyPirateClient` work behind and in front of Python's broker
  *   (and ours); `connection.LoadBalancingBroker`, `LoadBalancingServer` and `LazyPirateClient`
@@ -33,6 +35,8 @@ export * as rpcProtocol from "./gen/dividere/v1/rpc_pb.js";
 export * as registryProtocol from "./gen/dividere/v1/registry_pb.js";
 export * as brokerProtocol from "./gen/dividere/v1/broker_pb.js";
 export * as healthProtocol from "./gen/grpc/health/v1/health_pb.js";
+export * as discoveryProtocol from "./gen/dividere/v1/discovery_pb.js";
+export type { InstanceInfo, InstanceInfoOptions } from "./builtin/discovery.js";
 export { Health, type ServingStatus } from "./builtin/health.js";
 export { HealthClient } from "./builtin/health-client.js";
 export { DividereError, type ErrorCode, type RpcCode } from "./errors.js";

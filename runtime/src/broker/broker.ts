@@ -208,7 +208,7 @@ export class Broker {
       count: (event) => this.#counts[event === "lost" ? "workersLost" : event]++,
       settled: () => this.#settled(),
     });
-    hostBuiltins(this.#own, { health: this.#health });
+    hostBuiltins(this.#own, { health: this.#health, info: { name: "dividere broker" } });
     this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);

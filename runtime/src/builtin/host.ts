@@ -1,4 +1,6 @@
+import { Discovery } from "../gen/dividere/v1/discovery_pb.js";
 import type { CallDispatcher } from "../rpc/dispatcher.js";
+import { type InstanceInfo, discoveryService } from "./discovery.js";
 import type { Health } from "./health.js";
 import { HealthService, healthService } from "./health-service.js";
 
@@ -6,6 +8,8 @@ import { HealthService, healthService } from "./health-service.js";
 export interface Builtins {
   /** The statuses `grpc.health.v1.Health` reports. */
   readonly health: Health;
+  /** What `dividere.v1.Discovery` says of the instance. */
+  readonly info?: InstanceInfo | undefined;
 }
 
 /**
@@ -16,4 +20,5 @@ export interface Builtins {
  */
 export function hostBuiltins(dispatcher: CallDispatcher, builtins: Builtins): void {
   dispatcher.add(HealthService, healthService(builtins.health), { builtin: true });
+  dispatcher.add(Discovery, discoveryService(dispatcher, builtins.info), { builtin: true });
 }

@@ -225,6 +225,7 @@ export class CallDispatcher {
   readonly #methods = new Map<string, Hosted>();
   readonly #builtins = new Set<string>();
   readonly #inFlight = new Map<string, InFlight>();
+  readonly #descriptors = new Set<DescService>();
   readonly #name: string;
   readonly #maxHeaderBytes: number;
   readonly #verifier: CallerCheck | undefined;
@@ -253,6 +254,7 @@ export class CallDispatcher {
       this.#methods.set(methodPath(method), { method, implementation: candidate as Implementation | undefined, owner: implementation, stats: new MethodStats() });
     }
     if (options.builtin) this.#builtins.add(service.typeName);
+    this.#descriptors.add(service);
   }
 
   /** A snapshot of the counters, and of each hosted method's figures. */
@@ -260,6 +262,11 @@ export class CallDispatcher {
     const methods: Record<string, MethodStatsSnapshot> = {};
     for (const [path, { stats }] of this.#methods) methods[path] = stats.snapshot();
     return { ...this.#counts, methods };
+  }
+
+  /** The descriptors of the services hosted, the built-in ones included. */
+  get descriptors(): readonly DescService[] {
+    return [...this.#descriptors];
   }
 
   /** The full names of the services the application hosts (the built-in ones left out). */

@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Health } from "../builtin/health.js";
+import type { InstanceInfoOptions } from "../builtin/discovery.js";
 import { hostBuiltins } from "../builtin/host.js";
 import type { Endpoint } from "../connection/endpoint.js";
 import type { ConnectionStats } from "../connection/events.js";
@@ -27,14 +28,18 @@ export interface RpcServerStats extends CallStats {
   refusedConnections: number;
 }
 
-/** Options of an {@link RpcServer}: its socket's, the bound of a call's metadata, and the interceptors around its handlers. */
-export interface RpcServerOptions extends SocketOptions, MetadataLimits, ServerInterceptorOptions {}
+/**
+ * Options of an {@link RpcServer}: its socket's, the bound of a call's metadata, the
+ * interceptors around its handlers, and what it says of itself (`info`, see `dividere.v1.Discovery`).
+ */
+export interface RpcServerOptions extends SocketOptions, MetadataLimits, ServerInterceptorOptions, InstanceInfoOptions {}
 
 /**
  * Hosts service implementations on one Router: every call is answered, an error status where
  * it cannot succeed (unknown method, bad request, a handler that throws), and the server goes on.
  * Hosting through a registry is `serve()`; this is the part that answers calls. It also answers
- * the built-in services every server has: `grpc.health.v1.Health` (see {@link health}).
+ * the built-in services every server has: `grpc.health.v1.Health` (see {@link health}) and
+ * `dividere.v1.Discovery` (ping, info and stats).
  */
 export class RpcServer {
   /**
@@ -59,14 +64,14 @@ export class RpcServer {
    * and request headers, and response headers and trailers, of at most 8 KiB (`maxHeaderBytes`).
    */
   constructor(endpoint: Endpoint, options: RpcServerOptions = {}) {
-    const { maxHeaderBytes, interceptors, ...socketOptions } = options;
+    const { maxHeaderBytes, interceptors, info, ...socketOptions } = options;
     const withDefaults = withServerDefaults(socketOptions);
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
     this.#router = new Router(endpoint, { ...withDefaults, mandatory: true, types: rpcTypes });
     // A caller's connection drops a heartbeat timeout after it hangs; checking as often as the heartbeats notices soon after.
     const callerCheckMs = withDefaults.heartbeatInterval || undefined;
     this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes, interceptors, callerCheckMs }, CallerVerifier.of(socketOptions.curve));
-    hostBuiltins(this.#calls, { health: this.health });
+    hostBuiltins(this.#calls, { health: this.health, info });
     this.#loop = this.#serve();
   }
 
