@@ -1,7 +1,9 @@
 // Discovery (proto/dividere/v1/discovery.proto): every server answers ping, info and stats about
-// itself, over real sockets, directly and through the registry.
+// itself, over real sockets: a server, a served host at its registered endpoint, and a broker
+// for the calls it routes.
 import { afterEach, expect, test } from "vitest";
-import { RegistryServer, RpcClient, RpcServer, directTransport, discoveryProtocol, serve, type Transport } from "@dividere/runtime";
+import { Broker, RegistryServer, RpcClient, RpcServer, Worker, brokerTransport, directTransport, discoveryProtocol, serve, type Transport } from "@dividere/runtime";
+import { eventually } from "./helpers.js";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { rejection } from "./helpers.js";
@@ -64,4 +66,27 @@ test("a served host answers them at the endpoint it registered; without info a s
   const plain = later(new RpcServer(loopback()).add(EchoDefinition, echo("plain")), (s) => s.close({ graceMs: 0 }));
   const { instance } = await new RpcClient(later(directTransport(plain.endpoint), (t) => t.close())).unary(discoveryProtocol.Discovery.method.ping, {}, { timeoutMs: 5000 });
   expect(instance).toMatchObject({ name: "test.services.v1.Echo", version: "" });
+});
+
+test("a broker answers them for itself and the calls it routes: its workers' services, per method as its callers see them", async () => {
+  const broker = later(new Broker({ frontend: loopback(), backend: loopback(), heartbeatIntervalMs: 200 }), (b) => b.close({ graceMs: 0 }));
+  later(new Worker(broker.backendEndpoint, { heartbeatIntervalMs: 200, capacity: 4 }).add(EchoDefinition, echo("worker")).start(), (w) => w.close({ graceMs: 0 }));
+  await eventually(() => broker.services().some((service) => service.name === "test.services.v1.Echo"), 5000, "the worker announced");
+  const transport = later(brokerTransport(broker.frontendEndpoint), (t) => t.close());
+  const echoes = new EchoClient(transport);
+  for (let i = 0; i < 4; i++) await echoes.say({ text: `hi ${i}` }, { timeoutMs: 5000 });
+  await rejection(echoes.say({ text: "no", failCode: "NOT_FOUND" }, { timeoutMs: 5000 }));
+  await rejection(echoes.say({ text: "late", delayMs: 2000 }, { timeoutMs: 100 }));
+  const discovery = new RpcClient(transport);
+  const { Discovery } = discoveryProtocol;
+  expect((await discovery.unary(Discovery.method.ping, {}, { timeoutMs: 5000 })).instance?.name).toBe("dividere broker");
+  const info = await discovery.unary(Discovery.method.info, {}, { timeoutMs: 5000 });
+  expect(info.services.map((service) => service.name)).toEqual(expect.arrayContaining(["test.services.v1.Echo", "grpc.health.v1.Health", "dividere.v1.Discovery"]));
+  await eventually(() => broker.stats.methods["/test.services.v1.Echo/Say"]?.calls === 6, 5000, "the late call ended at its worker");
+  const stats = await discovery.unary(Discovery.method.stats, {}, { timeoutMs: 5000 });
+  const say = stats.methods.find((m) => m.path === "/test.services.v1.Echo/Say")!;
+  expect(say).toMatchObject({ calls: 6n, errors: 2n });
+  expect(say.lastError).toMatch(/^(DEADLINE_EXCEEDED|CANCELLED): /);
+  expect(say.p99Ms).toBeGreaterThanOrEqual(100);
+  expect(broker.stats.methods["/test.services.v1.Echo/Say"]).toMatchObject({ calls: 6, errors: 2 });
 });

@@ -1,5 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Health } from "../builtin/health.js";
+import type { DiscoverySource } from "../builtin/discovery.js";
 import { hostBuiltins } from "../builtin/host.js";
 import type { Endpoint } from "../connection/endpoint.js";
 import { type SocketOptions, withServerDefaults } from "../connection/options.js";
@@ -15,7 +16,8 @@ import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from 
 import { sendAgainWhenRoom } from "../connection/send-again.js";
 import { CallerVerifier } from "../rpc/caller-key.js";
 import { CallDispatcher } from "../rpc/dispatcher.js";
-import { RpcError, toStatusCode } from "../rpc/status.js";
+import { MethodStatsTable, type MethodStatsSnapshot } from "../rpc/method-stats.js";
+import { RpcError, fromStatusCode, toStatusCode } from "../rpc/status.js";
 import { DEFAULT_TIMEOUT_MS } from "../rpc/types.js";
 import { INITIAL_REQUEST_WINDOW } from "../rpc/flow.js";
 import { dispatchedRequestEnvelope } from "../rpc/wire.js";
@@ -66,6 +68,11 @@ export interface BrokerOptions extends SocketOptions {
 export interface BrokerStats {
   /** Calls handed to a worker (a call moved to another worker counts again). */
   dispatched: number;
+  /**
+   * Per method ("/package.Service/Method") of the calls the broker took: calls, errors, the
+   * last error, and their time from arrival to last answer, as their callers see it.
+   */
+  methods: Record<string, MethodStatsSnapshot>;
   /** Calls whose final answer went back to the caller. */
   answered: number;
   /** Calls moved to another worker because theirs was lost. */
@@ -119,6 +126,9 @@ interface Call {
   cut?: boolean;
   /** The caller's key as the frontend's CURVE check verified it; empty: it proved none. */
   verifiedCallerKey: Uint8Array;
+  /** When it came (performance.now()), and how it failed ("CODE: message"): for the stats of its method. */
+  arrivedAt: number;
+  failure?: string;
   /**
    * Request items (and the half-close) of a client or bidi stream that came while the call
    * waited for a worker: at most the initial request window and the end, the caller's credit.
@@ -160,7 +170,7 @@ interface ServiceState {
  * ```
  */
 export class Broker {
-  readonly #counts: Omit<BrokerStats, "refusedConnections"> = zeroCounts();
+  readonly #counts: Omit<BrokerStats, "refusedConnections" | "methods"> = zeroCounts();
   readonly #frontend: Router;
   readonly #backend: Router;
   readonly #codec = new EnvelopeCodec(brokerTypes);
@@ -180,6 +190,8 @@ export class Broker {
   readonly #health = new Health();
   /** Answers the built-in services (health) on the frontend. */
   readonly #own = new CallDispatcher("broker");
+  /** The figures of the calls the broker took, per method, from their arrival to their last answer. */
+  readonly #methods = new MethodStatsTable();
   #closing: Promise<void> | undefined;
   /** Set once the calls have had their grace: nothing more goes to workers. */
   #closed = false;
@@ -208,7 +220,7 @@ export class Broker {
       count: (event) => this.#counts[event === "lost" ? "workersLost" : event]++,
       settled: () => this.#settled(),
     });
-    hostBuiltins(this.#own, { health: this.#health, info: { name: "dividere broker" } });
+    hostBuiltins(this.#own, { health: this.#health, info: { name: "dividere broker" }, discovery: this.#discoverySource() });
     this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
@@ -218,8 +230,36 @@ export class Broker {
   get stats(): BrokerStats {
     return {
       ...this.#counts,
+      methods: this.#methods.snapshot(),
       dropped: { ...this.#counts.dropped },
       refusedConnections: this.#frontend.connections.refused + this.#backend.connections.refused,
+    };
+  }
+
+  /**
+   * What the broker's Discovery answers from: its own built-in services, the services its
+   * workers announced (names only: the broker holds no descriptors of them), and the figures
+   * of the calls it took, per method, as its callers see them.
+   */
+  #discoverySource(): DiscoverySource {
+    const own = this.#own;
+    const services = () => [...this.#services.keys()];
+    const methods = () => this.#methods.snapshot();
+    const calls = () => this.#calls.size;
+    return {
+      get descriptors() {
+        return own.descriptors;
+      },
+      get services() {
+        return services();
+      },
+      get stats() {
+        const ownStats = own.stats;
+        return { ...ownStats, methods: { ...ownStats.methods, ...methods() } };
+      },
+      get inFlight() {
+        return calls() + own.inFlight;
+      },
     };
   }
 
@@ -373,6 +413,7 @@ export class Broker {
       started: false,
       cancelled: false,
       verifiedCallerKey: NO_KEY,
+      arrivedAt: performance.now(),
     };
     if (service === "dividere.v1.Broker") {
       if (request.method === "/dividere.v1.Broker/Services") return this.#answerServices(call);
@@ -418,6 +459,7 @@ export class Broker {
       return;
     }
     this.#counts.cancelled++;
+    call.failure ??= fromStatusCode(why) === "DEADLINE_EXCEEDED" ? "DEADLINE_EXCEEDED: the caller's deadline passed" : "CANCELLED: the caller cancelled the call";
     this.#cancelOnWorker(call, why);
   }
 
@@ -520,6 +562,7 @@ export class Broker {
     }
     if (response.more) return;
     if (!call.cancelled) this.#counts.answered++;
+    if (response.code !== 0) call.failure ??= `${fromStatusCode(response.code)}: ${response.message}`;
     this.#forget(call);
     this.#freed(worker);
   }
@@ -658,6 +701,7 @@ export class Broker {
   }
 
   #answerError(call: Call, error: RpcError): void {
+    call.failure ??= `${error.code}: ${error.message}`;
     const worker = this.#forget(call);
     this.#toClient(call, this.#errorFrame(call, error));
     if (worker) this.#freed(worker);
@@ -675,6 +719,7 @@ export class Broker {
 
   /** Takes a call off the books (the calls, its queue, its worker's slots); returns the worker it had. */
   #forget(call: Call): WorkerState | undefined {
+    if (this.#calls.get(call.key) === call) this.#methods.record(call.request.method, performance.now() - call.arrivedAt, call.failure);
     this.#calls.delete(call.key);
     this.#settled();
     const queue = this.#services.get(call.service)?.queue;
@@ -730,7 +775,7 @@ export class Broker {
 }
 
 /** A broker's own counters, all at zero (`refusedConnections` is its sockets'). */
-function zeroCounts(): Omit<BrokerStats, "refusedConnections"> {
+function zeroCounts(): Omit<BrokerStats, "refusedConnections" | "methods"> {
   return {
     dispatched: 0,
     answered: 0,

@@ -52,15 +52,19 @@ export function discoveryService(source: DiscoverySource, info: InstanceInfo = {
     info: () => ({
       instance: instance(),
       description: info.description ?? "",
-      services: source.descriptors.map((service) => ({
-        name: service.typeName,
-        methods: service.methods.map((method) => ({
-          path: methodPath(method),
-          kind: method.methodKind,
-          inputType: method.input.typeName,
-          outputType: method.output.typeName,
+      services: [
+        ...source.descriptors.map((service) => ({
+          name: service.typeName,
+          methods: service.methods.map((method) => ({
+            path: methodPath(method),
+            kind: method.methodKind,
+            inputType: method.input.typeName,
+            outputType: method.output.typeName,
+          })),
         })),
-      })),
+        // Services known by name alone (a broker's, announced by its workers).
+        ...source.services.filter((name) => !source.descriptors.some((service) => service.typeName === name)).map((name) => ({ name, methods: [] })),
+      ],
     }),
     stats: () => ({
       instance: instance(),

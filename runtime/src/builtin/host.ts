@@ -1,6 +1,6 @@
 import { Discovery } from "../gen/dividere/v1/discovery_pb.js";
 import type { CallDispatcher } from "../rpc/dispatcher.js";
-import { type InstanceInfo, discoveryService } from "./discovery.js";
+import { type DiscoverySource, type InstanceInfo, discoveryService } from "./discovery.js";
 import type { Health } from "./health.js";
 import { HealthService, healthService } from "./health-service.js";
 
@@ -10,6 +10,8 @@ export interface Builtins {
   readonly health: Health;
   /** What `dividere.v1.Discovery` says of the instance. */
   readonly info?: InstanceInfo | undefined;
+  /** What Discovery answers from, when it is not the dispatcher's own (a broker's calls). */
+  readonly discovery?: DiscoverySource;
 }
 
 /**
@@ -20,5 +22,5 @@ export interface Builtins {
  */
 export function hostBuiltins(dispatcher: CallDispatcher, builtins: Builtins): void {
   dispatcher.add(HealthService, healthService(builtins.health), { builtin: true });
-  dispatcher.add(Discovery, discoveryService(dispatcher, builtins.info), { builtin: true });
+  dispatcher.add(Discovery, discoveryService(builtins.discovery ?? dispatcher, builtins.info), { builtin: true });
 }

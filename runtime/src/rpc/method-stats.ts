@@ -74,3 +74,38 @@ export class MethodStats {
     return 2 ** (BUCKETS / BUCKETS_PER_DOUBLING) / 1000;
   }
 }
+
+/** What a {@link MethodStatsTable} files the calls of methods beyond its bound under. */
+export const OTHER_METHODS = "(other methods)";
+
+/**
+ * Figures per method path for a process that learns the paths from its callers (a broker):
+ * at most `maxMethods` of them, so that made-up method names cannot grow it; the calls of
+ * any more count under {@link OTHER_METHODS}.
+ */
+export class MethodStatsTable {
+  readonly #methods = new Map<string, MethodStats>();
+  readonly #maxMethods: number;
+
+  constructor(maxMethods = 1024) {
+    this.#maxMethods = maxMethods;
+  }
+
+  /** A call of `path` ended after `ms`, failed with `error` if given. */
+  record(path: string, ms: number, error?: string): void {
+    let stats = this.#methods.get(path);
+    if (!stats) {
+      const key = this.#methods.size < this.#maxMethods ? path : OTHER_METHODS;
+      stats = this.#methods.get(key) ?? new MethodStats();
+      this.#methods.set(key, stats);
+    }
+    stats.record(ms, error);
+  }
+
+  /** The figures of each method now. */
+  snapshot(): Record<string, MethodStatsSnapshot> {
+    const all: Record<string, MethodStatsSnapshot> = {};
+    for (const [path, stats] of this.#methods) all[path] = stats.snapshot();
+    return all;
+  }
+}
