@@ -3,6 +3,7 @@ import type { CallDispatcher } from "../rpc/dispatcher.js";
 import { type InstanceInfo, discoveryService } from "./discovery.js";
 import type { Health } from "./health.js";
 import { HealthService, healthService } from "./health-service.js";
+import { ServerReflection, reflectionService } from "./reflection-service.js";
 
 /** What the built-in services of a server answer from. */
 export interface Builtins {
@@ -10,6 +11,8 @@ export interface Builtins {
   readonly health: Health;
   /** What `dividere.v1.Discovery` says of the instance. */
   readonly info?: InstanceInfo | undefined;
+  /** Whether `grpc.reflection.v1` is answered; default true. */
+  readonly reflection?: boolean | undefined;
 }
 
 /**
@@ -21,4 +24,5 @@ export interface Builtins {
 export function hostBuiltins(dispatcher: CallDispatcher, builtins: Builtins): void {
   dispatcher.add(HealthService, healthService(builtins.health), { builtin: true });
   dispatcher.add(Discovery, discoveryService(dispatcher, builtins.info), { builtin: true });
+  if (builtins.reflection !== false) dispatcher.add(ServerReflection, reflectionService(dispatcher), { builtin: true });
 }
