@@ -384,6 +384,10 @@ describe("call", () => {
       const brokered = await dividere(["call", "test.services.v1.Greeter", "Greet", '{"name": "ada"}', "--broker", frontend]);
       expect(brokered.code).toBe(1);
       expect(brokered.stderr).toMatch(/does not describe test\.services\.v1\.Greeter \(a broker describes its own services, not its workers'\).*pass --proto/);
+      // dividere's own services need neither.
+      const own = await dividere(["call", "dividere.v1.Broker", "Services", "{}", "--broker", frontend]);
+      expect(own.code).toBe(0);
+      expect(own.stdout).toMatch(/test\.services\.v1\.Greeter/);
     });
   });
 

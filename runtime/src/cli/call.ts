@@ -145,11 +145,12 @@ ${SECURITY_USAGE}
     const [serviceName, shortName] = namesOf(methodName, byEndpoint ? undefined : target);
     const timeoutMs = integer(values.timeout, "timeout") ?? 5000;
     const security = curveFromEnvironment();
-    // Without --proto, the server that hosts the service says what its types are.
-    const reflected = givesTypes(values)
-      ? []
-      : [await reflectedTypes(byEndpoint ? { endpoint: target } : values.broker ? { endpoint: values.broker, broker: true } : { registry: registryOf(values) }, serviceName, timeoutMs, security)];
-    const types = loadTypes(values, ...reflected);
+    let types = loadTypes(values);
+    // Without --proto, the server that hosts the service says what its types are (dividere's own, such as dividere.v1.Broker, are known).
+    if (!givesTypes(values) && !types.getService(serviceName)) {
+      const where = byEndpoint ? { endpoint: target } : values.broker ? { endpoint: values.broker, broker: true } : { registry: registryOf(values) };
+      types = loadTypes(values, await reflectedTypes(where, serviceName, timeoutMs, security));
+    }
     const method = findMethod(types, serviceName, shortName);
     const streamsRequests = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
     const requests = streamsRequests ? requestsFromStdin(method, json, types) : undefined;
