@@ -333,6 +333,64 @@ describe("call", () => {
     expect(nobody.stderr).toMatch(/dividere call: DEADLINE_EXCEEDED|dividere call: UNAVAILABLE/i);
   });
 
+  describe("without --proto, the types come from the server's reflection", () => {
+    test("at an endpoint and through the registry, unary and server streaming", async () => {
+      const { endpoint: registry } = await startRegistry();
+      const service = started(node(fixture("echo-service.mjs"), "echo-r", registry, "5000"));
+      const { ready } = (await service.next()) as { ready: string };
+
+      const unary = await dividere(["call", ready, "test.services.v1.Echo/Say", '{"text": "hi"}']);
+      expect(unary.stderr).toBe("");
+      expect(unary.code).toBe(0);
+      expect(jsonLines(unary.stdout)).toEqual([{ text: "hi", servedBy: "echo-r" }]);
+      const stream = await dividere(["call", ready, "test.services.v1.Echo/Count", '{"text": "tick", "count": 2}']);
+      expect(stream.code).toBe(0);
+      expect(jsonLines(stream.stdout)).toEqual([
+        { text: "tick", servedBy: "echo-r" },
+        { text: "tick", index: 1, servedBy: "echo-r" },
+      ]);
+
+      const found = await dividere(["call", "test.services.v1.Echo", "Say", '{"text": "found you"}', "--registry", registry]);
+      expect(found.stderr).toBe("");
+      expect(jsonLines(found.stdout)).toEqual([{ text: "found you", servedBy: "echo-r" }]);
+      const counted = await dividere(["call", "test.services.v1.Echo", "Count", '{"text": "t", "count": 2}', "--registry", registry]);
+      expect(counted.code).toBe(0);
+      expect(jsonLines(counted.stdout)).toHaveLength(2);
+
+      // What the server described is checked as --proto's types are.
+      const noMethod = await dividere(["call", ready, "test.services.v1.Echo/Shout", "{}"]);
+      expect(noMethod.code).toBe(2);
+      expect(noMethod.stderr).toMatch(/has no method Shout; it has Say, Count/);
+      const notHosted = await dividere(["call", ready, "test.services.v1.Ecko/Say", "{}"]);
+      expect(notHosted.code).toBe(1);
+      expect(notHosted.stderr).toMatch(/does not describe test\.services\.v1\.Ecko: check the name, or pass --proto DIR/);
+    });
+
+    test("a server without reflection, and a broker, say to pass --proto", async () => {
+      const { endpoint: registry } = await startRegistry();
+      const quiet = started(new Child(process.execPath, [fixture("echo-service.mjs"), "echo-q", registry, "5000"], { ...process.env, ECHO_REFLECTION: "off" }));
+      const { ready } = (await quiet.next()) as { ready: string };
+      const direct = await dividere(["call", ready, "test.services.v1.Echo/Say", '{"text": "hi"}']);
+      expect(direct.code).toBe(1);
+      expect(direct.stderr).toMatch(/does not answer reflection \(grpc\.reflection\.v1\).*pass --proto DIR \(or --descriptor-set FILE\)/);
+      const registered = await dividere(["call", "test.services.v1.Echo", "Say", '{"text": "hi"}', "--registry", registry]);
+      expect(registered.stderr).toMatch(/does not answer reflection/);
+      // --proto still works, and wins.
+      expect(jsonLines((await dividere(["call", ready, "test.services.v1.Echo/Say", '{"text": "hi"}', ...PROTO])).stdout)).toEqual([{ text: "hi", servedBy: "echo-q" }]);
+
+      const { frontend, backend } = await startBroker();
+      const worker = started(node(fixture("echo-worker.mjs"), "worker-r", backend, "200"));
+      await worker.next();
+      const brokered = await dividere(["call", "test.services.v1.Greeter", "Greet", '{"name": "ada"}', "--broker", frontend]);
+      expect(brokered.code).toBe(1);
+      expect(brokered.stderr).toMatch(/does not describe test\.services\.v1\.Greeter \(a broker describes its own services, not its workers'\).*pass --proto/);
+      // dividere's own services need neither.
+      const own = await dividere(["call", "dividere.v1.Broker", "Services", "{}", "--broker", frontend]);
+      expect(own.code).toBe(0);
+      expect(own.stdout).toMatch(/test\.services\.v1\.Greeter/);
+    });
+  });
+
   describe("client and bidi streams read their requests from stdin, one JSON a line", () => {
     /** Starts the Echo service; resolves with its endpoint. */
     async function echoAt(name: string): Promise<string> {

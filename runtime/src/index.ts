@@ -15,6 +15,8 @@
  *   (`server.health` sets it, `HealthClient` asks it, `healthProtocol` is its wire).
  * - Discovery: every server answers `dividere.v1.Discovery` (ping, info, stats) about itself,
  *   what its `info` option says and its per-method stats; `discoveryProtocol` is its wire.
+ * - Reflection: every server answers `grpc.reflection.v1.ServerReflection` with the descriptors
+ *   of the services it hosts (`ReflectionClient` asks it, `reflectionProtocol` is its wire).
  * - Python dividere's load-balancing pattern: `Broker` serves its servers and clients too;
  *   `LoadBalancingServer` and `LazyPirateClient` work behind and in front of Python's broker
  *   (and ours); `connection.LoadBalancingBroker`, `LoadBalancingServer` and `LazyPirateClient`
@@ -36,9 +38,11 @@ export * as registryProtocol from "./gen/dividere/v1/registry_pb.js";
 export * as brokerProtocol from "./gen/dividere/v1/broker_pb.js";
 export * as healthProtocol from "./gen/grpc/health/v1/health_pb.js";
 export * as discoveryProtocol from "./gen/dividere/v1/discovery_pb.js";
+export * as reflectionProtocol from "./gen/grpc/reflection/v1/reflection_pb.js";
 export type { InstanceInfo, InstanceInfoOptions } from "./builtin/discovery.js";
 export { Health, type ServingStatus } from "./builtin/health.js";
 export { HealthClient } from "./builtin/health-client.js";
+export { ReflectionClient } from "./builtin/reflection-client.js";
 export { DividereError, type ErrorCode, type RpcCode } from "./errors.js";
 export type { Endpoint } from "./connection/endpoint.js";
 export { DEFAULT_GRACE_MS, type CloseOptions } from "./lifecycle.js";

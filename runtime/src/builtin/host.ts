@@ -3,6 +3,7 @@ import type { CallDispatcher } from "../rpc/dispatcher.js";
 import { type DiscoverySource, type InstanceInfo, discoveryService } from "./discovery.js";
 import type { Health } from "./health.js";
 import { HealthService, healthService } from "./health-service.js";
+import { ServerReflection, reflectionService } from "./reflection-service.js";
 
 /** What the built-in services of a server answer from. */
 export interface Builtins {
@@ -12,6 +13,8 @@ export interface Builtins {
   readonly info?: InstanceInfo | undefined;
   /** What Discovery answers from, when it is not the dispatcher's own (a broker's calls). */
   readonly discovery?: DiscoverySource;
+  /** Whether `grpc.reflection.v1` is answered; default true. */
+  readonly reflection?: boolean | undefined;
 }
 
 /**
@@ -23,4 +26,5 @@ export interface Builtins {
 export function hostBuiltins(dispatcher: CallDispatcher, builtins: Builtins): void {
   dispatcher.add(HealthService, healthService(builtins.health), { builtin: true });
   dispatcher.add(Discovery, discoveryService(builtins.discovery ?? dispatcher, builtins.info), { builtin: true });
+  if (builtins.reflection !== false) dispatcher.add(ServerReflection, reflectionService(dispatcher), { builtin: true });
 }

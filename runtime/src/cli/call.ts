@@ -9,13 +9,19 @@ import { type CallOptions, isMethodOfKind } from "../rpc/types.js";
 import { type Command, UsageError, integer, parse, printJson } from "./command.js";
 import { JsonLines } from "./json-lines.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
-import { TYPE_USAGE, loadTypes, typeOptions, unknownType } from "./types.js";
+import { reflectedTypes } from "./reflected-types.js";
+import { TYPE_USAGE, givesTypes, loadTypes, typeOptions, unknownType } from "./types.js";
 
-/** `Service/Method`, `/Service/Method` or (with the service known) `Method`: the method's descriptor. */
-function findMethod(types: Registry, method: string, service: string | undefined): DescMethod {
+/** `Service/Method`, `/Service/Method` or (with the service known) `Method`: the names of the service and of the method. */
+function namesOf(method: string, service: string | undefined): [service: string, method: string] {
   const parts = method.replace(/^\//, "").split("/");
   const [serviceName, methodName] = parts.length === 2 ? (parts as [string, string]) : [service, parts[0]!];
   if (!serviceName) throw new UsageError(`name the method with its service: package.Service/${method}`);
+  return [serviceName, methodName];
+}
+
+/** The descriptor of the method `methodName` of `serviceName`. */
+function findMethod(types: Registry, serviceName: string, methodName: string): DescMethod {
   const desc: DescService | undefined = types.getService(serviceName);
   if (!desc) throw unknownType(types, "service", serviceName);
   const found = desc.methods.find((m) => m.name === methodName || m.localName === methodName);
@@ -82,6 +88,9 @@ function requestOf(method: DescMethod, json: string | undefined, types: Registry
   }
 }
 
+/** The registry's endpoint the options name, or the default one. */
+const registryOf = (values: { registry?: string | undefined }) => values.registry ?? `tcp://localhost:${REGISTRY_PORT}`;
+
 /** The request argument that means "standard input". */
 const STDIN = "-";
 
@@ -95,6 +104,11 @@ Calls METHOD with a request given in protobuf's JSON form and prints the reply a
 (tcp://host:port; METHOD is then package.Service/Method) or the full name of a service, found
 through the registry (or a broker's frontend, with --broker; METHOD may then be just Method).
 
+The types come from --proto or --descriptor-set when given; without them, the server is asked
+for them over reflection (grpc.reflection.v1), which every dividere server answers: at TARGET,
+or at an instance the registry lists. A broker describes only its own services, so through
+--broker, and to a server without reflection, pass --proto.
+
 A client-streaming or bidi METHOD takes no JSON argument (or -): it reads its requests from
 standard input, one JSON a line (blank lines skipped), sends each as soon as its line is read,
 and ends the stream (a half-close) at the end of input; the replies print as they come. A line
@@ -103,7 +117,8 @@ that is not a request cancels the call and exits 2, naming the line.
 options:
   --registry ENDPOINT        the registry to find TARGET in (default tcp://localhost:${REGISTRY_PORT})
   --broker ENDPOINT          call TARGET through this broker's frontend instead
-  --timeout MS               give up after this long, for a stream the whole of it (default 5000)
+  --timeout MS               give up after this long, for a stream the whole of it (default 5000);
+                             asking for the types by reflection has as long again
   -H, --header NAME:VALUE    send this request header (repeatable); a NAME ending in -bin takes base64
   -v, --verbose              show the response headers and trailers on stderr ("header NAME: VALUE",
                              "trailer NAME: VALUE"); stdout stays the replies
@@ -126,21 +141,28 @@ ${SECURITY_USAGE}
       { min: 2, max: 3, names: "TARGET METHOD [JSON]" },
     );
     const [target, methodName, json] = positionals as [string, string, string | undefined];
-    const types = loadTypes(values);
     const byEndpoint = /^[a-z]+:\/\//.test(target);
-    const method = findMethod(types, methodName, byEndpoint ? undefined : target);
+    const [serviceName, shortName] = namesOf(methodName, byEndpoint ? undefined : target);
+    const timeoutMs = integer(values.timeout, "timeout") ?? 5000;
+    const security = curveFromEnvironment();
+    let types = loadTypes(values);
+    // Without --proto, the server that hosts the service says what its types are (dividere's own, such as dividere.v1.Broker, are known).
+    if (!givesTypes(values) && !types.getService(serviceName)) {
+      const where = byEndpoint ? { endpoint: target } : values.broker ? { endpoint: values.broker, broker: true } : { registry: registryOf(values) };
+      types = loadTypes(values, await reflectedTypes(where, serviceName, timeoutMs, security));
+    }
+    const method = findMethod(types, serviceName, shortName);
     const streamsRequests = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
     const requests = streamsRequests ? requestsFromStdin(method, json, types) : undefined;
     const request = streamsRequests ? undefined : requestOf(method, json, types);
     const headers = headersOf(values.header);
-    const security = curveFromEnvironment();
     const transport: Transport = byEndpoint
       ? directTransport(target, security)
       : values.broker
         ? brokerTransport(values.broker, security)
-        : registryTransport(values.registry ?? `tcp://localhost:${REGISTRY_PORT}`, security);
+        : registryTransport(registryOf(values), security);
     const client = new RpcClient(transport);
-    const options: CallOptions = { timeoutMs: integer(values.timeout, "timeout") ?? 5000, headers };
+    const options: CallOptions = { timeoutMs, headers };
     if (values.verbose) Object.assign(options, { onHeader: printMetadata("header"), onTrailer: printMetadata("trailer") });
     const print = (reply: MessageShape<DescMessage>) => printJson(toJson(method.output, reply, { registry: types }));
     try {

@@ -43,12 +43,18 @@ function compile(dir: string): Uint8Array {
   }
 }
 
+/** The values of {@link typeOptions}. */
+type TypeValues = { proto?: string[] | undefined; "descriptor-set"?: string[] | undefined };
+
+/** Whether the user said where the types come from (--proto, --descriptor-set). */
+export const givesTypes = (values: TypeValues): boolean => Boolean(values.proto?.length || values["descriptor-set"]?.length);
+
 /**
- * Every message and service type the command can name: dividere's own, and those of the
- * user's .proto folders and descriptor sets.
+ * Every message and service type the command can name: dividere's own, those of the
+ * user's .proto folders and descriptor sets, and `more` (what a server described of itself).
  */
-export function loadTypes(values: { proto?: string[] | undefined; "descriptor-set"?: string[] | undefined }): Registry {
-  const registries: Registry[] = [createRegistry(file_dividere_MsgLib, file_dividere_v1_rpc, file_dividere_v1_registry, file_dividere_v1_broker)];
+export function loadTypes(values: TypeValues, ...more: Registry[]): Registry {
+  const registries: Registry[] = [createRegistry(file_dividere_MsgLib, file_dividere_v1_rpc, file_dividere_v1_registry, file_dividere_v1_broker), ...more];
   const sets = [
     ...(values.proto ?? []).map((dir) => compile(dir)),
     ...(values["descriptor-set"] ?? []).map((file) => {

@@ -32,14 +32,21 @@ export interface RpcServerStats extends CallStats {
  * Options of an {@link RpcServer}: its socket's, the bound of a call's metadata, the
  * interceptors around its handlers, and what it says of itself (`info`, see `dividere.v1.Discovery`).
  */
-export interface RpcServerOptions extends SocketOptions, MetadataLimits, ServerInterceptorOptions, InstanceInfoOptions {}
+export interface RpcServerOptions extends SocketOptions, MetadataLimits, ServerInterceptorOptions, InstanceInfoOptions {
+  /**
+   * Whether the server answers `grpc.reflection.v1` with the descriptors of the services it
+   * hosts, which lets `dividere call` work without their .proto files; default true. False for
+   * a server whose schemas are nobody's business: it answers reflection `UNIMPLEMENTED`.
+   */
+  reflection?: boolean;
+}
 
 /**
  * Hosts service implementations on one Router: every call is answered, an error status where
  * it cannot succeed (unknown method, bad request, a handler that throws), and the server goes on.
  * Hosting through a registry is `serve()`; this is the part that answers calls. It also answers
- * the built-in services every server has: `grpc.health.v1.Health` (see {@link health}) and
- * `dividere.v1.Discovery` (ping, info and stats).
+ * the built-in services every server has: `grpc.health.v1.Health` (see {@link health}),
+ * `dividere.v1.Discovery` (ping, info and stats) and `grpc.reflection.v1.ServerReflection`.
  */
 export class RpcServer {
   /**
@@ -64,14 +71,14 @@ export class RpcServer {
    * and request headers, and response headers and trailers, of at most 8 KiB (`maxHeaderBytes`).
    */
   constructor(endpoint: Endpoint, options: RpcServerOptions = {}) {
-    const { maxHeaderBytes, interceptors, info, ...socketOptions } = options;
+    const { maxHeaderBytes, interceptors, info, reflection, ...socketOptions } = options;
     const withDefaults = withServerDefaults(socketOptions);
     // mandatory: a reply to a caller that is gone fails at once instead of vanishing.
     this.#router = new Router(endpoint, { ...withDefaults, mandatory: true, types: rpcTypes });
     // A caller's connection drops a heartbeat timeout after it hangs; checking as often as the heartbeats notices soon after.
     const callerCheckMs = withDefaults.heartbeatInterval || undefined;
     this.#calls = new CallDispatcher(`rpc server ${this.#router.endpoint}`, { maxHeaderBytes, interceptors, callerCheckMs }, CallerVerifier.of(socketOptions.curve));
-    hostBuiltins(this.#calls, { health: this.health, info });
+    hostBuiltins(this.#calls, { health: this.health, info, reflection });
     this.#loop = this.#serve();
   }
 
