@@ -40,7 +40,7 @@ async function startRegistry(): Promise<{ registry: Child; endpoint: string }> {
 const startBroker = () => brokerProcess(started, { heartbeatIntervalMs: 200 });
 
 describe("help and usage", () => {
-  test.each(["registry", "broker", "lookup", "tap", "publish", "call", "health"])("dividere %s --help prints its usage and exits 0", async (command) => {
+  test.each(["registry", "broker", "lookup", "tap", "publish", "call", "health", "services", "stats"])("dividere %s --help prints its usage and exits 0", async (command) => {
     const { code, stdout } = await dividere([command, "--help"]);
     expect(code).toBe(0);
     expect(stdout).toMatch(new RegExp(`^usage: dividere ${command}`));
@@ -50,7 +50,7 @@ describe("help and usage", () => {
   test("dividere --help lists every command; without a command it exits 2", async () => {
     const help = await dividere(["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["registry", "broker", "lookup", "tap", "publish", "call", "health"]) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
+    for (const command of ["registry", "broker", "lookup", "tap", "publish", "call", "health", "services", "stats"]) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     const bare = await dividere([]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/usage: dividere <command>/);

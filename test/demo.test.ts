@@ -18,6 +18,8 @@ test("the demo (npm run demo) runs the greenhouse end to end, tells its story, s
     /bed-2 +20 +24\.6 +31\.2 +60 % +1/,
     /bed-3 +20 +23\.0 +23\.0 +39 % +1/,
     /bed-2: 24\.3 °C → 23\.6 °C → 22\.8 °C → 22\.1 °C → 21\.4 °C +\(by forecaster-[12]\)/,
+    /\$ dividere services --registry tcp:\/\/127\.0\.0\.1:\d+\n +\[services\] +SERVICE +INSTANCE +ENDPOINT +HEALTH\n/,
+    /\[services\] +greenhouse\.v1\.Monitor +\S+ +tcp:\/\/127\.0\.0\.1:\d+ +SERVING\n/,
     /\[monitor\] +stopped after 60 readings; unregistered/,
     /\[broker\] +dividere broker: stopped after answering \d+ calls/,
     /\[registry\] +dividere registry: stopped/,

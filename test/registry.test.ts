@@ -78,6 +78,28 @@ describe("registry", () => {
     expect(changes.slice(-3)).toEqual([["one"], ["one", "two"], ["two"]]);
   });
 
+  test("list: every service by name with its live instances; an expired lease leaves it; a Python client says it cannot, sending nothing", async () => {
+    const registry = startRegistry();
+    const client = clientOf(registry);
+    expect(await client.list()).toEqual(new Map());
+    await client.register({ service: "z.Last", instanceId: "z1", endpoint: "tcp://127.0.0.1:1003", ttlMs: 0 });
+    await client.register({ service: "a.B", instanceId: "one", endpoint: "tcp://127.0.0.1:1001", ttlMs: 0 });
+    await client.register({ service: "a.B", instanceId: "two", endpoint: "tcp://127.0.0.1:1002", ttlMs: 300 });
+    const listed = await client.list();
+    expect([...listed.keys()]).toEqual(["a.B", "z.Last"]);
+    expect(listed.get("a.B")!.map((i) => [i.instanceId, i.endpoint, i.ttlMs])).toEqual([
+      ["one", "tcp://127.0.0.1:1001", 0],
+      ["two", "tcp://127.0.0.1:1002", 300],
+    ]);
+    await eventually(() => registry.lookup("a.B").length === 1, 3000, "the lease of two expired");
+    expect((await client.list()).get("a.B")!.map((i) => i.instanceId)).toEqual(["one"]);
+    expect(registry.stats.answered.ListRequest).toBe(3);
+
+    const python = later(new RegistryClient({ endpoint: registry.clientEndpoints.endpoint, protocol: "python", timeoutMs: 1000 }), (c) => c.close());
+    await expect(python.list()).rejects.toMatchObject({ code: "UNIMPLEMENTED", message: expect.stringMatching(/cannot list its services; look each one up by name/) });
+    expect(registry.stats.answered.ListRequest).toBe(3);
+  });
+
   test("three ports: RediscoverReq alone on the publish port, where Python services take everything; InstancesChanged alone on the watch", async () => {
     const registry = later(new RegistryServer({ endpoint: "tcp://*:0", publishEndpoint: "tcp://*:0", watchEndpoint: "tcp://*:0" }), (r) => r.close());
     const at = registry.clientEndpoints;

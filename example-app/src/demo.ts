@@ -88,7 +88,12 @@ async function main(): Promise<void> {
   const replies = await Promise.all(stats.map((bed) => forecaster.forecast({ sensor: bed.sensor, celsius: bed.recentCelsius, steps: 5 }, { timeoutMs: 5000 })));
   for (const reply of replies) say(`${reply.sensor}: ${reply.celsius.map((c) => `${c} °C`).join(" → ")}   (by ${reply.forecaster})`);
 
-  step("7. Stopping every process with SIGTERM; each finishes what it was doing and exits 0");
+  step("7. What the registry knows, each instance with its health");
+  say(`$ dividere services --registry ${registry}`);
+  const services = start("services", dividere, "services", "--registry", registry!);
+  if ((await services.exited) !== 0) throw new Error("dividere services failed");
+
+  step("8. Stopping every process with SIGTERM; each finishes what it was doing and exits 0");
   await alerts.close();
   await watching;
   for (const name of ["forecaster-1", "forecaster-2", "monitor", "broker", "registry"]) await running.find((p) => p.name === name)!.stop();

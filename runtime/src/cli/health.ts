@@ -1,10 +1,10 @@
 import type { ServingStatus } from "../builtin/health.js";
 import { HealthClient } from "../builtin/health-client.js";
-import { RegistryClient } from "../registry/client.js";
 import { REGISTRY_PORT } from "../registry/defaults.js";
 import { RpcError } from "../rpc/status.js";
 import { directTransport } from "../rpc/transport.js";
 import { type Command, UsageError, integer, parse } from "./command.js";
+import { askEach, askRegistry, unreachable } from "./instances.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 
 /** The exit codes of `dividere health`, as grpc_health_probe has one per outcome (its numbers differ). */
@@ -20,9 +20,6 @@ export const HEALTH_EXIT = {
 } as const;
 
 const exitOf = (status: ServingStatus) => (status === "SERVING" ? HEALTH_EXIT.SERVING : HEALTH_EXIT.UNHEALTHY);
-
-/** No answer in time, or nothing to send to: the target is not reachable. */
-const unreachable = (error: unknown): boolean => RpcError.is(error, "DEADLINE_EXCEEDED") || RpcError.is(error, "UNAVAILABLE");
 
 /** The exit code of a failed check, said on stderr. */
 function failed(error: unknown, target: string, timeoutMs: number): number {
@@ -114,36 +111,26 @@ async function watch(client: HealthClient, target: string, service: string, time
 
 /** Asks every registered instance of `service` about it: SERVING when one is. */
 async function checkInstances(service: string, registry: string, timeoutMs: number): Promise<number> {
-  const security = curveFromEnvironment();
   let instances;
-  {
-    await using client = new RegistryClient({ endpoint: registry, timeoutMs, retries: 0, ...security });
-    try {
-      instances = await client.lookup(service);
-    } catch (error) {
-      return failed(error, `the registry at ${registry}`, timeoutMs);
-    }
+  try {
+    instances = await askRegistry(registry, timeoutMs, (client) => client.lookup(service));
+  } catch (error) {
+    return failed(error, `the registry at ${registry}`, timeoutMs);
   }
   if (instances.length === 0) {
     process.stderr.write(`dividere health: no instance of ${service} is registered at ${registry}\n`);
     process.stdout.write("SERVICE_UNKNOWN\n");
     return HEALTH_EXIT.UNHEALTHY;
   }
-  const codes = await Promise.all(
-    instances.map(async ({ endpoint }) => {
-      const transport = directTransport(endpoint, security);
-      try {
-        const status = await new HealthClient(transport).check(service, { timeoutMs });
-        process.stdout.write(`${endpoint} ${status}\n`);
-        return exitOf(status);
-      } catch (error) {
-        process.stdout.write(`${endpoint} ${unreachable(error) ? "UNREACHABLE" : "FAILED"}\n`);
-        return failed(error, endpoint, timeoutMs);
-      } finally {
-        await transport.close();
-      }
-    }),
-  );
+  const answers = await askEach(instances, (transport) => new HealthClient(transport).check(service, { timeoutMs }));
+  const codes = answers.map(({ instance: { endpoint }, answer, error }) => {
+    if (answer !== undefined) {
+      process.stdout.write(`${endpoint} ${answer}\n`);
+      return exitOf(answer);
+    }
+    process.stdout.write(`${endpoint} ${unreachable(error) ? "UNREACHABLE" : "FAILED"}\n`);
+    return failed(error, endpoint, timeoutMs);
+  });
   // One instance serving is enough; an unhealthy answer tells more than a failure, a failure more than silence.
   const best = [HEALTH_EXIT.SERVING, HEALTH_EXIT.UNHEALTHY, HEALTH_EXIT.FAILED].find((code) => codes.includes(code));
   return best ?? HEALTH_EXIT.UNREACHABLE;

@@ -11,9 +11,11 @@ import { keygen } from "./keygen.js";
 import { lookup } from "./lookup.js";
 import { publish } from "./publish.js";
 import { registry } from "./registry.js";
+import { services } from "./services.js";
+import { stats } from "./stats.js";
 import { tap } from "./tap.js";
 
-const commands: Command[] = [registry, broker, lookup, tap, publish, call, health, keygen];
+const commands: Command[] = [registry, broker, lookup, tap, publish, call, health, services, stats, keygen];
 
 const USAGE = `usage: dividere <command> [options]
 

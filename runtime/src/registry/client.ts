@@ -53,7 +53,7 @@ interface Watcher {
 }
 
 /**
- * Talks to a registry: register and unregister instances, look services up, and watch the
+ * Talks to a registry: register and unregister instances, look services up, list them all, and watch the
  * instances of services change. Requests are sent one at a time and retried when unanswered
  * (the Lazy Pirate way).
  *
@@ -129,6 +129,20 @@ export class RegistryClient {
   /** Every live instance of a service (with the Python protocol, the one the registry names, if any). */
   lookup(service: string, options: RegistryRequestOptions = {}): Promise<Instance[]> {
     return this.#protocol.lookup(this.#asker, service, options);
+  }
+
+  /**
+   * Every service the registry knows, by full name in alphabetical order, with its live
+   * instances (`dividere.v1.ListRequest`): what `dividere services` shows. A Python dividere
+   * registry has no such request: with the Python protocol this rejects with `UNIMPLEMENTED`,
+   * and nothing is sent (it would stop the Python registry).
+   *
+   * ```ts
+   * for (const [service, instances] of await registry.list()) console.log(service, instances.length);
+   * ```
+   */
+  list(options: RegistryRequestOptions = {}): Promise<Map<string, Instance[]>> {
+    return this.#protocol.list(this.#asker, this.endpoint, options);
   }
 
   /**

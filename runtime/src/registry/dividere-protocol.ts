@@ -5,6 +5,8 @@ import {
   EndpointsReplySchema,
   EndpointsRequestSchema,
   InstancesChangedSchema,
+  ListReplySchema,
+  ListRequestSchema,
   LookupReplySchema,
   type LookupRequest,
   LookupRequestSchema,
@@ -18,7 +20,7 @@ import type { ClientProtocol, RegistryState, RequestHandler } from "./protocol.j
 
 /*
  * dividere.v1's registry protocol: instances with ids, leases they renew, lookups that return
- * every live instance, the registry's endpoints on request, and `InstancesChanged` on a watch
+ * every live instance, the list of every service, the registry's endpoints on request, and `InstancesChanged` on a watch
  * port of its own. Registrations are answered with Python's `ack`.
  */
 
@@ -31,6 +33,8 @@ export const dividereRegistryTypes = [
   InstancesChangedSchema,
   EndpointsRequestSchema,
   EndpointsReplySchema,
+  ListRequestSchema,
+  ListReplySchema,
 ] as const;
 
 /** The client's side. */
@@ -49,6 +53,14 @@ export const dividereClient: ClientProtocol = {
     return isMessage(reply, LookupReplySchema) ? reply.instances : [];
   },
 
+  async list(ask, endpoint, options) {
+    const reply = await ask(ListRequestSchema, {}, options);
+    if (!isMessage(reply, ListReplySchema)) {
+      throw new RpcError("UNAVAILABLE", `the registry at ${endpoint} answered ListRequest with ${reply.$typeName}; is it a dividere registry?`);
+    }
+    return new Map(reply.services.map(({ service, instances }) => [service, instances]));
+  },
+
   // The registry knows its ports, which a client cannot guess when it binds free ones.
   async endpoints(ask, endpoint, options) {
     const reply = await ask(EndpointsRequestSchema, {}, options);
@@ -65,6 +77,7 @@ export const dividereRequests = {
   "dividere.v1.UnregisterInstance": "UnregisterInstance",
   "dividere.v1.LookupRequest": "LookupRequest",
   "dividere.v1.EndpointsRequest": "EndpointsRequest",
+  "dividere.v1.ListRequest": "ListRequest",
 } as const;
 
 /** The server's side: the answers to each request, over the registry's table. */
@@ -88,7 +101,11 @@ export function dividereHandlers({ table, changed, refused, endpoints }: Registr
   const EndpointsRequest: RequestHandler<unknown> = async (_request, ctx) => {
     await ctx.reply(EndpointsReplySchema, endpoints());
   };
-  return { RegisterInstance, UnregisterInstance, LookupRequest, EndpointsRequest };
+  const ListRequest: RequestHandler<unknown> = async (_request, ctx) => {
+    const services = table.services().sort().map((service) => ({ service, instances: table.list(service) }));
+    await ctx.reply(ListReplySchema, { services });
+  };
+  return { RegisterInstance, UnregisterInstance, LookupRequest, EndpointsRequest, ListRequest };
 }
 
 /** An endpoint a registry reported, as reached from here: its wildcard host (0.0.0.0, [::]) is the host `requestEndpoint` reached it at. */

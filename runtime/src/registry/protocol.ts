@@ -47,6 +47,8 @@ export interface ClientProtocol {
   unregister(ask: Ask, service: string, instanceId: string, endpoint: string, options: RegistryRequestOptions): Promise<void>;
   /** The live instances of a service. */
   lookup(ask: Ask, service: string, options: RegistryRequestOptions): Promise<Instance[]>;
+  /** Every service the registry reached at `endpoint` knows, by name, with its live instances. */
+  list(ask: Ask, endpoint: string, options: RegistryRequestOptions): Promise<Map<string, Instance[]>>;
   /** Where the registry reached at `endpoint` publishes and watches. */
   endpoints(ask: Ask, endpoint: string, options: RegistryRequestOptions): Promise<Omit<RegistryEndpoints, "endpoint">>;
 }

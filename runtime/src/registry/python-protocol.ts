@@ -43,6 +43,14 @@ export const pythonClient: ClientProtocol = {
     return [create(InstanceSchema, { service, instanceId: `${reply.server}:${reply.port}`, endpoint })];
   },
 
+  // Its registry has no such request, and would stop on one it does not know: nothing is sent.
+  async list(_ask, endpoint) {
+    throw new DividereError(
+      "UNIMPLEMENTED",
+      `a Python dividere registry (${endpoint}) cannot list its services; look each one up by name (lookup), or run a dividere registry`,
+    );
+  },
+
   // Its registry cannot be asked: Python dividere pairs the ports.
   async endpoints(_ask, endpoint) {
     return { publishEndpoint: publishEndpointOf(endpoint), watchEndpoint: watchEndpointOf(endpoint) };

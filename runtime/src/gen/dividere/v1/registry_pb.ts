@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dividere/v1/registry.proto.
  */
 export const file_dividere_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChpkaXZpZGVyZS92MS9yZWdpc3RyeS5wcm90bxILZGl2aWRlcmUudjEiugEKCEluc3RhbmNlEg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSEAoIZW5kcG9pbnQYAyABKAkSDgoGdHRsX21zGAQgASgNEjUKCG1ldGFkYXRhGAUgAygLMiMuZGl2aWRlcmUudjEuSW5zdGFuY2UuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOwoQUmVnaXN0ZXJJbnN0YW5jZRInCghpbnN0YW5jZRgBIAEoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIjoKElVucmVnaXN0ZXJJbnN0YW5jZRIPCgdzZXJ2aWNlGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJIiAKDUxvb2t1cFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCSJICgtMb29rdXBSZXBseRIPCgdzZXJ2aWNlGAEgASgJEigKCWluc3RhbmNlcxgCIAMoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIk0KEEluc3RhbmNlc0NoYW5nZWQSDwoHc2VydmljZRgBIAEoCRIoCglpbnN0YW5jZXMYAiADKAsyFS5kaXZpZGVyZS52MS5JbnN0YW5jZSISChBFbmRwb2ludHNSZXF1ZXN0IlQKDkVuZHBvaW50c1JlcGx5EhAKCGVuZHBvaW50GAEgASgJEhgKEHB1Ymxpc2hfZW5kcG9pbnQYAiABKAkSFgoOd2F0Y2hfZW5kcG9pbnQYAyABKAliBnByb3RvMw");
+  fileDesc("ChpkaXZpZGVyZS92MS9yZWdpc3RyeS5wcm90bxILZGl2aWRlcmUudjEiugEKCEluc3RhbmNlEg8KB3NlcnZpY2UYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSEAoIZW5kcG9pbnQYAyABKAkSDgoGdHRsX21zGAQgASgNEjUKCG1ldGFkYXRhGAUgAygLMiMuZGl2aWRlcmUudjEuSW5zdGFuY2UuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOwoQUmVnaXN0ZXJJbnN0YW5jZRInCghpbnN0YW5jZRgBIAEoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIjoKElVucmVnaXN0ZXJJbnN0YW5jZRIPCgdzZXJ2aWNlGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJIiAKDUxvb2t1cFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCSJICgtMb29rdXBSZXBseRIPCgdzZXJ2aWNlGAEgASgJEigKCWluc3RhbmNlcxgCIAMoCzIVLmRpdmlkZXJlLnYxLkluc3RhbmNlIg0KC0xpc3RSZXF1ZXN0IjcKCUxpc3RSZXBseRIqCghzZXJ2aWNlcxgBIAMoCzIYLmRpdmlkZXJlLnYxLkxvb2t1cFJlcGx5Ik0KEEluc3RhbmNlc0NoYW5nZWQSDwoHc2VydmljZRgBIAEoCRIoCglpbnN0YW5jZXMYAiADKAsyFS5kaXZpZGVyZS52MS5JbnN0YW5jZSISChBFbmRwb2ludHNSZXF1ZXN0IlQKDkVuZHBvaW50c1JlcGx5EhAKCGVuZHBvaW50GAEgASgJEhgKEHB1Ymxpc2hfZW5kcG9pbnQYAiABKAkSFgoOd2F0Y2hfZW5kcG9pbnQYAyABKAliBnByb3RvMw");
 
 /**
  * One running instance of a service.
@@ -150,6 +150,41 @@ export const LookupReplySchema: GenMessage<LookupReply> = /*@__PURE__*/
   messageDesc(file_dividere_v1_registry, 4);
 
 /**
+ * Asks for every service the registry knows, with its live instances: what `dividere services`
+ * shows. A Python registry cannot answer it. Answered by ListReply.
+ *
+ * @generated from message dividere.v1.ListRequest
+ */
+export type ListRequest = Message<"dividere.v1.ListRequest"> & {
+};
+
+/**
+ * Describes the message dividere.v1.ListRequest.
+ * Use `create(ListRequestSchema)` to create a new message.
+ */
+export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_registry, 5);
+
+/**
+ * Every service with live instances, by name, each as a lookup would answer it.
+ *
+ * @generated from message dividere.v1.ListReply
+ */
+export type ListReply = Message<"dividere.v1.ListReply"> & {
+  /**
+   * @generated from field: repeated dividere.v1.LookupReply services = 1;
+   */
+  services: LookupReply[];
+};
+
+/**
+ * Describes the message dividere.v1.ListReply.
+ * Use `create(ListReplySchema)` to create a new message.
+ */
+export const ListReplySchema: GenMessage<ListReply> = /*@__PURE__*/
+  messageDesc(file_dividere_v1_registry, 6);
+
+/**
  * Published whenever the instances of a service change: the watch.
  *
  * @generated from message dividere.v1.InstancesChanged
@@ -171,7 +206,7 @@ export type InstancesChanged = Message<"dividere.v1.InstancesChanged"> & {
  * Use `create(InstancesChangedSchema)` to create a new message.
  */
 export const InstancesChangedSchema: GenMessage<InstancesChanged> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_registry, 5);
+  messageDesc(file_dividere_v1_registry, 7);
 
 /**
  * Asks where the registry publishes (RediscoverReq, InstancesChanged): a client cannot guess
@@ -187,7 +222,7 @@ export type EndpointsRequest = Message<"dividere.v1.EndpointsRequest"> & {
  * Use `create(EndpointsRequestSchema)` to create a new message.
  */
 export const EndpointsRequestSchema: GenMessage<EndpointsRequest> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_registry, 6);
+  messageDesc(file_dividere_v1_registry, 8);
 
 /**
  * Where the registry's sockets are bound, as it sees them: a wildcard host (0.0.0.0, [::])
@@ -217,5 +252,5 @@ export type EndpointsReply = Message<"dividere.v1.EndpointsReply"> & {
  * Use `create(EndpointsReplySchema)` to create a new message.
  */
 export const EndpointsReplySchema: GenMessage<EndpointsReply> = /*@__PURE__*/
-  messageDesc(file_dividere_v1_registry, 7);
+  messageDesc(file_dividere_v1_registry, 9);
 
