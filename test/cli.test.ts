@@ -163,6 +163,23 @@ describe("tap", () => {
     expect(lines.map((line) => (line.message as { digest: string }).digest)).toEqual(lines.map((line) => `d${(line.message as { id: number }).id}`));
   });
 
+  test("without --proto it decodes with the schemas the publisher registered (announcePublisher)", async () => {
+    const { endpoint: registry } = await startRegistry();
+    const publisher = started(node(fixture("publisher.mjs"), registry));
+    const { ready } = (await publisher.next()) as { ready: string };
+    const { code, stdout, stderr } = await dividere(["tap", ready, "--registry", registry, "--count", "4"]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const lines = jsonLines(stdout);
+    expect(lines).toHaveLength(4);
+    for (const line of lines) expect(line.message).toEqual(expect.objectContaining({ id: expect.any(Number) }));
+    expect(lines.some((line) => line.type === "test.jobs.Done" && (line.message as { digest: string }).digest.startsWith("d"))).toBe(true);
+    // A publisher the registry does not know: a usage error naming those it knows.
+    const unknown = await dividere(["tap", "tcp://127.0.0.1:1", "--registry", registry, "--count", "1"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain(`no publisher at tcp://127.0.0.1:1 is registered at ${registry} (registered publishers: ${ready})`);
+  });
+
   test("without the types it still shows each message's type and bytes", async () => {
     const publisher = started(node(fixture("publisher.mjs")));
     const { ready } = (await publisher.next()) as { ready: string };

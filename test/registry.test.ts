@@ -1,9 +1,12 @@
 import { fileURLToPath } from "node:url";
-import type { DescService } from "@bufbuild/protobuf";
+import { type DescService, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, test } from "vitest";
 import {
+  PUBLISHER_SERVICE,
   RegistryClient,
   type RegistryEndpoints,
+  announcePublisher,
   RegistryServer,
   connection,
   directTransport,
@@ -17,6 +20,7 @@ import { advertisedHost, hostAndPort } from "../runtime/src/registry/defaults.js
 import { registryTypes } from "../runtime/src/registry/server.js";
 import { echo } from "./fixtures/echo-service.mjs";
 import { EchoClient, EchoDefinition } from "./fixtures/gen/test/services/v1/echo_dividere.js";
+import { DoneSchema, JobSchema } from "./fixtures/gen/test/jobs_pb.js";
 import { eventually } from "./helpers.js";
 import { type Child, node } from "./processes.js";
 
@@ -291,5 +295,25 @@ describe("registry", () => {
     let now: string[] = [];
     while (Date.now() < deadline && (now = await found()).length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(now).toEqual(expected);
+  });
+});
+
+describe("a publisher's entry", () => {
+  test("announcePublisher registers a publisher's endpoint, topics and schemas, renews its lease, and close() takes it away", async () => {
+    const registry = startRegistry();
+    const client = clientOf(registry);
+    const publisher = later(new messaging.Publisher({ bind: "tcp://127.0.0.1:0" }, { types: [JobSchema, DoneSchema] }), (p) => p.close());
+    const announcement = announcePublisher(publisher, { registry: client, ttlMs: 300 });
+    await announcement.waitForRegistration();
+    const [entry] = await client.lookup(PUBLISHER_SERVICE);
+    expect(entry).toMatchObject({ endpoint: publisher.endpoint, metadata: { topics: "test.jobs.Done,test.jobs.Job" } });
+    const files = createFileRegistry(fromBinary(FileDescriptorSetSchema, Buffer.from(entry!.metadata.schemas!, "base64")));
+    expect(files.getMessage("test.jobs.Job")?.fields.map((field) => field.name)).toEqual(JobSchema.fields.map((field) => field.name));
+    // Renewed every third of its lease: still there after three leases' worth of renewals.
+    const before = registry.stats.answered.RegisterInstance;
+    await eventually(() => registry.stats.answered.RegisterInstance >= before + 9, 5000, "nine renewals");
+    expect((await client.lookup(PUBLISHER_SERVICE)).map((instance) => instance.endpoint)).toEqual([publisher.endpoint]);
+    await announcement.close();
+    expect(await client.lookup(PUBLISHER_SERVICE)).toEqual([]);
   });
 });

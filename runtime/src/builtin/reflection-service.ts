@@ -19,7 +19,7 @@ export interface ReflectionSource {
 }
 
 /** `files` and every file they import, directly or not, each once, a file's imports before it. */
-function withImports(files: Iterable<DescFile>): DescFile[] {
+export function withImports(files: Iterable<DescFile>): DescFile[] {
   const ordered = new Map<string, DescFile>();
   const visit = (file: DescFile) => {
     if (ordered.has(file.name)) return;

@@ -5,7 +5,8 @@ import { envelopeTopic } from "../envelope/wire.js";
 import { DividereError } from "../errors.js";
 import { type Command, integer, parse, printJson } from "./command.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
-import { TYPE_USAGE, loadTypes, typeOptions } from "./types.js";
+import { announcedTypes } from "./announced-types.js";
+import { TYPE_USAGE, givesTypes, loadTypes, typeOptions } from "./types.js";
 
 /** One received frame as a line of JSON: decoded when its type is known, its bytes otherwise. */
 function describe(frames: Buffer[], types: Registry): Record<string, unknown> {
@@ -33,6 +34,8 @@ know comes as {"type": ..., "bytes": base64}; a frame that is no message as {"er
 options:
   --topic TYPE               only messages of this type (its full name); may repeat
 ${TYPE_USAGE}
+  --registry ENDPOINT        without --proto: the schemas the publisher registered there
+                             (announcePublisher), found by ENDPOINT as it registered it
   --count N                  exit after N messages
   --timeout MS               exit with 1 when nothing arrives for this long
   -h, --help                 this text
@@ -42,12 +45,13 @@ ${SECURITY_USAGE}
   async run(args) {
     const { values, positionals } = parse(
       args,
-      { topic: { type: "string", multiple: true }, count: { type: "string" }, timeout: { type: "string" }, ...typeOptions },
+      { topic: { type: "string", multiple: true }, count: { type: "string" }, timeout: { type: "string" }, registry: { type: "string" }, ...typeOptions },
       { min: 1, max: 1, names: "the endpoint of a publisher" },
     );
-    const types = loadTypes(values);
     const count = integer(values.count, "count");
     const timeoutMs = integer(values.timeout, "timeout");
+    const announced = values.registry && !givesTypes(values) ? [await announcedTypes(values.registry, positionals[0]!, timeoutMs ?? 1000, curveFromEnvironment())] : [];
+    const types = loadTypes(values, ...announced);
     await using subscriber = new Subscriber(positionals[0]!, { topics: (values.topic ?? []).map(envelopeTopic), name: "tap", ...curveFromEnvironment() });
     const stop = new AbortController();
     for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => stop.abort());

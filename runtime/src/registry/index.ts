@@ -7,6 +7,7 @@ export { RegistryClient, type RegistryClientOptions } from "./client.js";
 export type { RegistryEndpoints, RegistryRequestOptions } from "./protocol.js";
 export { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT } from "./defaults.js";
 export { ServiceHost, serve, type ServeOptions, type WaitForRegistrationOptions } from "./hosting.js";
+export { PUBLISHER_SERVICE, PublisherAnnouncement, announcePublisher, type Announceable, type AnnounceOptions } from "./publishing.js";
 export {
   RegistryServer,
   registryTypes,
