@@ -43,6 +43,8 @@ export class Sender<F> {
   #blockMs = -1;
   /** Sends since the last yield to the event loop; counted only under a {@link FullPolicy} other than "fail". */
   #inARow = 0;
+  /** The frames ZeroMQ is working on, kept only to try a blocked send again. */
+  #current: F | undefined;
   #closed: DividereError | undefined;
 
   /**
@@ -100,7 +102,10 @@ export class Sender<F> {
   }
 
   #hand(frames: F): Promise<void> {
-    return this.#pushed(frames).then(this.#done, (error: unknown) => this.#failed(frames, error));
+    // Kept for a blocked send to try again; a field, not a closure per send: a publisher sending
+    // flat out would otherwise allocate one per message, and V8 grow its young generation for them.
+    this.#current = frames;
+    return this.#pushed(frames).then(this.#done, this.#failed);
   }
 
   #pushed(frames: F): Promise<void> {
@@ -116,10 +121,11 @@ export class Sender<F> {
     this.#next();
   };
 
-  #failed(frames: F, error: unknown): void | Promise<void> {
+  readonly #failed = (error: unknown): void | Promise<void> => {
     // Under a policy, the native send never waits, so EAGAIN means a full queue, never a timeout.
     const full = this.#full !== "fail" && isFull(error);
     if (full && this.#full === "block") {
+      const frames = this.#current!;
       const until = this.#blockMs < 0 ? undefined : Date.now() + this.#blockMs;
       return sendAgainWhenRoom(() => this.#pushed(frames), error, { full: isFull, until, stopped: () => this.#closed !== undefined }).then(this.#done, (last: unknown) => {
         this.#next();
@@ -129,9 +135,10 @@ export class Sender<F> {
     if (full) this.#unsent++;
     this.#next();
     if (!full) throw this.#failure(error);
-  }
+  };
 
   #next(): void {
+    this.#current = undefined;
     const queued = this.#queue.shift();
     if (queued) {
       this.#start(queued.frames).then(queued.resolve, queued.reject);
