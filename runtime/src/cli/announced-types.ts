@@ -1,17 +1,15 @@
 import { type FileRegistry, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import type { SocketOptions } from "../connection/options.js";
-import { RegistryClient } from "../registry/client.js";
 import { PUBLISHER_SERVICE, SCHEMAS_KEY } from "../registry/publishing.js";
 import { UsageError } from "./command.js";
+import { askRegistry } from "./instances.js";
 
 /**
  * The schemas the publisher at `endpoint` registered with the registry (`announcePublisher`):
  * what `dividere tap` knows of the types when it is given no --proto but a --registry.
  */
-export async function announcedTypes(registry: string, endpoint: string, timeoutMs: number, security: Pick<SocketOptions, "curve">): Promise<FileRegistry> {
-  await using client = new RegistryClient({ endpoint: registry, timeoutMs, retries: 0, ...security });
-  const publishers = await client.lookup(PUBLISHER_SERVICE);
+export async function announcedTypes(registry: string, endpoint: string, timeoutMs: number): Promise<FileRegistry> {
+  const publishers = await askRegistry(registry, timeoutMs, (client) => client.lookup(PUBLISHER_SERVICE));
   const entry = publishers.find((instance) => instance.endpoint === endpoint);
   if (!entry) {
     const known = publishers.map((instance) => instance.endpoint).join(", ") || "none";

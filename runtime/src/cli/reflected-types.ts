@@ -1,9 +1,9 @@
 import type { FileRegistry } from "@bufbuild/protobuf";
 import { ReflectionClient } from "../builtin/reflection-client.js";
 import type { SocketOptions } from "../connection/options.js";
-import { RegistryClient } from "../registry/client.js";
 import { RpcError } from "../rpc/status.js";
 import { directTransport } from "../rpc/transport.js";
+import { askRegistry } from "./instances.js";
 
 /** Where the types of a call are asked for: a server's (or a broker's) endpoint, or the instances of a service the registry knows. */
 export type ReflectionTarget = { endpoint: string; broker?: boolean } | { registry: string };
@@ -19,13 +19,10 @@ const PASS_PROTO = "pass --proto DIR (or --descriptor-set FILE) with its definit
 export async function reflectedTypes(target: ReflectionTarget, service: string, timeoutMs: number, security: Pick<SocketOptions, "curve">): Promise<FileRegistry> {
   if ("endpoint" in target) return askAt(target.endpoint, service, timeoutMs, security, target.broker ? " (a broker describes its own services, not its workers')" : "");
   let endpoints: string[];
-  {
-    await using registry = new RegistryClient({ endpoint: target.registry, timeoutMs, retries: 0, ...security });
-    try {
-      endpoints = (await registry.lookup(service)).map((instance) => instance.endpoint);
-    } catch (error) {
-      throw new RpcError(RpcError.from(error).code, `cannot ask the registry at ${target.registry} for ${service}, to ask it for its types: ${(error as Error).message}`, { cause: error });
-    }
+  try {
+    endpoints = (await askRegistry(target.registry, timeoutMs, (registry) => registry.lookup(service))).map((instance) => instance.endpoint);
+  } catch (error) {
+    throw new RpcError(RpcError.from(error).code, `cannot ask the registry at ${target.registry} for ${service}, to ask it for its types: ${(error as Error).message}`, { cause: error });
   }
   if (endpoints.length === 0) throw new RpcError("UNAVAILABLE", `no instance of ${service} is registered at ${target.registry}`);
   let failure: unknown;

@@ -50,7 +50,7 @@ ${SECURITY_USAGE}
     );
     const count = integer(values.count, "count");
     const timeoutMs = integer(values.timeout, "timeout");
-    const announced = values.registry && !givesTypes(values) ? [await announcedTypes(values.registry, positionals[0]!, timeoutMs ?? 1000, curveFromEnvironment())] : [];
+    const announced = values.registry && !givesTypes(values) ? [await announcedTypes(values.registry, positionals[0]!, timeoutMs ?? 1000)] : [];
     const types = loadTypes(values, ...announced);
     await using subscriber = new Subscriber(positionals[0]!, { topics: (values.topic ?? []).map(envelopeTopic), name: "tap", ...curveFromEnvironment() });
     const stop = new AbortController();

@@ -225,7 +225,6 @@ export class CallDispatcher {
   readonly #methods = new Map<string, Hosted>();
   readonly #builtins = new Set<string>();
   readonly #inFlight = new Map<string, InFlight>();
-  readonly #descriptors = new Set<DescService>();
   readonly #name: string;
   readonly #maxHeaderBytes: number;
   readonly #verifier: CallerCheck | undefined;
@@ -254,7 +253,6 @@ export class CallDispatcher {
       this.#methods.set(methodPath(method), { method, implementation: candidate as Implementation | undefined, owner: implementation, stats: new MethodStats() });
     }
     if (options.builtin) this.#builtins.add(service.typeName);
-    this.#descriptors.add(service);
   }
 
   /** A snapshot of the counters, and of each hosted method's figures. */
@@ -266,12 +264,12 @@ export class CallDispatcher {
 
   /** The descriptors of the services hosted, the built-in ones included. */
   get descriptors(): readonly DescService[] {
-    return [...this.#descriptors];
+    return [...new Set([...this.#methods.values()].map(({ method }) => method.parent))];
   }
 
   /** The full names of the services the application hosts (the built-in ones left out). */
   get services(): string[] {
-    return [...new Set([...this.#methods.values()].map(({ method }) => method.parent.typeName))].filter((name) => !this.#builtins.has(name));
+    return [...new Set(this.descriptors.map((service) => service.typeName))].filter((name) => !this.#builtins.has(name));
   }
 
   /** Whether `method` ("/package.Service/Method") is of a built-in service (see {@link AddOptions.builtin}), hosted or not by that name. */
