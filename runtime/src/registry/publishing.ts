@@ -70,6 +70,8 @@ export class PublisherAnnouncement {
   readonly #renewal: NodeJS.Timeout;
   #registeredOnce!: () => void;
   readonly #registered = new Promise<void>((resolve) => (this.#registeredOnce = resolve));
+  /** The registration under way, which close() lets land before it unregisters. */
+  #sending: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
   constructor(publisher: Announceable, options: AnnounceOptions) {
@@ -94,6 +96,8 @@ export class PublisherAnnouncement {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#renewal);
+      // A renewal that landed after the unregister would leave the entry until its lease ran out.
+      await this.#sending;
       await this.#registry
         .unregister(PUBLISHER_SERVICE, this.#instanceId, this.endpoint, { timeoutMs: 1000, retries: 0 })
         .catch((error: unknown) => debug("publisher: could not unregister %s: %s", this.endpoint, error));
@@ -108,7 +112,7 @@ export class PublisherAnnouncement {
 
   #register(): void {
     const instance = { service: PUBLISHER_SERVICE, instanceId: this.#instanceId, endpoint: this.endpoint, ttlMs: this.#ttlMs, metadata: this.#metadata };
-    this.#registry.register(instance, { timeoutMs: this.#ttlMs, retries: 0 }).then(
+    this.#sending = this.#registry.register(instance, { timeoutMs: this.#ttlMs, retries: 0 }).then(
       () => this.#registeredOnce(),
       (error: unknown) => this.#onError(error instanceof DividereError ? error : new DividereError("UNAVAILABLE", String(error), { cause: error })),
     );
