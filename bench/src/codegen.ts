@@ -15,8 +15,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema, CodeGeneratorResponseSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { median } from "./measure.js";
-import type { Row, Suite } from "./rows.js";
+import { interleaved } from "./measure.js";
+import type { Suite } from "./rows.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = (name: string) => realpathSync(join(root, "node_modules", ".bin", name));
@@ -200,24 +200,16 @@ function runPlugin(script: string, request: Uint8Array): Promise<number> {
   });
 }
 
-/** Median wall time of each plugin over `runs` runs (at least 3), after one discarded warm-up run each. */
-export const codegenSuite: Suite = async ({ runs }) => {
+/** Median wall time of each plugin, the plugins taking turns run by run, after one discarded warm-up run each. */
+export const codegenSuite: Suite = async ({ rounds }) => {
   const { request, note } = buildRequest();
   const plugins: [string, string][] = [
     ["protoc-gen-es", bin("protoc-gen-es")],
     ["protoc-gen-dividere", bin("protoc-gen-dividere")],
   ];
-  const times = new Map<string, number[]>(plugins.map(([name]) => [name, []]));
   for (const [, script] of plugins) await runPlugin(script, request);
-  // Alternate the plugins run by run, so a slow spell of the machine hits both alike.
-  for (let run = 0; run < Math.max(3, runs); run++) {
-    for (const [name, script] of plugins) times.get(name)!.push(await runPlugin(script, request));
-  }
-  return plugins.map(([name], i): Row => ({
-    group: "code generation",
-    name,
-    unit: "ms",
-    value: median(times.get(name)!),
-    ...(i === 0 ? { note } : {}),
-  }));
+  return interleaved(
+    plugins.map(([name, script], i) => ({ row: { group: "code generation", name, unit: "ms", ...(i === 0 ? { note } : {}) }, measure: () => runPlugin(script, request) })),
+    rounds,
+  );
 };

@@ -1,7 +1,10 @@
 /**
- * The rows of the ZeroMQ stack itself, side by side: raw zeromq.js bytes (the limit), the same by
- * hand with protobuf-es (the honest baseline), and dividere's generated code. The serving or
- * publishing side runs as its own process (server.ts); this process is the client or subscriber.
+ * The rows of the ZeroMQ stack itself, side by side: raw zeromq.js bytes, raw zeromq.js sending
+ * the very frames dividere sends (the limit for this wire format, frames.ts), the same by hand
+ * with protobuf-es (the honest baseline), dividere's generated code, and what users would pick
+ * instead (nats.ts, grpc.ts). The serving or publishing side runs as its own process
+ * (server.ts); this process is the client or subscriber. Every row's runs take turns with the
+ * other rows of its suite (measure.ts's `interleaved`).
  */
 import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -9,9 +12,11 @@ import { Reactor, brokerTransport, directTransport, type Transport } from "@divi
 import * as zmq from "zeromq";
 import { BenchClient, BenchSubscriber, benchDispatch } from "./gen/bench_dividere.js";
 import { PayloadSchema } from "./gen/bench_pb.js";
-import { type Measurer, interleaved, latency, medianOf, receiveRate, throughput, windowed } from "./measure.js";
-import { Process } from "./processes.js";
-import type { Row, Suite, SuiteOptions } from "./rows.js";
+import { grpcMeasurers } from "./grpc.js";
+import { type Measurer, interleaved, latency, receiveRate, throughput, wait, windowed } from "./measure.js";
+import { natsPubsubMeasurers, natsRpcMeasurers, startNats } from "./nats.js";
+import { type Cleanups, started, stopAll, whileSending } from "./processes.js";
+import { LIMIT, type Row, type Suite } from "./rows.js";
 import { bidiStreamRate, clientStreamRate, serverStreamRate } from "./streams.js";
 
 const serverProgram = fileURLToPath(new URL("./server.js", import.meta.url));
@@ -20,91 +25,79 @@ const PAYLOAD = 64;
 const data = new Uint8Array(PAYLOAD);
 const frame = Buffer.from(data);
 const encoded = () => toBinary(PayloadSchema, create(PayloadSchema, { data }));
-
-/** Runs `use` against a server process started with `args`, given the first line it prints. */
-async function withServer<T>(args: string[], use: (ready: string) => Promise<T>): Promise<T> {
-  const server = new Process([serverProgram, ...args]);
-  try {
-    return await use(await server.ready);
-  } finally {
-    await server.stop();
-  }
-}
-
 const SIZES = [64, 1024, 65536];
+const WARMUP_MS = 300;
 
 /** Messages per second a subscriber takes from a publisher sending as fast as it can. */
-export const pubsubSuite: Suite = async ({ runs, durationMs }) => {
-  const rows: Row[] = [];
-  const row = (name: string, payload: number, value: number): Row => ({ group: "pub/sub", name, payload, value, unit: "msgs/s" });
-  for (const size of SIZES) {
-    for (const [name, role, decode] of [
-      ["raw zeromq.js PUB/SUB", "raw-pub", false],
-      ["by hand: zeromq.js + protobuf-es", "hand-pub", true],
-    ] as const) {
-      const value = await withServer([role, String(size)], async (endpoint) => {
+export const pubsubSuite: Suite = async ({ durationMs, rounds }) => {
+  const cleanups: Cleanups = [];
+  const row = (name: string, payload: number): Omit<Row, "value" | "runs"> => ({ group: "pub/sub", name, payload, unit: "msgs/s" });
+  try {
+    const measurers: Measurer[] = [];
+    const nats = await startNats(cleanups);
+    for (const size of SIZES) {
+      for (const [name, role, decode] of [
+        ["raw zeromq.js PUB/SUB", "raw-pub", false],
+        [LIMIT["pub/sub"], "limit-pub", false],
+        ["by hand: zeromq.js + protobuf-es", "hand-pub", true],
+      ] as const) {
+        const { process, ready } = await started(cleanups, [serverProgram, role, String(size)]);
         const subscriber = new zmq.Subscriber({ receiveHighWaterMark: 1000 });
-        subscriber.connect(endpoint);
+        cleanups.push(() => subscriber.close());
+        subscriber.connect(ready);
         subscriber.subscribe();
         const receive = decode ? async () => fromBinary(PayloadSchema, (await subscriber.receive())[0]!) : () => subscriber.receive();
-        try {
-          return await medianOf(runs, () => receiveRate(receive, durationMs));
-        } finally {
-          subscriber.close();
-        }
-      });
-      rows.push(row(name, size, value));
+        measurers.push({ row: row(name, size), measure: () => whileSending(process, () => receiveRate(receive, durationMs, WARMUP_MS)) });
+      }
+      const { process, ready } = await started(cleanups, [serverProgram, "dividere-pub", String(size)]);
+      const subscriber = new BenchSubscriber(ready);
+      cleanups.push(() => subscriber.close());
+      measurers.push({ row: row("dividere generated Publisher → Subscriber", size), measure: () => whileSending(process, () => receiveRate(() => subscriber.recv(), durationMs, WARMUP_MS)) });
     }
-    rows.push(
-      row(
-        "dividere generated Publisher → Subscriber",
-        size,
-        await withServer(["dividere-pub", String(size)], async (endpoint) => {
-          await using subscriber = new BenchSubscriber(endpoint);
-          return await medianOf(runs, () => receiveRate(() => subscriber.recv(), durationMs));
-        }),
-      ),
-    );
+    measurers.push(await reactorMeasurer(cleanups, durationMs));
+    measurers.push(...(await natsPubsubMeasurers(nats, SIZES, cleanups, durationMs)));
+    return await interleaved(measurers, rounds);
+  } finally {
+    await stopAll(cleanups);
   }
-  rows.push(row("dividere Publisher → Reactor → handler", PAYLOAD, await reactorRate({ runs, durationMs })));
-  return rows;
 };
 
 /** Messages per second a Reactor hands to the generated handler. */
-async function reactorRate({ runs, durationMs }: SuiteOptions): Promise<number> {
-  return withServer(["dividere-pub", String(PAYLOAD)], async (endpoint) => {
-    let handled = 0;
-    const reactor = new Reactor([new BenchSubscriber(endpoint)], benchDispatch({ handlePayload: () => void handled++ }));
-    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    try {
-      await wait(300);
-      return await medianOf(runs, async () => {
-        const [before, started] = [handled, performance.now()];
+async function reactorMeasurer(cleanups: Cleanups, durationMs: number): Promise<Measurer> {
+  const { process, ready } = await started(cleanups, [serverProgram, "dividere-pub", String(PAYLOAD)]);
+  let handled = 0;
+  const reactor = new Reactor([new BenchSubscriber(ready)], benchDispatch({ handlePayload: () => void handled++ }));
+  cleanups.push(() => reactor.close());
+  return {
+    row: { group: "pub/sub", name: "dividere Publisher → Reactor → handler", payload: PAYLOAD, unit: "msgs/s" },
+    measure: () =>
+      whileSending(process, async () => {
+        await wait(WARMUP_MS);
+        const [before, start] = [handled, performance.now()];
         await wait(durationMs);
-        return ((handled - before) / (performance.now() - started)) * 1000;
-      });
-    } finally {
-      await reactor.close();
-    }
-  });
+        return ((handled - before) / (performance.now() - start)) * 1000;
+      }),
+  };
 }
 
 /**
  * Round trips of sequential calls, calls per second with 64 in flight, and items per second
- * through one stream of each streaming kind (streams.ts), direct and through a broker. Every
- * server runs from the start and the rows are measured in turn, run after run: this machine has
- * slow spells of seconds, and taking each row's runs far apart in time let them fall on one row
- * and not its neighbour.
+ * through one stream of each streaming kind (streams.ts), direct and through a broker, beside
+ * raw zeromq.js, the limit, nats and grpc-js. Every server runs from the start and the rows are
+ * measured in turn, run after run: this machine has slow spells of seconds, and taking each
+ * row's runs far apart in time let them fall on one row and not its neighbour.
  */
-export const rpcSuite: Suite = async ({ runs, durationMs }) => {
-  const roundTrip = (name: string): Omit<Row, "value"> => ({ group: "round trip", name, payload: PAYLOAD, unit: "µs" });
-  const inFlight = (name: string): Omit<Row, "value"> => ({ group: "64 in flight", name, payload: PAYLOAD, unit: "req/s" });
-  const streamed = (name: string, counted: string): Omit<Row, "value"> => ({ group: "stream", name, payload: PAYLOAD, unit: "items/s", note: counted });
-  const cleanups: (() => unknown)[] = [];
-  const start = async (args: string[]) => {
-    const process = new Process(args);
-    cleanups.push(() => process.stop());
-    return await process.ready;
+export const rpcSuite: Suite = async ({ durationMs, rounds }) => {
+  const roundTrip = (name: string): Omit<Row, "value" | "runs"> => ({ group: "round trip", name, payload: PAYLOAD, unit: "µs" });
+  const inFlight = (name: string): Omit<Row, "value" | "runs"> => ({ group: "64 in flight", name, payload: PAYLOAD, unit: "req/s" });
+  const streamed = (name: string, counted: string): Omit<Row, "value" | "runs"> => ({ group: "stream", name, payload: PAYLOAD, unit: "items/s", note: counted });
+  const cleanups: Cleanups = [];
+  const start = async (args: string[]) => (await started(cleanups, args)).ready;
+  const dealerTo = (endpoint: string) => {
+    const dealer = new zmq.Dealer();
+    cleanups.push(() => dealer.close());
+    dealer.connect(endpoint);
+    return dealer;
   };
   try {
     const measurers: Measurer[] = [];
@@ -130,13 +123,28 @@ export const rpcSuite: Suite = async ({ runs, durationMs }) => {
       ["raw zeromq.js DEALER/ROUTER", "raw-router", false],
       ["by hand: zeromq.js + protobuf-es DEALER/ROUTER", "hand-router", true],
     ] as const) {
-      const dealer = new zmq.Dealer();
-      cleanups.push(() => dealer.close());
-      dealer.connect(await start([serverProgram, role]));
+      const dealer = dealerTo(await start([serverProgram, role]));
       const send = byHand ? () => dealer.send(encoded()) : () => dealer.send(frame);
       const receive = byHand ? async () => fromBinary(PayloadSchema, (await dealer.receive())[0]!) : () => dealer.receive();
       measurers.push({ row: inFlight(name), measure: () => windowed(send, receive, 64, durationMs) });
     }
+    // The limit: dividere's own request and reply frames, sent and answered by raw zeromq.js.
+    const limit = JSON.parse(await start([serverProgram, "limit-router"])) as { endpoint: string; request: string[] };
+    const requestFrames = limit.request.map((frame) => Buffer.from(frame, "base64"));
+    const [sequential, windowedDealer] = [dealerTo(limit.endpoint), dealerTo(limit.endpoint)];
+    measurers.push(
+      {
+        row: roundTrip(LIMIT["round trip"]),
+        measure: async () =>
+          (
+            await latency(async () => {
+              await sequential.send(requestFrames);
+              await sequential.receive();
+            })
+          ).medianUs,
+      },
+      { row: inFlight(LIMIT["64 in flight"]), measure: () => windowed(() => windowedDealer.send(requestFrames), () => windowedDealer.receive(), 64, durationMs) },
+    );
     const generated = (transport: Transport, name: string, route: string) => {
       cleanups.push(() => transport.close());
       const client = new BenchClient(transport);
@@ -153,9 +161,10 @@ export const rpcSuite: Suite = async ({ runs, durationMs }) => {
     const [, frontend, backend] = /callers at (\S+), workers at (\S+)$/.exec(await start([cli, "broker", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]))!;
     await start([serverProgram, "worker", backend!, "64"]);
     generated(brokerTransport(frontend!), "dividere generated client → broker → worker", "broker → worker");
-    return await interleaved(measurers, runs);
+    measurers.push(...(await natsRpcMeasurers(await startNats(cleanups), cleanups, durationMs)));
+    measurers.push(...(await grpcMeasurers(cleanups, durationMs)));
+    return await interleaved(measurers, rounds);
   } finally {
-    // In reverse: each client before its server, the worker before the broker.
-    for (const cleanup of cleanups.reverse()) await cleanup();
+    await stopAll(cleanups);
   }
 };

@@ -1,6 +1,8 @@
 /** Measuring: round-trip latency of sequential calls, and throughput with calls in flight. */
 import type { Row } from "./rows.js";
 
+export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Median of numbers. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -102,34 +104,34 @@ export async function receiveRate(receive: () => Promise<unknown>, durationMs = 
   return (done / (performance.now() - started)) * 1000;
 }
 
-/** The median of `runs` measurements. */
-export async function medianOf(runs: number, measure: () => Promise<number>): Promise<number> {
-  const values: number[] = [];
-  for (let run = 0; run < runs; run++) values.push(await measure());
-  return median(values);
-}
-
 /** One row's measurement, taken run after run in turn with the other rows of its suite. */
 export interface Measurer {
-  row: Omit<Row, "value">;
+  row: Omit<Row, "value" | "runs">;
   /** One run; the row's value is the median of the runs. */
   measure(): Promise<number>;
 }
 
-/** Runs every measurer once per run, in turn, `runs` times; each row holds the median of its runs. */
-export async function interleaved(measurers: readonly Measurer[], runs: number): Promise<Row[]> {
-  const values = measurers.map((): number[] => []);
-  for (let run = 0; run < runs; run++) {
-    for (const [index, measurer] of measurers.entries()) values[index]!.push(await measurer.measure());
-  }
-  return measurers.map((measurer, index) => ({ ...measurer.row, value: median(values[index]!) }));
+/** How many runs {@link interleaved} takes: at least `minRuns`, then more, up to `maxRuns`, until `settled` says the rows are stable. */
+export interface Rounds {
+  minRuns: number;
+  maxRuns: number;
+  /** Whether the rows measured so far (each with every run's value) are stable enough to stop. */
+  settled(rows: readonly Row[]): boolean;
 }
 
-/** A call's figures, each the median of `runs`: round trip of sequential calls (µs), and calls per second with 64 in flight. */
-export async function callFigures(call: () => Promise<unknown>, runs: number, durationMs: number): Promise<{ roundTripUs: number; perSecond: number }> {
-  const roundTripUs = await medianOf(runs, async () => (await latency(call)).medianUs);
-  const perSecond = await medianOf(runs, () => throughput(call, 64, durationMs));
-  return { roundTripUs, perSecond };
+/**
+ * Runs every measurer once per run, in turn, so that rows compared with each other are measured
+ * close together in time; `minRuns` runs, then one more at a time until `settled` (or
+ * `maxRuns`). Each row holds the median of its runs, and every run's value.
+ */
+export async function interleaved(measurers: readonly Measurer[], rounds: Rounds): Promise<Row[]> {
+  const values = measurers.map((): number[] => []);
+  const rows = () => measurers.map((measurer, index): Row => ({ ...measurer.row, value: median(values[index]!), runs: values[index]! }));
+  for (let run = 0; run < rounds.maxRuns; run++) {
+    for (const [index, measurer] of measurers.entries()) values[index]!.push(await measurer.measure());
+    if (run + 1 >= rounds.minRuns && rounds.settled(rows())) break;
+  }
+  return rows();
 }
 
 /**

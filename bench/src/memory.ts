@@ -6,6 +6,7 @@
  * rest and counts them in `stats.unsent`), and does not grow through the second half of the run.
  */
 import { fileURLToPath } from "node:url";
+import { median } from "./measure.js";
 import { Process } from "./processes.js";
 import type { Row, Suite } from "./rows.js";
 
@@ -47,8 +48,8 @@ function describe(samples: readonly number[]): string {
   return `start ${fixed(start)} MiB, peak ${fixed(peak)}, last ${fixed(last)}; ${signed(secondHalf)} MiB over the second half`;
 }
 
-/** One run of ~8 s (longer if `durationMs` asks): peak RSS of the subscriber and of the publisher. */
-export const memorySuite: Suite = async ({ durationMs }) => {
+/** One run of ~8 s (longer if `durationMs` asks): what the subscriber and the publisher reported. */
+async function measureOnce(durationMs: number): Promise<{ sub: SubscriberReport; pub: PublisherReport }> {
   const runMs = Math.max(RUN_MS, durationMs);
   const publisher = new Process([publisherProgram]);
   let subscriber: Process | undefined;
@@ -58,31 +59,54 @@ export const memorySuite: Suite = async ({ durationMs }) => {
     const sub = JSON.parse(await subscriber.line(0)) as SubscriberReport;
     await subscriber.stop();
     await publisher.stop();
-    const pub = JSON.parse(await publisher.line(1)) as PublisherReport;
-    const seen = sub.lastSequence - sub.firstSequence + 1;
-    const dropped = Object.values(sub.stats.dropped).reduce((a, b) => a + b, 0);
-    return [
-      {
-        group: "memory",
-        name: "dividere Subscriber, slow consumer, 1 KiB",
-        unit: "MiB",
-        value: summary(sub.samples).peak,
-        note:
-          `${describe(sub.samples)}; ${sub.received.toLocaleString("en-US")} msgs received (of ~${pub.sent.toLocaleString("en-US")} published; ` +
-          `${Math.max(0, seen - sub.received).toLocaleString("en-US")} missing between the first and last seen, ${dropped} dropped by dividere)`,
-      },
-      {
-        group: "memory",
-        name: "dividere Publisher, fast producer to a slow consumer",
-        unit: "MiB",
-        value: summary(pub.samples).peak,
-        note:
-          `${describe(pub.samples)}; ${pub.sent.toLocaleString("en-US")} msgs of ${PAYLOAD} B sent, ` +
-          `${pub.stats.unsent.toLocaleString("en-US")} not sent for a full subscriber queue (stats.unsent)`,
-      },
-    ] satisfies Row[];
+    return { sub, pub: JSON.parse(await publisher.line(1)) as PublisherReport };
   } finally {
     await subscriber?.stop();
     await publisher.stop();
   }
+}
+
+/**
+ * Peak RSS of the subscriber and of the publisher, and the publisher's growth over the second
+ * half of a run: `rounds.minRuns` runs, each row the median, its notes from the median run of
+ * the publisher's growth.
+ */
+export const memorySuite: Suite = async ({ durationMs, rounds }) => {
+  const reports: { sub: SubscriberReport; pub: PublisherReport }[] = [];
+  for (let run = 0; run < rounds.minRuns; run++) reports.push(await measureOnce(durationMs));
+  const values = (of: (report: (typeof reports)[number]) => number) => {
+    const runs = reports.map(of);
+    return { value: median(runs), runs };
+  };
+  const growth = values(({ pub }) => summary(pub.samples).secondHalf);
+  const { sub, pub } = reports.find(({ pub }) => summary(pub.samples).secondHalf === growth.runs.toSorted((a, b) => a - b)[Math.floor(reports.length / 2)]) ?? reports[0]!;
+  const seen = sub.lastSequence - sub.firstSequence + 1;
+  const dropped = Object.values(sub.stats.dropped).reduce((a, b) => a + b, 0);
+  return [
+    {
+      group: "memory",
+      name: "dividere Subscriber, slow consumer, 1 KiB",
+      unit: "MiB",
+      ...values(({ sub }) => summary(sub.samples).peak),
+      note:
+        `${describe(sub.samples)}; ${sub.received.toLocaleString("en-US")} msgs received (of ~${pub.sent.toLocaleString("en-US")} published; ` +
+        `${Math.max(0, seen - sub.received).toLocaleString("en-US")} missing between the first and last seen, ${dropped} dropped by dividere)`,
+    },
+    {
+      group: "memory",
+      name: "dividere Publisher, fast producer to a slow consumer",
+      unit: "MiB",
+      ...values(({ pub }) => summary(pub.samples).peak),
+      note:
+        `${describe(pub.samples)}; ${pub.sent.toLocaleString("en-US")} msgs of ${PAYLOAD} B sent, ` +
+        `${pub.stats.unsent.toLocaleString("en-US")} not sent for a full subscriber queue (stats.unsent)`,
+    },
+    {
+      group: "memory",
+      name: "dividere Publisher, RSS growth over the second half",
+      unit: "MiB",
+      ...growth,
+      note: `runs: ${growth.runs.map(signed).join(", ")} MiB`,
+    },
+  ] satisfies Row[];
 };

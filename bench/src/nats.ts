@@ -1,8 +1,9 @@
 /**
  * What users would pick instead, part two: NATS (Debian's nats-server, the `nats` npm client),
  * request/reply to a responder process and pub/sub from a publisher process, over loopback TCP,
- * the messages encoded with protobuf-es as everywhere else. Installs nats-server with apt-get if
- * it is not on PATH; when it cannot be had, the rows say why instead of holding a value.
+ * the messages encoded with protobuf-es as everywhere else; measured in turn with the rows of
+ * core.ts. Installs nats-server with apt-get if it is not on PATH; when it cannot be had, the
+ * rows say why instead of holding a value.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -11,37 +12,15 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { connection } from "@dividere/runtime";
 import { connect, type NatsConnection } from "nats";
 import { PayloadSchema } from "./gen/bench_pb.js";
-import { callFigures, median } from "./measure.js";
-import { Process } from "./processes.js";
-import type { Row, Suite } from "./rows.js";
+import { type Measurer, latency, throughput, wait } from "./measure.js";
+import { type Cleanups, started, whileSending } from "./processes.js";
+import type { Row } from "./rows.js";
 
 const run = promisify(execFile);
 const responderProgram = fileURLToPath(new URL("./nats-responder.js", import.meta.url));
 const publisherProgram = fileURLToPath(new URL("./nats-publisher.js", import.meta.url));
 const PAYLOAD = 64;
-const PUBSUB_SIZES = [64, 1024, 65536];
 const WARMUP_MS = 300;
-
-interface Measured {
-  value: number;
-  note?: string;
-}
-
-/**
- * The rows this suite gives: request/reply's round trip and rate, then pub/sub's rate per size.
- * A row without a measurement holds NaN, with the failure as its note.
- */
-function rows(roundTrip: Measured | undefined, perSecond: Measured | undefined, pubsub: readonly Measured[], failure: string): Row[] {
-  const row = (measured: Measured | undefined, fields: Omit<Row, "value" | "note">): Row => {
-    const note = measured ? measured.note : failure;
-    return { ...fields, value: measured?.value ?? NaN, ...(note === undefined ? {} : { note }) };
-  };
-  return [
-    row(roundTrip, { group: "round trip", name: "nats request/reply", payload: PAYLOAD, unit: "µs" }),
-    row(perSecond, { group: "64 in flight", name: "nats request/reply, 64 in flight", payload: PAYLOAD, unit: "req/s" }),
-    ...PUBSUB_SIZES.map((size, index) => row(pubsub[index], { group: "pub/sub", name: "nats pub/sub", payload: size, unit: "msgs/s" })),
-  ];
-}
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 160);
 
@@ -122,76 +101,79 @@ class NatsServer {
   }
 }
 
-/** Median round trip and calls per second with 64 in flight, request/reply to a responder process. */
-async function requestReply(server: NatsServer, nc: NatsConnection, runs: number, durationMs: number): Promise<[Measured, Measured]> {
-  const responder = new Process([responderProgram, server.address]);
+/** A nats-server for a suite, or why there is none. */
+export type Nats = { server: NatsServer } | { failure: string };
+
+/** Starts nats-server on an ephemeral port of 127.0.0.1, installing it first if need be. */
+export async function startNats(cleanups: Cleanups): Promise<Nats> {
+  const missing = await ensureNatsServer();
+  if (missing !== undefined) return { failure: missing };
+  const server = new NatsServer(await connection.PortManager.acquire({ host: "127.0.0.1" }));
+  cleanups.push(() => server.stop());
+  return { server };
+}
+
+/** Rows that could not be measured: each run NaN, the reason in the note. */
+function unmeasured(rows: Omit<Row, "value" | "runs">[], failure: string): Measurer[] {
+  return rows.map((row) => ({ row: { ...row, note: failure }, measure: async () => NaN }));
+}
+
+/** Round trip and calls per second with 64 in flight, request/reply to a responder process. */
+export async function natsRpcMeasurers(nats: Nats, cleanups: Cleanups, durationMs: number): Promise<Measurer[]> {
+  const roundTrip: Omit<Row, "value" | "runs"> = { group: "round trip", name: "nats request/reply", payload: PAYLOAD, unit: "µs" };
+  const inFlight: Omit<Row, "value" | "runs"> = { group: "64 in flight", name: "nats request/reply, 64 in flight", payload: PAYLOAD, unit: "req/s" };
+  if ("failure" in nats) return unmeasured([roundTrip, inFlight], nats.failure);
   try {
-    await responder.ready;
+    const nc = await nats.server.connect();
+    cleanups.push(() => nc.close());
+    await started(cleanups, [responderProgram, nats.server.address]);
     const data = new Uint8Array(PAYLOAD);
     const call = async () => fromBinary(PayloadSchema, (await nc.request("bench.echo", toBinary(PayloadSchema, create(PayloadSchema, { data })), { timeout: 10_000 })).data);
-    const { roundTripUs, perSecond } = await callFigures(call, runs, durationMs);
-    return [{ value: roundTripUs }, { value: perSecond }];
-  } finally {
-    await responder.stop();
-  }
-}
-
-/** Median messages per second a subscriber here takes and decodes from a publisher process. */
-async function pubsub(server: NatsServer, size: number, runs: number, durationMs: number): Promise<Measured> {
-  const nc = await server.connect();
-  let received = 0;
-  let failure: string | undefined;
-  // A callback subscription handles each message as it is parsed off the socket: no queue
-  // builds up here, and a subscriber that falls behind holds the publisher back through TCP.
-  nc.subscribe("bench.feed", {
-    callback: (error, msg) => {
-      if (error) {
-        failure ??= message(error);
-        return;
-      }
-      // Messages of an earlier size may still arrive: count only this size's.
-      if (fromBinary(PayloadSchema, msg.data).data.byteLength === size) received++;
-    },
-  });
-  await nc.flush();
-  const publisher = new Process([publisherProgram, server.address, String(size)]);
-  try {
-    await publisher.ready;
-    const rates: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
-      const [startCount, started] = [received, performance.now()];
-      await new Promise((resolve) => setTimeout(resolve, durationMs));
-      rates.push(((received - startCount) / (performance.now() - started)) * 1000);
-    }
-    if (nc.isClosed()) failure ??= "the subscriber's connection was closed (slow consumer?)";
-    return failure === undefined ? { value: median(rates) } : { value: median(rates), note: failure };
-  } finally {
-    await publisher.stop();
-    await nc.close();
-  }
-}
-
-export const natsSuite: Suite = async ({ runs, durationMs }) => {
-  const missing = await ensureNatsServer();
-  if (missing !== undefined) return rows(undefined, undefined, [], missing);
-  let server: NatsServer | undefined;
-  let nc: NatsConnection | undefined;
-  let roundTrip: Measured | undefined;
-  let perSecond: Measured | undefined;
-  const pubsubs: Measured[] = [];
-  let failure = "not measured";
-  try {
-    server = new NatsServer(await connection.PortManager.acquire({ host: "127.0.0.1" }));
-    nc = await server.connect();
-    [roundTrip, perSecond] = await requestReply(server, nc, runs, durationMs);
-    await nc.close();
-    for (const size of PUBSUB_SIZES) pubsubs.push(await pubsub(server, size, runs, durationMs));
+    return [
+      { row: roundTrip, measure: async () => (await latency(call)).medianUs },
+      { row: inFlight, measure: () => throughput(call, 64, durationMs) },
+    ];
   } catch (error) {
-    failure = message(error);
-  } finally {
-    await nc?.close().catch(() => {});
-    await server?.stop();
+    return unmeasured([roundTrip, inFlight], message(error));
   }
-  return rows(roundTrip, perSecond, pubsubs, failure);
-};
+}
+
+/** Messages per second a subscriber here takes and decodes from a publisher process, one subject and publisher per size. */
+export async function natsPubsubMeasurers(nats: Nats, sizes: readonly number[], cleanups: Cleanups, durationMs: number): Promise<Measurer[]> {
+  const row = (size: number): Omit<Row, "value" | "runs"> => ({ group: "pub/sub", name: "nats pub/sub", payload: size, unit: "msgs/s" });
+  if ("failure" in nats) return unmeasured(sizes.map(row), nats.failure);
+  const measurers: Measurer[] = [];
+  for (const size of sizes) {
+    try {
+      const nc = await nats.server.connect();
+      cleanups.push(() => nc.close());
+      let received = 0;
+      let failure: string | undefined;
+      // A callback subscription handles each message as it is parsed off the socket: no queue
+      // builds up here, and a subscriber that falls behind holds the publisher back through TCP.
+      nc.subscribe(`bench.feed.${size}`, {
+        callback: (error, msg) => {
+          if (error) failure ??= message(error);
+          else if (fromBinary(PayloadSchema, msg.data).data.byteLength === size) received++;
+        },
+      });
+      await nc.flush();
+      const { process } = await started(cleanups, [publisherProgram, nats.server.address, String(size)]);
+      measurers.push({
+        row: row(size),
+        measure: () =>
+          whileSending(process, async () => {
+            await wait(WARMUP_MS);
+            const [before, start] = [received, performance.now()];
+            await wait(durationMs);
+            if (nc.isClosed()) failure ??= "the subscriber's connection was closed (slow consumer?)";
+            if (failure !== undefined) throw new Error(`nats pub/sub of ${size} B: ${failure}`);
+            return ((received - before) / (performance.now() - start)) * 1000;
+          }),
+      });
+    } catch (error) {
+      measurers.push(...unmeasured([row(size)], message(error)));
+    }
+  }
+  return measurers;
+}

@@ -12,7 +12,9 @@ export class Process {
   readonly exited: Promise<number | null>;
 
   constructor(args: string[]) {
-    this.#child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    this.#child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
+    // A process that has exited cannot be told anything: a write then is of no consequence.
+    this.#child.stdin!.on("error", () => {});
     createInterface({ input: this.#child.stdout! }).on("line", (line) => {
       this.#lines.push(line);
       for (const wake of this.#waiting.splice(0)) wake();
@@ -46,6 +48,11 @@ export class Process {
     }
   }
 
+  /** Writes `line` to the process's stdin (see told.ts). */
+  tell(line: string): void {
+    this.#child.stdin!.write(`${line}\n`);
+  }
+
   /** SIGTERM, then SIGKILL after 3 s; resolves once it has exited. */
   async stop(): Promise<void> {
     if (!this.running) {
@@ -56,5 +63,30 @@ export class Process {
     const timer = setTimeout(() => this.#child.kill("SIGKILL"), 3000);
     await this.exited;
     clearTimeout(timer);
+  }
+}
+
+/** What a suite started, stopped in reverse when it ends: each client before its server. */
+export type Cleanups = (() => unknown)[];
+
+/** Starts a process for a suite, to be stopped with its `cleanups`; resolves with its first line. */
+export async function started(cleanups: Cleanups, args: string[]): Promise<{ process: Process; ready: string }> {
+  const process = new Process(args);
+  cleanups.push(() => process.stop());
+  return { process, ready: await process.ready };
+}
+
+/** Runs every cleanup, the last pushed first. */
+export async function stopAll(cleanups: Cleanups): Promise<void> {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+}
+
+/** One run of a publisher's row: the publisher (see told.ts) sends while `measure` runs. */
+export async function whileSending(publisher: Process, measure: () => Promise<number>): Promise<number> {
+  publisher.tell("go");
+  try {
+    return await measure();
+  } finally {
+    publisher.tell("stop");
   }
 }

@@ -5,8 +5,13 @@
  *   node server.js direct                     an RpcServer hosting the generated Bench service (its
  *                                             unary echo and its three streams)
  *   node server.js worker BACKEND N           a broker Worker taking N calls at once
- *   node server.js raw-pub | hand-pub | dividere-pub SIZE
- *                                             publishes SIZE-byte payloads as fast as it can
+ *   node server.js limit-router              answers each request with the frames an RpcServer
+ *                                             answers Bench/Echo of 64 B with, without reading it;
+ *                                             prints its endpoint and the request's frames (JSON)
+ *   node server.js raw-pub | limit-pub | hand-pub | dividere-pub SIZE
+ *                                             publishes SIZE-byte payloads as fast as it can while
+ *                                             told to (told.ts); limit-pub sends the very frame a
+ *                                             generated Publisher sends for such a payload
  * Binds an ephemeral port on 127.0.0.1 (except the worker, which connects) and prints where as
  * its first line; stops on SIGTERM.
  */
@@ -15,7 +20,8 @@ import { RpcServer, Worker } from "@dividere/runtime";
 import * as zmq from "zeromq";
 import { BenchDefinition, BenchPublisher, type BenchService } from "./gen/bench_dividere.js";
 import { PayloadSchema } from "./gen/bench_pb.js";
-import { flood } from "./measure.js";
+import { callFrames, publishedFrames } from "./frames.js";
+import { floodWhenTold } from "./told.js";
 
 const ANY = "tcp://127.0.0.1:*";
 const bench: BenchService = {
@@ -73,6 +79,15 @@ switch (role) {
     for await (const [identity, request] of socket) await socket.send([identity!, answer(request!)]);
     break;
   }
+  case "limit-router": {
+    const { request, response } = await callFrames(64);
+    const socket = new zmq.Router();
+    await socket.bind(ANY);
+    console.log(JSON.stringify({ endpoint: socket.lastEndpoint, request: request.map((frame) => frame.toString("base64")) }));
+    stop = () => socket.close();
+    for await (const [identity] of socket) await socket.send([identity!, ...response]);
+    break;
+  }
   case "direct": {
     const server = new RpcServer({ bind: ANY }).add(BenchDefinition, bench);
     console.log(server.endpoint);
@@ -86,6 +101,7 @@ switch (role) {
     break;
   }
   case "raw-pub":
+  case "limit-pub":
   case "hand-pub":
   case "dividere-pub": {
     const data = new Uint8Array(Number(arg1));
@@ -98,11 +114,11 @@ switch (role) {
       send = () => publisher.sendPayload({ data, sequence: sequence++ });
       stop = () => publisher.close();
     } else {
+      const frames = role === "limit-pub" ? await publishedFrames(data.length) : [Buffer.from(data)];
       const publisher = await bound(new zmq.Publisher());
-      const frame = Buffer.from(data);
-      send = role === "raw-pub" ? () => publisher.send(frame) : () => publisher.send(toBinary(PayloadSchema, create(PayloadSchema, { data, sequence: sequence++ })));
+      send = role === "hand-pub" ? () => publisher.send(toBinary(PayloadSchema, create(PayloadSchema, { data, sequence: sequence++ }))) : () => publisher.send(frames);
     }
-    await flood(send, () => running);
+    await floodWhenTold(send);
     break;
   }
   default:
