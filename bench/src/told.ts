@@ -12,7 +12,7 @@ let ended = false;
 let wake: () => void = () => {};
 const woken = () => new Promise<void>((resolve) => (wake = resolve));
 
-createInterface({ input: process.stdin })
+const lines = createInterface({ input: process.stdin })
   .on("line", (line) => {
     going = line.trim() === "go";
     wake();
@@ -23,6 +23,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => 
 function end(): void {
   ended = true;
   wake();
+  // An open stdin would keep the process from exiting once it is done.
+  lines.close();
+  process.stdin.destroy();
 }
 
 /** True once the parent has stopped this process (SIGTERM, or stdin closed). */
