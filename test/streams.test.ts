@@ -11,6 +11,14 @@ import { eventually, rejection } from "./helpers.js";
 
 type Init = Partial<Omit<EchoRequest, "$typeName">>;
 
+/**
+ * Messages of 32 KiB: a stream's window of them stays at its first 16 (STREAM_WINDOW_BYTES, 256
+ * KiB, holds fewer), so the tests below can count exactly how far a writer gets ahead. Small
+ * messages get a window of up to 1024 (the test of that is further down).
+ */
+const LARGE = "x".repeat(32 * 1024);
+const large = (index: number): Init => ({ text: `m${index} ${LARGE}` });
+
 const loopback = () => ({ bind: "tcp://127.0.0.1:0" });
 const cleanup: Array<() => unknown> = [];
 const later = <T>(thing: T, close: (thing: T) => unknown): T => (cleanup.push(() => close(thing)), thing);
@@ -85,7 +93,7 @@ describe.each(["direct", "registry", "broker"])("over the %s transport", (name) 
 
   test("a slow handler of a client stream: the caller's generator waits for credit, nothing is lost", async () => {
     // The handler takes 10 ms per request: without flow control the generator would make all 80 at once.
-    const { requests, state } = producer(80, (index) => ({ text: `m${index}`, delayMs: 10 }));
+    const { requests, state } = producer(80, (index) => ({ ...large(index), delayMs: 10 }));
     const ahead: number[] = [];
     const started = Date.now();
     const watch = setInterval(() => ahead.push(state.produced - (Date.now() - started) / 10), 5);
@@ -96,7 +104,7 @@ describe.each(["direct", "registry", "broker"])("over the %s transport", (name) 
   });
 
   test("a slow reader of a bidi stream: both directions wait for credit, memory stays bounded, nothing is lost", async () => {
-    const { requests, state } = producer(200);
+    const { requests, state } = producer(200, large);
     let read = 0;
     let mostAhead = 0;
     for await (const reply of client().chat(requests, { timeoutMs: 20_000 })) {
@@ -125,11 +133,27 @@ describe.each(["direct", "registry", "broker"])("over the %s transport", (name) 
   });
 
   test("the handler fails midway through a client stream: the caller gets its error, and stops sending", async () => {
-    const { requests, state } = producer(Number.POSITIVE_INFINITY, (index) => ({ text: `m${index}`, failCode: index === 30 ? "FAILED_PRECONDITION" : "" }));
+    const { requests, state } = producer(Number.POSITIVE_INFINITY, (index) => ({ ...large(index), failCode: index === 30 ? "FAILED_PRECONDITION" : "" }));
     const error = await rejection(client().collect(requests, { timeoutMs: 5000 }));
     expect(error.code).toBe("FAILED_PRECONDITION");
     await eventually(() => state.closed, 3000, "the requests generator was closed");
     expect(state.produced).toBeLessThanOrEqual(30 + 16 + 2);
+  });
+
+  test("small messages: the window grows to what 256 KiB holds, at most 1024 of them, and the writer waits there", async () => {
+    // The handler reads the first request and stops for 1.5 s: the caller may send what credit allows, and no more.
+    const { requests, state } = producer(3000, (index) => ({ text: `m${index}`, delayMs: index === 0 ? 1500 : 0 }));
+    const started = Date.now();
+    const call = client().collect(requests, { timeoutMs: 10_000 });
+    await eventually(() => state.produced > 1000, 1000, "the window grew past 1,000 small messages");
+    // A while longer, the handler still stopped: how far the caller got is how far credit let it.
+    await sleep(300);
+    const producedWhileStopped = state.produced;
+    expect(Date.now() - started).toBeLessThan(1500);
+    const reply = await call;
+    expect(reply.index).toBe(3000);
+    // The first 16, then 1024 ahead of the one read, and the one the generator holds.
+    expect(producedWhileStopped).toBeLessThanOrEqual(1 + 1024 + 1);
   });
 
   test("one deadline over the whole stream: a bidi stream that goes on past it ends DEADLINE_EXCEEDED", async () => {
@@ -157,7 +181,7 @@ describe("server streams under credit", () => {
       async *count(request: EchoRequest) {
         for (let index = 0; index < request.count; index++) {
           yielded++;
-          yield { text: "x".repeat(64), index };
+          yield { text: LARGE, index };
         }
       },
     };

@@ -192,7 +192,7 @@ export class RpcClient {
       () => !current?.delivered && !writer?.started, // once messages came or went, a retry would repeat them
       (attempt) => {
         current = attempt;
-        return attempt.run(payload, (message) => replies.push(message), writer);
+        return attempt.run(payload, (message, bytes) => replies.push(message, bytes), writer);
       },
     )
       .then(
@@ -440,9 +440,9 @@ class Attempt<O extends DescMessage> {
 
   /**
    * Sends the request, and `writer`'s requests after it for a client or bidi stream; `onMessage`
-   * gets each reply message; settles when the call ends.
+   * gets each reply message, and its size in bytes; settles when the call ends.
    */
-  run(payload: Uint8Array, onMessage: (message: MessageShape<O>) => void, writer?: RequestWriter): Promise<void> {
+  run(payload: Uint8Array, onMessage: (message: MessageShape<O>, bytes: number) => void, writer?: RequestWriter): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const { signal, deadline, startBy, attemptTimeoutMs } = this.limits;
       let cancelDeadline: (() => void) | undefined;
@@ -491,7 +491,7 @@ class Attempt<O extends DescMessage> {
           untilFirst?.();
           untilFirst = undefined;
           this.delivered = true;
-          onMessage(message);
+          onMessage(message, bytes.length);
         },
         end: (error) => this.#settle?.(error),
       };

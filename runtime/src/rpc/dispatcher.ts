@@ -126,7 +126,7 @@ class Call implements CallContext {
     if (!this.requests || !this.#input) return debug("%s: a request item for a call that takes no request stream", this.method);
     if (item.end) return this.requests.end();
     try {
-      this.requests.push(fromBinary(this.#input, item.payload));
+      this.requests.push(fromBinary(this.#input, item.payload), item.payload.length);
     } catch (error) {
       const why = error instanceof RpcError ? error : new RpcError("INVALID_ARGUMENT", `${this.method}: a request is not a ${this.#input.typeName}: ${(error as Error).message}`);
       this.abort(new RpcError(why.code, `${this.method}: ${why.message}`));

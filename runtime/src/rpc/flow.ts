@@ -14,6 +14,17 @@ export const INITIAL_REQUEST_WINDOW = 16;
 /** Replies a caller takes before it grants more; it says so in the request (`response_window`). */
 export const DEFAULT_RESPONSE_WINDOW = 16;
 
+/**
+ * What a reader lets one stream hold unread, in bytes of messages: once it has seen their size,
+ * its window is as many messages as fit (at least the initial 16, at most
+ * {@link MAX_STREAM_WINDOW}). A window of 16 small messages kept a stream waiting for credit
+ * every few messages, at a quarter of pub/sub's rate; one of 64 KiB messages holds 1 MiB.
+ */
+export const STREAM_WINDOW_BYTES = 256 * 1024;
+
+/** The most messages a reader's window counts, however small they are. */
+export const MAX_STREAM_WINDOW = 1024;
+
 /** The writer's side of a stream: how many messages it may still send. */
 export class Credit {
   #items: number;
@@ -50,31 +61,38 @@ export class Credit {
 }
 
 /**
- * The reader's side of a stream: at most `window` messages that arrived and are not read yet.
- * As they are read it grants the writer credit for as many, in batches of half the window (as
- * HTTP/2 implementations batch their WINDOW_UPDATEs), so a message of credit goes back for every
- * few messages, not each one.
+ * The reader's side of a stream: at most a window of messages that arrived and are not read
+ * yet. The window starts at what the writer was first given and grows to as many messages as
+ * {@link STREAM_WINDOW_BYTES} holds at their average size (shrinking again if they grow). As
+ * messages are read it grants the writer credit up to the window, in batches of at least half
+ * of it (as HTTP/2 implementations batch their WINDOW_UPDATEs), so a message of credit goes
+ * back for many messages, not each one.
  */
 export class Inbox<T> implements AsyncIterable<T> {
   readonly #queue: T[] = [];
-  readonly #window: number;
+  readonly #initial: number;
   readonly #grant: (items: number) => void;
-  readonly #batch: number;
   readonly #strict: boolean;
+  /** Credit the writer has had, in messages, from the start. */
+  #granted: number;
+  #received = 0;
   #read = 0;
+  /** The messages' size, a moving average; 0 before the first. */
+  #averageBytes = 0;
   #ended = false;
   #error: unknown;
   #wake: (() => void) | undefined;
 
   /**
-   * `grant` tells the writer it may send `items` more. Not `strict`: a writer may send beyond
-   * its credit (a peer from before flow control), and what it sends is kept.
+   * `window` is the writer's first credit; `grant` tells the writer it may send `items` more.
+   * Not `strict`: a writer may send beyond its credit (a peer from before flow control), and
+   * what it sends is kept.
    */
   constructor(window: number, grant: (items: number) => void, { strict = true }: { strict?: boolean } = {}) {
-    this.#window = window;
+    this.#initial = window;
+    this.#granted = window;
     this.#grant = grant;
     this.#strict = strict;
-    this.#batch = Math.max(1, Math.ceil(window / 2));
   }
 
   /** Messages arrived and not read yet. */
@@ -82,15 +100,25 @@ export class Inbox<T> implements AsyncIterable<T> {
     return this.#queue.length;
   }
 
+  /** How many messages the writer may have sent and this side not read: the initial window, then as many as {@link STREAM_WINDOW_BYTES} holds. */
+  get window(): number {
+    if (this.#averageBytes === 0) return this.#initial;
+    return Math.min(MAX_STREAM_WINDOW, Math.max(this.#initial, Math.floor(STREAM_WINDOW_BYTES / this.#averageBytes)));
+  }
+
   /**
-   * A message arrived. Throws `RESOURCE_EXHAUSTED` when the writer sent beyond its credit (the
-   * window is full): a peer that ignores flow control must not grow this side's memory.
+   * A message of `bytes` bytes arrived. Throws `RESOURCE_EXHAUSTED` when the writer sent
+   * beyond its credit: a peer that ignores flow control must not grow this side's memory.
    */
-  push(item: T): void {
+  push(item: T, bytes: number): void {
     if (this.#ended) return;
-    if (this.#strict && this.#queue.length >= this.#window) {
-      throw new RpcError("RESOURCE_EXHAUSTED", `the peer sent more than the ${this.#window} messages of its credit: it ignores flow control`);
+    if (this.#strict && this.#received >= this.#granted) {
+      throw new RpcError("RESOURCE_EXHAUSTED", `the peer sent more than the ${this.#granted} messages of its credit: it ignores flow control`);
     }
+    this.#received++;
+    // An average over the last few (1/8 each): a stream whose messages grow gets a smaller window soon.
+    const size = Math.max(1, bytes);
+    this.#averageBytes = this.#averageBytes === 0 ? size : this.#averageBytes + (size - this.#averageBytes) / 8;
     this.#queue.push(item);
     this.#wake?.();
   }
@@ -110,14 +138,22 @@ export class Inbox<T> implements AsyncIterable<T> {
     this.end(error);
   }
 
+  /** Credit up to the window past what was read, once there is at least half a window of it to give. */
+  #replenish(): void {
+    const window = this.window;
+    const room = this.#read + window - this.#granted;
+    if (room >= Math.max(1, Math.ceil(window / 2))) {
+      this.#granted += room;
+      this.#grant(room);
+    }
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     for (;;) {
       if (this.#queue.length > 0) {
         const item = this.#queue.shift()!;
-        if (!this.#ended && ++this.#read >= this.#batch) {
-          this.#grant(this.#read);
-          this.#read = 0;
-        }
+        this.#read++;
+        if (!this.#ended) this.#replenish();
         yield item;
       } else if (this.#ended) {
         if (this.#error !== undefined) throw this.#error;
