@@ -13,7 +13,7 @@ import * as zmq from "zeromq";
 import { BenchClient, BenchSubscriber, benchDispatch } from "./gen/bench_dividere.js";
 import { PayloadSchema } from "./gen/bench_pb.js";
 import { grpcMeasurers } from "./grpc.js";
-import { type Measurer, interleaved, latency, receiveRate, throughput, wait, windowed } from "./measure.js";
+import { type Measurer, countedRate, interleaved, latency, receiveRate, throughput, windowed } from "./measure.js";
 import { natsPubsubMeasurers, natsRpcMeasurers, startNats } from "./nats.js";
 import { type Cleanups, started, stopAll, whileSending } from "./processes.js";
 import { LIMIT, type Row, type Suite } from "./rows.js";
@@ -70,13 +70,7 @@ async function reactorMeasurer(cleanups: Cleanups, durationMs: number): Promise<
   cleanups.push(() => reactor.close());
   return {
     row: { group: "pub/sub", name: "dividere Publisher → Reactor → handler", payload: PAYLOAD, unit: "msgs/s" },
-    measure: () =>
-      whileSending(process, async () => {
-        await wait(WARMUP_MS);
-        const [before, start] = [handled, performance.now()];
-        await wait(durationMs);
-        return ((handled - before) / (performance.now() - start)) * 1000;
-      }),
+    measure: () => whileSending(process, () => countedRate(() => handled, durationMs, WARMUP_MS)),
   };
 }
 

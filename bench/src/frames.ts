@@ -3,7 +3,7 @@
  * with raw zeromq.js, so the gap between a limit row and dividere's row is dividere's own work
  * (encoding, decoding, bookkeeping), not the size or number of its frames.
  */
-import { BenchClient, BenchDefinition, BenchPublisher } from "./gen/bench_dividere.js";
+import { BenchClient, BenchDefinition, BenchPublisher, type BenchService } from "./gen/bench_dividere.js";
 import { RpcServer, directTransport } from "@dividere/runtime";
 import * as zmq from "zeromq";
 
@@ -24,10 +24,10 @@ export async function publishedFrames(size: number): Promise<Buffer[]> {
   }
 }
 
-/** The frames of one generated `Bench/Echo` call of a `size`-byte payload, as the client sends them and as the server answers. */
-export async function callFrames(size: number): Promise<{ request: Buffer[]; response: Buffer[] }> {
+/** The frames of one generated `Bench/Echo` call of a `size`-byte payload, as the client sends them and as an RpcServer hosting `bench` answers. */
+export async function callFrames(size: number, bench: BenchService): Promise<{ request: Buffer[]; response: Buffer[] }> {
   const request = await requestFrames(size);
-  await using server = new RpcServer({ bind: ANY }).add(BenchDefinition, { echo: (payload) => payload, download: async function* () {}, upload: async () => ({}), chat: (payloads) => payloads });
+  await using server = new RpcServer({ bind: ANY }).add(BenchDefinition, bench);
   const dealer = new zmq.Dealer();
   try {
     dealer.connect(server.endpoint);

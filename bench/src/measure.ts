@@ -3,6 +3,14 @@ import type { Row } from "./rows.js";
 
 export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Per second, how much `count()` grew over `durationMs` after a warm-up: for receivers that count in a callback. */
+export async function countedRate(count: () => number, durationMs: number, warmupMs = 300): Promise<number> {
+  await wait(warmupMs);
+  const [before, started] = [count(), performance.now()];
+  await wait(durationMs);
+  return ((count() - before) / (performance.now() - started)) * 1000;
+}
+
 /** Median of numbers. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -12,7 +12,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { connection } from "@dividere/runtime";
 import { connect, type NatsConnection } from "nats";
 import { PayloadSchema } from "./gen/bench_pb.js";
-import { type Measurer, latency, throughput, wait } from "./measure.js";
+import { type Measurer, countedRate, latency, throughput } from "./measure.js";
 import { type Cleanups, started, whileSending } from "./processes.js";
 import type { Row } from "./rows.js";
 
@@ -163,12 +163,10 @@ export async function natsPubsubMeasurers(nats: Nats, sizes: readonly number[], 
         row: row(size),
         measure: () =>
           whileSending(process, async () => {
-            await wait(WARMUP_MS);
-            const [before, start] = [received, performance.now()];
-            await wait(durationMs);
+            const rate = await countedRate(() => received, durationMs, WARMUP_MS);
             if (nc.isClosed()) failure ??= "the subscriber's connection was closed (slow consumer?)";
             if (failure !== undefined) throw new Error(`nats pub/sub of ${size} B: ${failure}`);
-            return ((received - before) / (performance.now() - start)) * 1000;
+            return rate;
           }),
       });
     } catch (error) {

@@ -80,7 +80,7 @@ switch (role) {
     break;
   }
   case "limit-router": {
-    const { request, response } = await callFrames(64);
+    const { request, response } = await callFrames(64, bench);
     const socket = new zmq.Router();
     await socket.bind(ANY);
     console.log(JSON.stringify({ endpoint: socket.lastEndpoint, request: request.map((frame) => frame.toString("base64")) }));
