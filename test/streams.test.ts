@@ -14,7 +14,7 @@ type Init = Partial<Omit<EchoRequest, "$typeName">>;
 /**
  * Messages of 32 KiB: a stream's window of them stays at its first 16 (STREAM_WINDOW_BYTES, 256
  * KiB, holds fewer), so the tests below can count exactly how far a writer gets ahead. Small
- * messages get a window of up to 1024 (the test of that is further down).
+ * messages get a window of up to 512 (the test of that is further down).
  */
 const LARGE = "x".repeat(32 * 1024);
 const large = (index: number): Init => ({ text: `m${index} ${LARGE}` });
@@ -140,20 +140,20 @@ describe.each(["direct", "registry", "broker"])("over the %s transport", (name) 
     expect(state.produced).toBeLessThanOrEqual(30 + 16 + 2);
   });
 
-  test("small messages: the window grows to what 256 KiB holds, at most 1024 of them, and the writer waits there", async () => {
+  test("small messages: the window grows to what 256 KiB holds, at most 512 of them, and the writer waits there", async () => {
     // The handler reads the first request and stops for 1.5 s: the caller may send what credit allows, and no more.
     const { requests, state } = producer(3000, (index) => ({ text: `m${index}`, delayMs: index === 0 ? 1500 : 0 }));
     const started = Date.now();
     const call = client().collect(requests, { timeoutMs: 10_000 });
-    await eventually(() => state.produced > 1000, 1000, "the window grew past 1,000 small messages");
+    await eventually(() => state.produced > 500, 1000, "the window grew past 500 small messages");
     // A while longer, the handler still stopped: how far the caller got is how far credit let it.
     await sleep(300);
     const producedWhileStopped = state.produced;
     expect(Date.now() - started).toBeLessThan(1500);
     const reply = await call;
     expect(reply.index).toBe(3000);
-    // The first 16, then 1024 ahead of the one read, and the one the generator holds.
-    expect(producedWhileStopped).toBeLessThanOrEqual(1 + 1024 + 1);
+    // The first 16, then 512 ahead of the one read, and the one the generator holds.
+    expect(producedWhileStopped).toBeLessThanOrEqual(1 + 512 + 1);
   });
 
   test("one deadline over the whole stream: a bidi stream that goes on past it ends DEADLINE_EXCEEDED", async () => {

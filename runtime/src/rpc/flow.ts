@@ -22,8 +22,13 @@ export const DEFAULT_RESPONSE_WINDOW = 16;
  */
 export const STREAM_WINDOW_BYTES = 256 * 1024;
 
-/** The most messages a reader's window counts, however small they are. */
-export const MAX_STREAM_WINDOW = 1024;
+/**
+ * The most messages a reader's window counts, however small they are: below ZeroMQ's default
+ * high-water mark (1000 messages per peer), so that one stream's window fits in the queue a
+ * broker forwards it through. With 1024, a client stream through the broker lost items: the
+ * broker's backend Router drops what a worker's full queue cannot take.
+ */
+export const MAX_STREAM_WINDOW = 512;
 
 /** The writer's side of a stream: how many messages it may still send. */
 export class Credit {
