@@ -251,3 +251,80 @@ describe("broker", () => {
     expect(await brokerServices(transport, { timeoutMs: 2000 })).toEqual([]);
   });
 });
+
+describe("broker: a worker's full queue", () => {
+  test("frames wait for room in order: concurrent client streams and many calls to one stopped worker lose nothing", async () => {
+    // A low high-water mark, and a worker stopped while the calls come: what the worker's
+    // connection cannot take must wait at the broker, since ZeroMQ would drop it for good.
+    const broker = later(
+      new Broker({ frontend: { bind: "tcp://127.0.0.1:0" }, backend: { bind: "tcp://127.0.0.1:0" }, sendHighWaterMark: 8 }),
+      (b) => b.close({ graceMs: 0 }),
+    );
+    const streams = 8;
+    const items = 400;
+    const calls = 56;
+    const worker = later(node(fixture("echo-worker.mjs"), "stopped", broker.backendEndpoint, "1000", String(streams + calls)), (c) => c.kill());
+    await worker.next();
+    const transport = later(brokerTransport(broker.frontendEndpoint, { defaults: { retries: 0, attemptTimeoutMs: 10_000, timeoutMs: 10_000 } }), (t) => t.close());
+    await workersFor(transport, 1);
+    const echoes = new EchoClient(transport);
+    process.kill(worker.pid, "SIGSTOP");
+    const resumed = { done: false };
+    const resume = () => {
+      if (!resumed.done) process.kill(worker.pid, "SIGCONT");
+      resumed.done = true;
+    };
+    cleanup.push(resume);
+    const big = "x".repeat(256 * 1024);
+    async function* stream(n: number) {
+      for (let i = 0; i < items; i++) yield { text: `${n}.${i}` };
+    }
+    const collected = Array.from({ length: streams }, (_, n) => echoes.collect(stream(n)));
+    const said = Array.from({ length: calls }, (_, i) => echoes.say({ text: `${i}${big}` }));
+    await eventually(() => broker.stats.dispatched >= streams + calls, 10_000, "every call handed to the stopped worker");
+    await eventually(() => broker.stats.backlog.messages > 0, 10_000, "messages waiting at the broker for the stopped worker");
+    resume();
+    const outcomes = await Promise.allSettled([...collected, ...said]);
+    const failed = outcomes.flatMap((outcome) => (outcome.status === "rejected" ? [String(outcome.reason)] : []));
+    expect(failed, `${failed.length} of ${outcomes.length} calls failed`).toEqual([]);
+    const replies = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<{ text: string; index: number }>).value);
+    for (const [n, reply] of replies.slice(0, streams).entries()) {
+      expect(reply.index).toBe(items);
+      expect(reply.text).toBe(Array.from({ length: items }, (_, i) => `${n}.${i}`).join(" "));
+    }
+    for (const [i, reply] of replies.slice(streams).entries()) expect(reply.text).toBe(`${i}${big}`);
+  }, 30_000);
+
+  test("what waits for a worker that never drains is bounded: the calls beyond it fail RESOURCE_EXHAUSTED, and other workers go on", async () => {
+    const maxBacklogBytes = 1024 * 1024;
+    const broker = later(
+      new Broker({ frontend: { bind: "tcp://127.0.0.1:0" }, backend: { bind: "tcp://127.0.0.1:0" }, sendHighWaterMark: 8, maxBacklogBytes }),
+      (b) => b.close({ graceMs: 0 }),
+    );
+    const streams = 8;
+    const stuck = later(node(fixture("echo-worker.mjs"), "stuck", broker.backendEndpoint, "1000", String(streams)), (c) => c.kill());
+    await stuck.next();
+    const transport = later(brokerTransport(broker.frontendEndpoint, { defaults: { retries: 0, attemptTimeoutMs: 10_000, timeoutMs: 10_000 } }), (t) => t.close());
+    await workersFor(transport, 1);
+    later(new Worker(broker.backendEndpoint, { workerId: "greeter" }).add(GreeterDefinition, { greet: (r: { name: string }) => ({ greeting: `hi ${r.name}` }) }).start(), (w) =>
+      w.close({ graceMs: 0 }),
+    );
+    await eventually(() => broker.services().some((s) => s.name === "test.services.v1.Greeter" && s.workers === 1), 5000, "the greeter announced");
+    process.kill(stuck.pid, "SIGSTOP");
+    cleanup.push(() => process.kill(stuck.pid, "SIGCONT"));
+    // Each stream sends its initial credit of 16 items of 200 KiB: 25 MiB for a worker that reads none.
+    const item = { text: "y".repeat(200 * 1024) };
+    const collected = Array.from({ length: streams }, () =>
+      new EchoClient(transport).collect((async function* () {
+        for (let i = 0; i < 16; i++) yield item;
+        await new Promise(() => undefined); // and never ends
+      })()),
+    );
+    const outcomes = collected.map((call) => call.then(() => "answered", (error: unknown) => error));
+    expect(await Promise.race(outcomes)).toMatchObject({ code: "RESOURCE_EXHAUSTED", message: expect.stringMatching(/worker stuck reads .* too slowly.*maxBacklogBytes/) });
+    await eventually(() => broker.stats.overflowed >= 1, 5000, "a call cut");
+    expect(broker.stats.backlog.bytes).toBeLessThanOrEqual(maxBacklogBytes + 64 * 1024);
+    // The stuck worker holds up nobody else.
+    expect(await new GreeterClient(transport).greet({ name: "ada" }, { timeoutMs: 2000 })).toMatchObject({ greeting: "hi ada" });
+  });
+});

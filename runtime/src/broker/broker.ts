@@ -13,12 +13,10 @@ import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, 
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
-import { sendAgainWhenRoom } from "../connection/send-again.js";
 import { CallerVerifier } from "../rpc/caller-key.js";
 import { CallDispatcher } from "../rpc/dispatcher.js";
 import { MethodStatsTable, type MethodStatsSnapshot } from "../rpc/method-stats.js";
 import { RpcError, fromStatusCode, toStatusCode } from "../rpc/status.js";
-import { DEFAULT_TIMEOUT_MS } from "../rpc/types.js";
 import { INITIAL_REQUEST_WINDOW } from "../rpc/flow.js";
 import { dispatchedRequestEnvelope } from "../rpc/wire.js";
 import {
@@ -29,6 +27,7 @@ import {
   brokerClock,
   brokerTypes,
 } from "./protocol.js";
+import { DEFAULT_MAX_BACKLOG_BYTES, PeerQueues } from "./peer-queues.js";
 import { PythonPattern } from "./python-pattern.js";
 
 /**
@@ -58,6 +57,18 @@ export interface BrokerOptions extends SocketOptions {
    * Default: liveness × interval.
    */
   unknownServiceGraceMs?: number;
+  /**
+   * What may wait in the broker, per caller and per worker, for room in its connection's queue
+   * (`sendHighWaterMark`, full when the peer reads more slowly than messages come), in bytes;
+   * default 32 MiB ({@link DEFAULT_MAX_BACKLOG_BYTES}). Messages to a peer go out in order, so
+   * they wait in order. A message beyond it fails its call with `RESOURCE_EXHAUSTED` (counted
+   * in `overflowed`): a stream item, credit or reply that does not fit cuts its call (its
+   * worker told to stop), a call's last reply that does not fit becomes that error. What flows
+   * to a peer that keeps to its streams' credit stays far below it; requests to a worker are
+   * bounded by its capacity instead, and small control messages (cancels, a call's error end)
+   * by the calls in flight.
+   */
+  maxBacklogBytes?: number;
 }
 
 /**
@@ -89,6 +100,10 @@ export interface BrokerStats {
   workersLost: number;
   /** Cancels of no call in flight, and workers' answers to a call that moved or ended: ignored. */
   unmatched: number;
+  /** Calls cut with `RESOURCE_EXHAUSTED` because what waited for their caller or worker reached `maxBacklogBytes`. */
+  overflowed: number;
+  /** Messages waiting in the broker for room in a caller's or worker's queue now, and their bytes (see `maxBacklogBytes`). */
+  readonly backlog: { messages: number; bytes: number };
   /** Input that was no valid message, by reason. */
   dropped: MessagingStats["dropped"];
   /** Connections refused at their handshake, on either socket, because it held `maxConnections`. */
@@ -109,6 +124,8 @@ interface WorkerState {
 
 const NO_KEY = new Uint8Array(0);
 
+type OwnStats = Omit<BrokerStats, "refusedConnections" | "methods" | "backlog">;
+
 interface Call {
   key: string;
   client: Buffer;
@@ -122,8 +139,6 @@ interface Call {
   started: boolean;
   /** The caller gave up on it (or it was cut): nothing more goes back; it ends when its worker ends it. */
   cancelled: boolean;
-  /** A message of it could not go back (the caller reads too slowly): it ends with an error. */
-  cut?: boolean;
   /** The caller's key as the frontend's CURVE check verified it; empty: it proved none. */
   verifiedCallerKey: Uint8Array;
   /** When it came (performance.now()), and how it failed ("CODE: message"): for the stats of its method. */
@@ -170,9 +185,12 @@ interface ServiceState {
  * ```
  */
 export class Broker {
-  readonly #counts: Omit<BrokerStats, "refusedConnections" | "methods"> = zeroCounts();
+  readonly #counts: OwnStats = zeroCounts();
   readonly #frontend: Router;
   readonly #backend: Router;
+  /** What goes to callers and to workers: per peer in order, waiting for room (see peer-queues.ts). */
+  readonly #toCallers: PeerQueues<Call>;
+  readonly #toWorkers: PeerQueues;
   readonly #codec = new EnvelopeCodec(brokerTypes);
   readonly #services = new Map<string, ServiceState>();
   readonly #workers = new Map<string, WorkerState>();
@@ -208,11 +226,20 @@ export class Broker {
     // mandatory: ZeroMQ would drop a reply to a caller whose queue is full without a word.
     this.#frontend = new Router(frontend, { ...withServerDefaults(socketOptions), mandatory: true, name: "broker frontend" });
     try {
-      this.#backend = new Router(backend, { ...withServerDefaults(socketOptions, DEFAULT_MAX_ENVELOPE_SIZE), name: "broker backend" });
+      this.#backend = new Router(backend, { ...withServerDefaults(socketOptions, DEFAULT_MAX_ENVELOPE_SIZE), mandatory: true, name: "broker backend" });
     } catch (error) {
       void this.#frontend.close();
       throw error;
     }
+    const maxBacklogBytes = options.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES;
+    const stopped = () => this.#closed;
+    this.#toCallers = new PeerQueues(this.#frontend, { maxBacklogBytes, stopped, undelivered: (_, calls, error) => this.#callerGone(calls, error) });
+    this.#toWorkers = new PeerQueues(this.#backend, {
+      maxBacklogBytes,
+      stopped,
+      // The worker's heartbeats stop too: it is lost after liveness intervals, and its calls move.
+      undelivered: (identity, _, error) => debug("broker: cannot reach worker %s: %s", this.#workers.get(identity.toString("latin1"))?.id, error),
+    });
     this.#python = new PythonPattern({
       frontend: this.#frontend,
       backend: this.#backend,
@@ -232,6 +259,10 @@ export class Broker {
       ...this.#counts,
       methods: this.#methods.snapshot(),
       dropped: { ...this.#counts.dropped },
+      backlog: ((callers, workers) => ({ messages: callers.messages + workers.messages, bytes: callers.bytes + workers.bytes }))(
+        this.#toCallers.waiting,
+        this.#toWorkers.waiting,
+      ),
       refusedConnections: this.#frontend.connections.refused + this.#backend.connections.refused,
     };
   }
@@ -422,7 +453,7 @@ export class Broker {
     // Ids tell a caller's calls apart; a second call under one in flight could only be answered in its place.
     if (this.#calls.has(key)) {
       this.#counts.refused++;
-      this.#toClient(call, this.#errorFrame(call, new RpcError("ALREADY_EXISTS", `call ${request.id} is already in flight from this caller; give each call its own id`)));
+      this.#endWithError(call, new RpcError("ALREADY_EXISTS", `call ${request.id} is already in flight from this caller; give each call its own id`));
       return;
     }
     if (this.#closing) return this.#refuse(call, new RpcError("UNAVAILABLE", "the broker is closing; call again once it is back"));
@@ -470,7 +501,7 @@ export class Broker {
       return;
     }
     call.cancelled = true;
-    this.#toWorker(call.worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id, code: why })]);
+    this.#toWorker(call.worker, [call.client, this.#codec.encode(RpcCancelSchema, { id: call.request.id, code: why })], false);
   }
 
   /**
@@ -486,7 +517,10 @@ export class Broker {
     }
     if (call.worker) {
       call.started = true;
-      this.#toWorker(call.worker, [call.client, frame]);
+      const worker = call.worker;
+      if (!this.#toWorker(worker, [call.client, frame])) {
+        this.#cut(call, `${call.request.method}: worker ${worker.id} reads its calls' messages too slowly; what waited for it at the broker reached maxBacklogBytes, and the call was cut`);
+      }
       return;
     }
     (call.early ??= []).push(frame);
@@ -544,7 +578,7 @@ export class Broker {
     this.#reportHealth(services);
     debug("broker: worker %s serves %j (capacity %d)", worker.id, services, worker.capacity);
     // Before any call: the worker learns the broker's clock from a heartbeat it read in time.
-    this.#toWorker(worker, [this.#heartbeatFrame()]);
+    this.#toWorker(worker, [this.#heartbeatFrame()], false);
     for (const service of services) this.#dispatch(service);
   }
 
@@ -558,7 +592,7 @@ export class Broker {
     // A call whose caller gave up goes on only until its worker ends it: that frees the slot.
     if (!call.cancelled) {
       call.started = true;
-      this.#toClient(call, frame);
+      this.#toClient(call, frame, !response.more);
     }
     if (response.more) return;
     if (!call.cancelled) this.#counts.answered++;
@@ -608,10 +642,11 @@ export class Broker {
         startByMs: brokerTimeMs + chosen.expiresAt - now,
         verifiedCallerKey: call.verifiedCallerKey,
       });
-      this.#toWorker(chosen, [call.client, frame]);
+      // Unbounded: requests to a worker are bounded by its capacity, and early items by their call's initial credit.
+      this.#toWorker(chosen, [call.client, frame], false);
       if (call.early) {
         call.started = true;
-        for (const item of call.early) this.#toWorker(chosen, [call.client, item]);
+        for (const item of call.early) this.#toWorker(chosen, [call.client, item], false);
         call.early = undefined;
       }
     }
@@ -652,6 +687,7 @@ export class Broker {
     this.#counts.workersLost++;
     debug("broker: lost worker %s (%s) with %d calls", worker.id, why, worker.calls.size);
     this.#remove(worker);
+    this.#toWorkers.drop(worker.identity);
     for (const call of worker.calls) {
       call.worker = undefined;
       if (call.cancelled) {
@@ -690,7 +726,7 @@ export class Broker {
 
   #answerServices(call: Call): void {
     const reply = toBinary(ServicesReplySchema, create(ServicesReplySchema, { services: this.services() }));
-    this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: call.request.id, payload: reply }));
+    this.#toClient(call, this.#codec.encode(RpcResponseSchema, { id: call.request.id, payload: reply }), true);
     this.#counts.answered++;
   }
 
@@ -703,7 +739,7 @@ export class Broker {
   #answerError(call: Call, error: RpcError): void {
     call.failure ??= `${error.code}: ${error.message}`;
     const worker = this.#forget(call);
-    this.#toClient(call, this.#errorFrame(call, error));
+    this.#endWithError(call, error);
     if (worker) this.#freed(worker);
   }
 
@@ -734,38 +770,53 @@ export class Broker {
     if (this.#calls.size === 0 && this.#python.pending === 0) this.#drained?.();
   }
 
-  #toClient(call: Call, frame: Uint8Array): void {
-    this.#frontend.send([call.client, frame]).catch((error: unknown) => this.#undelivered(call, frame, error));
+  /**
+   * A message to the call's caller, after what waits for it. One that does not fit what may wait
+   * ends the call instead: a reply of a stream, or a credit, cuts it; its last reply becomes the
+   * error (`final`).
+   */
+  #toClient(call: Call, frame: Uint8Array, final = false): void {
+    if (this.#toCallers.send(call.client, [frame], { tag: call })) return;
+    const why = `${call.request.method}: the caller reads its replies too slowly; what waited for it at the broker reached maxBacklogBytes`;
+    if (final) {
+      this.#counts.overflowed++;
+      call.failure = `RESOURCE_EXHAUSTED: ${why}`;
+      this.#endWithError(call, new RpcError("RESOURCE_EXHAUSTED", `${why}, and its reply was dropped`));
+    } else this.#cut(call, `${why}, and the call was cut`);
+  }
+
+  /** The error that ends `call`, to its caller: small, one per call, so it waits beyond the bound. */
+  #endWithError(call: Call, error: RpcError): void {
+    this.#toCallers.send(call.client, [this.#errorFrame(call, error)], { bounded: false, tag: call });
   }
 
   /**
-   * A reply the caller's connection did not take: the caller is gone (UNROUTABLE), or its queue
-   * is full (TIMEOUT: it reads too slowly, or ignores credit). A stream must not go on with a
-   * hole in it: the call is cut (its worker told), and its end, an error, is tried again until
-   * the caller takes it or the call's deadline passes (connection/send-again.ts); so is a call's
-   * last message.
+   * A message of the call could not wait (see {@link BrokerOptions.maxBacklogBytes}): a stream
+   * must not go on with a hole in it, so the call ends `RESOURCE_EXHAUSTED` at its caller, and
+   * its worker is told to stop (its slot is taken until the worker ends it).
    */
-  #undelivered(call: Call, frame: Uint8Array, error: unknown): void {
-    debug("broker: cannot answer a caller: %s", error);
-    if (this.#calls.get(call.key) === call && !call.cancelled) {
-      call.cut = true;
-      this.#cancelOnWorker(call);
-      frame = this.#errorFrame(
-        call,
-        new RpcError("RESOURCE_EXHAUSTED", `${call.request.method}: the caller read its replies too slowly; the broker's queue to it was full, and the call was cut`),
-      );
-    } else if (call.cut) {
-      return; // a message after the cut: the error end is on its way
-    }
-    const send = () => this.#frontend.send([call.client, frame]);
-    const until = call.deadline ?? Date.now() + DEFAULT_TIMEOUT_MS;
-    sendAgainWhenRoom(send, error, { full: (e) => DividereError.is(e, "TIMEOUT"), until, stopped: () => this.#closed }).catch((last: unknown) =>
-      debug("broker: gave up answering a caller: %s", last),
-    );
+  #cut(call: Call, why: string): void {
+    if (call.cancelled || this.#calls.get(call.key) !== call) return;
+    this.#counts.overflowed++;
+    debug("broker: %s", why);
+    call.failure ??= `RESOURCE_EXHAUSTED: ${why}`;
+    this.#cancelOnWorker(call);
+    this.#endWithError(call, new RpcError("RESOURCE_EXHAUSTED", why));
   }
 
-  #toWorker(worker: WorkerState, frames: Uint8Array[]): void {
-    this.#backend.send([worker.identity, ...frames]).catch((error: unknown) => debug("broker: cannot reach worker %s: %s", worker.id, error));
+  /** A caller is gone (its connection dropped): its calls are off, and their workers told. */
+  #callerGone(calls: Call[], error: unknown): void {
+    debug("broker: cannot answer a caller: %s", error);
+    for (const call of new Set(calls)) {
+      if (call.cancelled || this.#calls.get(call.key) !== call) continue;
+      call.failure ??= "UNAVAILABLE: the caller's connection dropped";
+      this.#cancelOnWorker(call);
+    }
+  }
+
+  /** A message to a worker, after what waits for it; `bounded`: false for what its capacity or calls bound. Returns false if it did not fit. */
+  #toWorker(worker: WorkerState, frames: Uint8Array[], bounded = true): boolean {
+    return this.#toWorkers.send(worker.identity, frames, { bounded });
   }
 
   #drop(error: DividereError): void {
@@ -775,7 +826,7 @@ export class Broker {
 }
 
 /** A broker's own counters, all at zero (`refusedConnections` is its sockets'). */
-function zeroCounts(): Omit<BrokerStats, "refusedConnections" | "methods"> {
+function zeroCounts(): OwnStats {
   return {
     dispatched: 0,
     answered: 0,
@@ -786,6 +837,7 @@ function zeroCounts(): Omit<BrokerStats, "refusedConnections" | "methods"> {
     expired: 0,
     workersLost: 0,
     unmatched: 0,
+    overflowed: 0,
     dropped: { NOT_AN_ENVELOPE: 0, UNKNOWN_TYPE: 0, CORRUPT_PAYLOAD: 0, OVERSIZED: 0 },
   };
 }
