@@ -2,17 +2,17 @@ import type { DescService } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import type { Health } from "../builtin/health.js";
 import type { Endpoint } from "../connection/endpoint.js";
-import { within } from "../deadline.js";
 import { DividereError } from "../errors.js";
-import { RpcError } from "../rpc/status.js";
 import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
-import { debug } from "../log.js";
 import { RpcServer, type RpcServerOptions } from "../rpc/server.js";
 import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
 import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
+import { Registration, type WaitForRegistrationOptions } from "./registration.js";
+
+export type { WaitForRegistrationOptions } from "./registration.js";
 
 /** Options of {@link serve}; the socket options and `maxHeaderBytes` apply to the server. */
 export interface ServeOptions extends RpcServerOptions {
@@ -44,17 +44,6 @@ export interface ServeOptions extends RpcServerOptions {
 
 let instances = 0;
 
-/** How often a host without a lease (the Python protocol) tries again to register while it is not registered. */
-const RETRY_MS = 1000;
-
-/** Options of {@link ServiceHost.waitForRegistration}. */
-export interface WaitForRegistrationOptions {
-  /** Give up after this many ms with `TIMEOUT`; default: wait for ever. */
-  timeoutMs?: number;
-  /** Give up when this signal aborts, with `CANCELLED`. */
-  signal?: AbortSignal;
-}
-
 /**
  * A hosted service: its RPC server, and its registration in the registry, renewed while it runs.
  * A service program ends with {@link ServiceHost.closeOnSignals}, so that `kill` and Ctrl-C close
@@ -67,18 +56,11 @@ export class ServiceHost {
   readonly endpoint: string;
   readonly #registry: RegistryClient | undefined;
   readonly #ownsRegistry: boolean;
+  /** The entries of the services: kept in the registry when there is one, else only listed. */
+  readonly #registration: Registration | undefined;
   readonly #instances: Instance[] = [];
   readonly #ttlMs: number;
   readonly #metadata: Record<string, string>;
-  readonly #onError: (error: DividereError) => void;
-  readonly #renewal: NodeJS.Timeout | undefined;
-  readonly #stopRediscovery: (() => void) | undefined;
-  /** Why the last registration failed, while registering keeps failing. */
-  #lastFailure: Error | undefined;
-  /** Instances the registry has not acknowledged yet, and who waits for that. */
-  readonly #unregistered = new Set<Instance>();
-  readonly #registrationWaiters = new Set<(error?: DividereError) => void>();
-  #registering: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #signalClose: SignalClose | undefined;
 
@@ -89,20 +71,17 @@ export class ServiceHost {
     const protocol = registryProtocolOf(options);
     this.#ttlMs = protocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
     this.#metadata = options.metadata ?? {};
-    this.#onError = options.onError ?? ((error) => console.error(`dividere service: ${error.message}`));
     if (options.registry !== undefined) {
       this.#ownsRegistry = typeof options.registry === "string";
       this.#registry =
         typeof options.registry === "string"
           ? new RegistryClient({ endpoint: options.registry, protocol })
           : options.registry;
-      this.#stopRediscovery = this.#registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
-      // A lease is renewed every third of it, which also retries a registration that failed;
-      // without one (the Python protocol), only a registration that has not succeeded is retried.
-      this.#renewal =
-        this.#ttlMs > 0
-          ? setInterval(() => void this.#registerAll("lease renewal"), this.#ttlMs / 3)
-          : setInterval(() => this.#unregistered.size > 0 && void this.#registerAll("retrying"), RETRY_MS);
+      this.#registration = new Registration(this.#registry, {
+        ttlMs: this.#ttlMs,
+        holder: "service",
+        onError: options.onError ?? ((error) => console.error(`dividere service: ${error.message}`)),
+      });
     } else {
       this.#ownsRegistry = false;
     }
@@ -137,9 +116,7 @@ export class ServiceHost {
       metadata: this.#metadata,
     };
     this.#instances.push(instance);
-    if (!this.#registry) return;
-    this.#unregistered.add(instance);
-    void this.#register(instance, "start");
+    this.#registration?.add(instance);
   }
 
   /**
@@ -154,22 +131,9 @@ export class ServiceHost {
    * ```
    */
   waitForRegistration(options: WaitForRegistrationOptions = {}): Promise<void> {
-    if (this.#unregistered.size === 0) return Promise.resolve();
-    if (this.#closing) return Promise.reject(new DividereError("CLOSED", "the service host is closing"));
-    let wake: (error?: DividereError) => void = () => undefined;
-    const registered = new Promise<void>((resolve, reject) => this.#registrationWaiters.add((wake = (error) => (error ? reject(error) : resolve()))));
-    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
-    const waiting = within(registered, { deadline, signal: options.signal }, {
-      expired: () =>
-        new DividereError(
-          "TIMEOUT",
-          `${this.#pendingNames()} not registered at ${this.#registry?.endpoint} within ${options.timeoutMs} ms` +
-            (this.#lastFailure ? `: ${this.#lastFailure.message}` : "; the registry has not answered yet"),
-        ),
-      cancelled: (reason) => new RpcError("CANCELLED", "waiting for the registration was cancelled by its AbortSignal", { cause: reason }),
-    });
-    return waiting.finally(() => this.#registrationWaiters.delete(wake));
+    return this.#registration?.waitForRegistration(options) ?? Promise.resolve();
   }
+
   /**
    * Closes gracefully when the process gets SIGTERM or SIGINT (or `signals`): as {@link close},
    * which unregisters first, then lets the calls in flight finish (up to `graceMs`). Once the
@@ -203,21 +167,7 @@ export class ServiceHost {
       const until = Date.now() + (options.graceMs ?? DEFAULT_GRACE_MS);
       this.server.health.shutdown();
       this.#signalClose?.release();
-      clearInterval(this.#renewal);
-      this.#stopRediscovery?.();
-      for (const wake of this.#registrationWaiters) wake(new DividereError("CLOSED", "the service host closed before it was registered"));
-      // While registering fails, the registry is not answering: do not spend the grace on it.
-      if (this.#registry && !this.#lastFailure) {
-        await Promise.all(
-          this.#instances
-            .filter((instance) => !this.#unregistered.has(instance))
-            .map((instance) =>
-              this.#registry!.unregister(instance.service, instance.instanceId, instance.endpoint, { retries: 0, timeoutMs: Math.max(0, until - Date.now()) }).catch(
-                (error: unknown) => debug("service: cannot unregister %s: %s", instance.service, error),
-              ),
-            ),
-        );
-      }
+      await this.#registration?.close(until);
       await this.server.close({ graceMs: Math.max(0, until - Date.now()) });
       if (this.#ownsRegistry) await this.#registry?.close();
     })().finally(() => this.#signalClose?.finished());
@@ -226,40 +176,6 @@ export class ServiceHost {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /** The services not registered yet, for messages. */
-  #pendingNames(): string {
-    return [...this.#unregistered].map((instance) => instance.service).join(", ");
-  }
-
-  /** Registers every instance again; a renewal still under way is not doubled (a slow registry would pile them up). */
-  #registerAll(why: string): Promise<void> {
-    this.#registering ??= (async () => {
-      for (const instance of this.#instances) await this.#register(instance, why);
-    })().finally(() => (this.#registering = undefined));
-    return this.#registering;
-  }
-
-  async #register(instance: Instance, why: string): Promise<void> {
-    if (!this.#registry || this.#closing) return;
-    try {
-      await this.#registry.register(instance);
-      if (this.#lastFailure) debug("service %s: registered again", instance.service);
-      this.#lastFailure = undefined;
-      if (this.#unregistered.delete(instance) && this.#unregistered.size === 0) for (const wake of this.#registrationWaiters) wake();
-      debug("service %s registered at %s (%s)", instance.service, instance.endpoint, why);
-    } catch (error) {
-      if (this.#closing) return;
-      if (!this.#lastFailure) {
-        this.#onError(
-          new RpcError("UNAVAILABLE", `${instance.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, {
-            cause: error,
-          }),
-        );
-      }
-      this.#lastFailure = error as Error;
-    }
   }
 }
 

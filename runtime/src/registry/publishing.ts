@@ -8,12 +8,13 @@
 import { hostname } from "node:os";
 import { type DescMessage, create, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
 import { withImports } from "../builtin/reflection-service.js";
 import type { TypeRegistry } from "../envelope/types.js";
-import { DividereError } from "../errors.js";
-import { debug } from "../log.js";
+import type { DividereError } from "../errors.js";
 import { RegistryClient } from "./client.js";
 import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
+import { Registration } from "./registration.js";
 
 /** The service under which publishers are registered. */
 export const PUBLISHER_SERVICE = "dividere.v1.Publisher";
@@ -37,7 +38,7 @@ export interface AnnounceOptions {
   host?: string;
   /** The lease in ms, renewed every third of it; default 3000. */
   ttlMs?: number;
-  /** Where a registration that failed is reported; default a line on stderr. It is tried again at the next renewal. */
+  /** Where a registration that failed is reported (once, until it works again); default a line on stderr. It is tried again at the next renewal. */
   onError?: (error: DividereError) => void;
 }
 
@@ -63,15 +64,7 @@ export class PublisherAnnouncement {
   readonly endpoint: string;
   readonly #registry: RegistryClient;
   readonly #ownsRegistry: boolean;
-  readonly #instanceId = `${hostname()}/${process.pid}/publisher/${++announced}`;
-  readonly #metadata: Record<string, string>;
-  readonly #ttlMs: number;
-  readonly #onError: (error: DividereError) => void;
-  readonly #renewal: NodeJS.Timeout;
-  #registeredOnce!: () => void;
-  readonly #registered = new Promise<void>((resolve) => (this.#registeredOnce = resolve));
-  /** The registration under way, which close() lets land before it unregisters. */
-  #sending: Promise<void> = Promise.resolve();
+  readonly #registration: Registration;
   #closing: Promise<void> | undefined;
 
   constructor(publisher: Announceable, options: AnnounceOptions) {
@@ -79,28 +72,32 @@ export class PublisherAnnouncement {
     this.#ownsRegistry = typeof options.registry === "string";
     this.#registry = typeof options.registry === "string" ? new RegistryClient({ endpoint: options.registry }) : options.registry;
     const schemas = publisher.codec.types.names().map((name) => publisher.codec.types.require(name));
-    this.#metadata = { [TOPICS_KEY]: schemas.map((schema) => schema.typeName).join(","), [SCHEMAS_KEY]: schemasOf(schemas) };
-    this.#ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
-    this.#onError = options.onError ?? ((error) => console.error(`dividere publisher: ${error.message}`));
-    this.#register();
-    // A lease is renewed every third of it, which also retries a registration that failed.
-    this.#renewal = setInterval(() => this.#register(), this.#ttlMs / 3).unref();
+    const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.#registration = new Registration(this.#registry, {
+      ttlMs,
+      holder: "publisher",
+      onError: options.onError ?? ((error) => console.error(`dividere publisher: ${error.message}`)),
+    });
+    this.#registration.add(
+      create(InstanceSchema, {
+        service: PUBLISHER_SERVICE,
+        instanceId: `${hostname()}/${process.pid}/publisher/${++announced}`,
+        endpoint: this.endpoint,
+        ttlMs,
+        metadata: { [TOPICS_KEY]: schemas.map((schema) => schema.typeName).join(","), [SCHEMAS_KEY]: schemasOf(schemas) },
+      }),
+    );
   }
 
-  /** Resolves once the registry has taken the entry. */
+  /** Resolves once the registry has taken the entry; rejects with `CLOSED` if the announcement closes first. */
   waitForRegistration(): Promise<void> {
-    return this.#registered;
+    return this.#registration.waitForRegistration();
   }
 
-  /** Takes the entry away from the registry (best effort) and stops renewing it. */
+  /** Takes the entry away from the registry (best effort, for up to a second) and stops renewing it. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      clearInterval(this.#renewal);
-      // A renewal that landed after the unregister would leave the entry until its lease ran out.
-      await this.#sending;
-      await this.#registry
-        .unregister(PUBLISHER_SERVICE, this.#instanceId, this.endpoint, { timeoutMs: 1000, retries: 0 })
-        .catch((error: unknown) => debug("publisher: could not unregister %s: %s", this.endpoint, error));
+      await this.#registration.close(Date.now() + 1000);
       if (this.#ownsRegistry) await this.#registry.close();
     })();
     return this.#closing;
@@ -108,14 +105,6 @@ export class PublisherAnnouncement {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #register(): void {
-    const instance = { service: PUBLISHER_SERVICE, instanceId: this.#instanceId, endpoint: this.endpoint, ttlMs: this.#ttlMs, metadata: this.#metadata };
-    this.#sending = this.#registry.register(instance, { timeoutMs: this.#ttlMs, retries: 0 }).then(
-      () => this.#registeredOnce(),
-      (error: unknown) => this.#onError(error instanceof DividereError ? error : new DividereError("UNAVAILABLE", String(error), { cause: error })),
-    );
   }
 }
 
