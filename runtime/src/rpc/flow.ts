@@ -25,8 +25,9 @@ export const STREAM_WINDOW_BYTES = 256 * 1024;
 /**
  * The most messages a reader's window counts, however small they are: below ZeroMQ's default
  * high-water mark (1000 messages per peer), so that one stream's window fits in the queue a
- * broker forwards it through. With 1024, a client stream through the broker lost items: the
- * broker's backend Router drops what a worker's full queue cannot take.
+ * broker forwards it through, and seldom waits there for room (broker/peer-queues.ts; before
+ * the broker waited, a window of 1024 lost items through it, its backend Router dropping what
+ * a worker's full queue could not take).
  */
 export const MAX_STREAM_WINDOW = 512;
 
