@@ -130,28 +130,42 @@ export async function registryProcess(
   return { registry, endpoints: { endpoint, publishEndpoint, watchEndpoint } };
 }
 
-/** Where `dividere broker` binds, and how often it heartbeats (its options, as the command takes them). */
+/** Where `dividere broker` binds, how often it heartbeats, and where it registers (its options, as the command takes them). */
 export interface BrokerSetup {
   frontend?: string;
   backend?: string;
   heartbeatIntervalMs?: number;
   liveness?: number;
+  /** The registry to register with; the broker is ready once the registry took its entry. */
+  registry?: string;
+  registerAs?: string;
+  host?: string;
+  ttlMs?: number;
 }
 
 /**
  * Starts `dividere broker` (on loopback ephemeral ports unless told); resolves once it listens,
- * with the endpoints its start line names. `own` takes the child at once, as for the registry.
+ * with the endpoints its start line names, and with a `registry`, once its line says the
+ * registry took its entry. `own` takes the child at once, as for the registry.
  */
 export async function brokerProcess(own: (child: Child) => unknown, setup: BrokerSetup = {}): Promise<{ broker: Child; frontend: string; backend: string }> {
-  const { frontend = "tcp://127.0.0.1:*", backend = "tcp://127.0.0.1:*", heartbeatIntervalMs, liveness } = setup;
+  const { frontend = "tcp://127.0.0.1:*", backend = "tcp://127.0.0.1:*", heartbeatIntervalMs, liveness, registry, registerAs, host, ttlMs } = setup;
   const args = ["broker", "--frontend", frontend, "--backend", backend];
   if (heartbeatIntervalMs !== undefined) args.push("--heartbeat-interval", String(heartbeatIntervalMs));
   if (liveness !== undefined) args.push("--liveness", String(liveness));
+  if (registry !== undefined) args.push("--registry", registry);
+  if (registerAs !== undefined) args.push("--register-as", registerAs);
+  if (host !== undefined) args.push("--host", host);
+  if (ttlMs !== undefined) args.push("--ttl", String(ttlMs));
   const broker = new Child(process.execPath, [dividereBin, ...args]);
   own(broker);
   const { text } = (await broker.next()) as { text: string };
   const [, frontendAt, backendAt] = /callers at (\S+), workers at (\S+)$/.exec(text) ?? [];
   if (!frontendAt || !backendAt) throw new Error(`the broker said: ${text}\n${broker.stderr}`);
+  if (registry !== undefined) {
+    const { text: registered } = (await broker.next()) as { text: string };
+    if (!/^dividere broker: registered as /.test(registered)) throw new Error(`the broker said: ${registered}\n${broker.stderr}`);
+  }
   return { broker, frontend: frontendAt, backend: backendAt };
 }
 

@@ -95,6 +95,7 @@ export {
 export {
   BROKER_BACKEND_PORT,
   BROKER_FRONTEND_PORT,
+  BROKER_SERVICE,
   Broker,
   LazyPirateClient,
   LoadBalancingServer,
@@ -103,6 +104,7 @@ export {
   brokerServices,
   brokerTransport,
   type BrokerOptions,
+  type BrokerPoolOptions,
   type BrokerStats,
   type LazyPirateClientOptions,
   type LoadBalancingServerOptions,

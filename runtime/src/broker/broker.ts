@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Health } from "../builtin/health.js";
 import type { DiscoverySource } from "../builtin/discovery.js";
@@ -9,8 +10,13 @@ import { Router } from "../connection/routing.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
 import { DividereError } from "../errors.js";
 import { BrokerHeartbeatSchema, ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
+import { type Instance, InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
+import { RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint } from "../registry/defaults.js";
+import { Registration } from "../registry/registration.js";
 import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, type StatusCode } from "../gen/dividere/v1/rpc_pb.js";
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
+import type { WaitForRegistrationOptions } from "../registry/registration.js";
 import { debug } from "../log.js";
 import { DEFAULT_MAX_ENVELOPE_SIZE, type DropReason, type MessagingStats } from "../messaging/socket.js";
 import { CallerVerifier } from "../rpc/caller-key.js";
@@ -22,6 +28,7 @@ import { dispatchedRequestEnvelope } from "../rpc/wire.js";
 import {
   BROKER_BACKEND_PORT,
   BROKER_FRONTEND_PORT,
+  BROKER_SERVICE,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_LIVENESS,
   brokerClock,
@@ -69,7 +76,31 @@ export interface BrokerOptions extends SocketOptions {
    * by the calls in flight.
    */
   maxBacklogBytes?: number;
+  /**
+   * Register the frontend with this registry while the broker runs, so that callers find it by
+   * name (`brokerTransport({ registry, brokers })`): the registry's request endpoint
+   * (`tcp://host:5000`), or a client of it (which stays yours). The entry is leased (`ttlMs`),
+   * renewed, registered again when the registry restarts, and taken away by `close()`.
+   */
+  registry?: NonNullable<RegistryClientOptions["endpoint"]> | RegistryClient;
+  /**
+   * The service name the broker registers under; default `dividere.v1.Broker` (the service
+   * its frontend answers). Brokers that share workers and callers share it; give brokers of
+   * another pool another.
+   */
+  registerAs?: string;
+  /**
+   * The host the registry tells callers, as `serve()`'s: default the address the frontend is
+   * bound to, or for a wildcard (`tcp://*:5555`) this host's first external IPv4 address.
+   */
+  host?: string;
+  /** The lease of the broker's entry in ms, renewed every third of it; default 3000. */
+  ttlMs?: number;
+  /** Where a failure to register goes (once, until registering works again); default a line on stderr. The broker keeps trying. */
+  onError?: (error: DividereError) => void;
 }
+
+let brokers = 0;
 
 /**
  * Counters of a broker. Requests of Python dividere's load-balancing pattern count too: handed
@@ -215,6 +246,9 @@ export class Broker {
   #closed = false;
   /** Called when the last call ends while the broker closes. */
   #drained: (() => void) | undefined;
+  /** The frontend's entry in the registry, and the client it goes through if the broker made it. */
+  readonly #registration: Registration | undefined;
+  readonly #ownRegistry: RegistryClient | undefined;
 
   constructor(options: BrokerOptions = {}) {
     const { frontend = `tcp://*:${BROKER_FRONTEND_PORT}`, backend = `tcp://*:${BROKER_BACKEND_PORT}`, ...socketOptions } = options;
@@ -251,6 +285,40 @@ export class Broker {
     this.#heartbeat = setInterval(() => this.#tick(), this.#intervalMs);
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
+    if (options.registry !== undefined) {
+      const client = options.registry instanceof RegistryClient ? options.registry : (this.#ownRegistry = new RegistryClient({ endpoint: options.registry }));
+      const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+      this.#registration = new Registration(client, {
+        ttlMs,
+        holder: "broker",
+        onError: options.onError ?? ((error) => console.error(`dividere broker: ${error.message}`)),
+      });
+      this.#registration.add(
+        create(InstanceSchema, {
+          service: options.registerAs ?? BROKER_SERVICE,
+          instanceId: `${hostname()}/${process.pid}/broker/${++brokers}`,
+          endpoint: advertisedEndpoint(this.frontendEndpoint, options.host),
+          ttlMs,
+          // Where its workers connect, for tools (and workers) that look brokers up.
+          metadata: { backend: advertisedEndpoint(this.backendEndpoint, options.host) },
+        }),
+      );
+    }
+  }
+
+  /** The broker's entry in the registry (its frontend, under `registerAs`) when given a `registry`. */
+  get instance(): Instance | undefined {
+    return this.#registration?.entries[0];
+  }
+
+  /**
+   * Resolves once the registry has taken the broker's entry (at once without a `registry`): a
+   * broker serves as soon as it is bound, and registers in the background, trying again until
+   * the registry answers. Rejects with `TIMEOUT` (saying why registering fails), `CANCELLED`,
+   * or `CLOSED` when the broker closes first.
+   */
+  waitForRegistration(options: WaitForRegistrationOptions = {}): Promise<void> {
+    return this.#registration?.waitForRegistration(options) ?? Promise.resolve();
   }
 
   /** A snapshot of the counters of calls, lost workers and dropped input; see {@link BrokerStats}. */
@@ -326,11 +394,14 @@ export class Broker {
    * get `graceMs` (default {@link DEFAULT_GRACE_MS}) to be answered by the workers, those left
    * then get `UNAVAILABLE`; then both sockets close. Later calls return the same promise.
    * Python-pattern requests get the same grace; new ones, and those still waiting at its end,
-   * are dropped (its clients know no error reply).
+   * are dropped (its clients know no error reply). A broker with a `registry` takes its entry
+   * away first, within the same grace, so that callers stop choosing it.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
       const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+      // Out of the registry first, so that callers stop choosing this broker while it drains.
+      const unregistered = this.#registration?.close(Date.now() + graceMs);
       this.#health.shutdown();
       this.#python.drain();
       // Health watches end once they said NOT_SERVING: their last answers go out before the sockets close.
@@ -350,6 +421,8 @@ export class Broker {
       for (const call of [...this.#calls.values()]) this.#answerError(call, new RpcError("UNAVAILABLE", "the broker is closing"));
       await Promise.all([this.#frontend.close(), this.#backend.close()]);
       await Promise.all(this.#loops);
+      await unregistered;
+      await this.#ownRegistry?.close();
       debug("broker closed: %j", this.stats);
     })();
     return this.#closing;
@@ -446,7 +519,7 @@ export class Broker {
       verifiedCallerKey: NO_KEY,
       arrivedAt: performance.now(),
     };
-    if (service === "dividere.v1.Broker") {
+    if (service === BROKER_SERVICE) {
       if (request.method === "/dividere.v1.Broker/Services") return this.#answerServices(call);
       return this.#refuse(call, new RpcError("UNIMPLEMENTED", `${request.method}: the broker's own service has one method, /dividere.v1.Broker/Services`));
     }

@@ -7,6 +7,6 @@ export { Broker, type BrokerOptions, type BrokerStats } from "./broker.js";
 export { LazyPirateClient, type LazyPirateClientOptions } from "./lazy-pirate.js";
 export { LoadBalancingServer, type LoadBalancingServerOptions, type LoadBalancingServerStats } from "./load-balancing-server.js";
 export { PYTHON_PATTERN_NAME } from "./python-pattern.js";
-export { BROKER_BACKEND_PORT, BROKER_FRONTEND_PORT, brokerTypes } from "./protocol.js";
-export { LAZY_PIRATE, brokerServices, brokerTransport } from "./transport.js";
+export { BROKER_BACKEND_PORT, BROKER_FRONTEND_PORT, BROKER_SERVICE, brokerTypes } from "./protocol.js";
+export { LAZY_PIRATE, brokerServices, brokerTransport, type BrokerPoolOptions } from "./transport.js";
 export { Worker, type WorkerOptions, type WorkerStats } from "./worker.js";

@@ -23,6 +23,11 @@ export const brokerTypes = [
 export const BROKER_FRONTEND_PORT = 5555;
 /** The broker's backend port by default. */
 export const BROKER_BACKEND_PORT = 5556;
+/**
+ * The name a broker registers its frontend under unless told otherwise (`registerAs`), and
+ * the one a broker transport looks brokers up by: the service the frontend answers itself.
+ */
+export const BROKER_SERVICE = "dividere.v1.Broker";
 
 /** Heartbeats, as the ZeroMQ guide's Paranoid Pirate: every second, three missed and the peer is gone. */
 export const HEARTBEAT_INTERVAL_MS = 1000;

@@ -65,7 +65,8 @@ export function registryTransport(registry: string | RegistryClient, options: Re
   return new RegistryTransport(registry, options);
 }
 
-class RegistryTransport implements Transport {
+/** @internal The transport behind {@link registryTransport}; the broker transport uses it too (see `lookupAs`). */
+export class RegistryTransport implements Transport {
   readonly #client: RegistryClient;
   readonly #ownsClient: boolean;
   readonly #services = new Map<string, ServiceState>();
@@ -81,9 +82,13 @@ class RegistryTransport implements Transport {
   /** Until when the registry (back after it was lost) may add instances but not remove them. */
   #addOnlyUntil = 0;
   #closed = false;
+  /** The one name every call's servers are looked up under (brokers, whatever the call's service), if any. */
+  readonly #lookupAs: string | undefined;
 
-  constructor(registry: string | RegistryClient, options: RegistryTransportOptions) {
+  /** `lookupAs`: look every call's servers up under this one name instead of the call's service. */
+  constructor(registry: string | RegistryClient, options: RegistryTransportOptions, lookupAs?: string) {
     this.#options = options;
+    this.#lookupAs = lookupAs;
     const { registry: _registry, refreshMs: _refreshMs, connectTimeoutMs: _connectTimeoutMs, defaults, interceptors, ...channelOptions } = options;
     this.defaults = defaults;
     this.interceptors = interceptors;
@@ -110,8 +115,9 @@ class RegistryTransport implements Transport {
     }
   }
 
-  async channel(service: string, call: ChannelRequest): Promise<Channel> {
+  async channel(callService: string, call: ChannelRequest): Promise<Channel> {
     if (this.#closed) throw new RpcError("UNAVAILABLE", "the transport is closed");
+    const service = this.#lookupAs ?? callService;
     let state = this.#services.get(service);
     if (!state) {
       state = { known: new Map(), shunned: new Map(), turn: 0, lookedAt: 0, refreshing: undefined };
