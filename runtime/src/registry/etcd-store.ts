@@ -1,5 +1,5 @@
 import { equals, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from "etcd3";
+import type { Etcd3, IDuplexStream, IKeyValue, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse, IWatchResponse, Watcher } from "etcd3";
 import { within } from "../deadline.js";
 import { DividereError } from "../errors.js";
 import { type Instance, InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
@@ -31,6 +31,12 @@ const RETRY_MS = 500;
 const OPERATION_BUDGET_MS = 2500;
 /** The pause between two tries of a write, in ms. */
 const RETRY_OPERATION_MS = 100;
+
+/** The keepalive stream, and the renewals waiting for an answer, by lease id. */
+interface Renewals {
+  stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+  waiting: Map<string, Set<(outcome: boolean | Error) => void>>;
+}
 
 interface Lease {
   /** etcd's lease id ("0": none). */
@@ -65,6 +71,7 @@ export class EtcdStore implements RegistryStore {
   readonly #caughtUp = new Set<() => void>();
   #client: Etcd3 | undefined;
   #watcher: Watcher | undefined;
+  #renewals: Promise<Renewals> | undefined;
   readonly #loaded: Promise<void>;
   #closed = false;
   readonly #closing = new AbortController();
@@ -142,6 +149,7 @@ export class EtcdStore implements RegistryStore {
     this.#closing.abort();
     for (const check of [...this.#caughtUp]) check();
     await this.#watcher?.cancel().catch(() => undefined);
+    await this.#renewals?.then((renewals) => renewals.stream.cancel()).catch(() => undefined);
     this.#client?.close();
   }
 
@@ -258,18 +266,54 @@ export class EtcdStore implements RegistryStore {
 
   /** Renews a lease once; false when it ran out already (etcd answers a TTL of 0). */
   async #keepAlive(client: Etcd3, id: string): Promise<boolean> {
-    const stream = await client.leaseClient.leaseKeepAlive();
-    try {
-      const answer = await new Promise<{ TTL: string }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new RpcError("UNAVAILABLE", `etcd at ${this.description} did not renew lease ${id} in time`)), this.#requestTimeoutMs);
-        stream.on("data", (data) => (clearTimeout(timer), resolve(data)));
-        stream.on("error", (error) => (clearTimeout(timer), reject(error)));
-        stream.write({ ID: id });
+    const opened = this.#renewalStream(client);
+    const renewals = await opened;
+    return new Promise<boolean>((resolve, reject) => {
+      const settle = (outcome: boolean | Error) => {
+        clearTimeout(timer);
+        renewals.waiting.get(id)?.delete(settle);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      const timer = setTimeout(() => {
+        settle(new RpcError("UNAVAILABLE", `etcd at ${this.description} did not renew lease ${id} in time`));
+        // A stream that stopped answering is not used again.
+        if (this.#renewals === opened) this.#renewals = undefined;
+        renewals.stream.cancel();
+      }, this.#requestTimeoutMs);
+      let waiting = renewals.waiting.get(id);
+      if (!waiting) renewals.waiting.set(id, (waiting = new Set()));
+      waiting.add(settle);
+      renewals.stream.write({ ID: id });
+    });
+  }
+
+  /**
+   * One keepalive stream for every renewal (a stream per renewal costs more than the renewal):
+   * answers come by lease id; a stream that fails fails its waiters, and the next renewal opens another.
+   */
+  #renewalStream(client: Etcd3): Promise<Renewals> {
+    if (this.#renewals) return this.#renewals;
+    const opening = (async (): Promise<Renewals> => {
+      const stream = await client.leaseClient.leaseKeepAlive();
+      const renewals: Renewals = { stream, waiting: new Map() };
+      stream.on("data", (answer) => {
+        const waiting = renewals.waiting.get(answer.ID);
+        renewals.waiting.delete(answer.ID);
+        for (const settle of waiting ?? []) settle(Number(answer.TTL) > 0);
       });
-      return Number(answer.TTL) > 0;
-    } finally {
-      stream.cancel();
-    }
+      const failed = (error: Error) => {
+        if (this.#renewals === opening) this.#renewals = undefined;
+        for (const waiting of renewals.waiting.values()) for (const settle of waiting) settle(error);
+        renewals.waiting.clear();
+      };
+      stream.on("error", failed);
+      stream.on("end", () => failed(new RpcError("UNAVAILABLE", `etcd at ${this.description} ended the keepalive stream`)));
+      return renewals;
+    })();
+    this.#renewals = opening;
+    opening.catch(() => this.#renewals === opening && (this.#renewals = undefined));
+    return opening;
   }
 
   /** Revokes a lease no key needs any more; one that stays runs out by itself. */
