@@ -13,6 +13,7 @@ import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
 import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
+import { theRegistries } from "./failover.js";
 
 /** Options of {@link serve}; the socket options and `maxHeaderBytes` apply to the server. */
 export interface ServeOptions extends RpcServerOptions {
@@ -26,8 +27,12 @@ export interface ServeOptions extends RpcServerOptions {
    * endpoint) this host's first external IPv4 address.
    */
   host?: string;
-  /** Register with this registry: its request endpoint (`tcp://host:5000`), or a client of it. */
-  registry?: string | RegistryClient;
+  /**
+   * Register with this registry: its request endpoint (`tcp://host:5000`), several registries
+   * of one view in order of preference (registrations and renewals move to the next when one
+   * stops answering), or a client of it.
+   */
+  registry?: string | readonly string[] | RegistryClient;
   /**
    * `"python"` registers with a Python dividere registry (`RegisterService`, no lease). With a
    * `RegistryClient` as `registry`, the client's `protocol` is used: leave this out, or give
@@ -91,11 +96,8 @@ export class ServiceHost {
     this.#metadata = options.metadata ?? {};
     this.#onError = options.onError ?? ((error) => console.error(`dividere service: ${error.message}`));
     if (options.registry !== undefined) {
-      this.#ownsRegistry = typeof options.registry === "string";
-      this.#registry =
-        typeof options.registry === "string"
-          ? new RegistryClient({ endpoint: options.registry, protocol })
-          : options.registry;
+      this.#ownsRegistry = !(options.registry instanceof RegistryClient);
+      this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry, protocol });
       this.#stopRediscovery = this.#registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
       // A lease is renewed every third of it, which also retries a registration that failed;
       // without one (the Python protocol), only a registration that has not succeeded is retried.
@@ -163,7 +165,7 @@ export class ServiceHost {
       expired: () =>
         new DividereError(
           "TIMEOUT",
-          `${this.#pendingNames()} not registered at ${this.#registry?.endpoint} within ${options.timeoutMs} ms` +
+          `${this.#pendingNames()} not registered with ${theRegistries(this.#registry?.registries ?? [])} within ${options.timeoutMs} ms` +
             (this.#lastFailure ? `: ${this.#lastFailure.message}` : "; the registry has not answered yet"),
         ),
       cancelled: (reason) => new RpcError("CANCELLED", "waiting for the registration was cancelled by its AbortSignal", { cause: reason }),
@@ -253,7 +255,8 @@ export class ServiceHost {
       if (this.#closing) return;
       if (!this.#lastFailure) {
         this.#onError(
-          new RpcError("UNAVAILABLE", `${instance.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, {
+          // The error names the registries tried; the client has moved on from them already.
+          new RpcError("UNAVAILABLE", `${instance.service} cannot register: ${(error as Error).message}; retrying`, {
             cause: error,
           }),
         );

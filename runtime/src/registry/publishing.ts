@@ -31,8 +31,8 @@ export interface Announceable {
 
 /** Options of {@link announcePublisher}. */
 export interface AnnounceOptions {
-  /** The registry: its endpoint, or a client (which stays open: it is yours). */
-  registry: string | RegistryClient;
+  /** The registry: its endpoint, several of one view (in order of preference), or a client (which stays open: it is yours). */
+  registry: string | readonly string[] | RegistryClient;
   /** The host subscribers reach it at, as `serve()`'s `host`; default the address it is bound to. */
   host?: string;
   /** The lease in ms, renewed every third of it; default 3000. */
@@ -76,8 +76,8 @@ export class PublisherAnnouncement {
 
   constructor(publisher: Announceable, options: AnnounceOptions) {
     this.endpoint = advertisedEndpoint(publisher.endpoint, options.host);
-    this.#ownsRegistry = typeof options.registry === "string";
-    this.#registry = typeof options.registry === "string" ? new RegistryClient({ endpoint: options.registry }) : options.registry;
+    this.#ownsRegistry = !(options.registry instanceof RegistryClient);
+    this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry });
     const schemas = publisher.codec.types.names().map((name) => publisher.codec.types.require(name));
     this.#metadata = { [TOPICS_KEY]: schemas.map((schema) => schema.typeName).join(","), [SCHEMAS_KEY]: schemasOf(schemas) };
     this.#ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
