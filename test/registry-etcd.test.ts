@@ -161,6 +161,48 @@ describe.skipIf(!etcd.program)("the registry's records on etcd, several registri
     expect(instances.map((instance) => instance.instanceId)).toContain("registered during the election");
   }, 60_000);
 
+  test("one registry process SIGKILLed: services, lookups and calls move to the other within their deadlines", async () => {
+    const root = newRoot();
+    const [a, b] = [await registryOn(root), await registryOn(root)];
+    const both = [a.endpoints.endpoint, b.endpoints.endpoint];
+    const services = 3;
+    for (let i = 0; i < services; i++) await echoProcess(`s${i}`, both.join(","), 3000);
+    const lookups = later(new RegistryClient({ endpoint: both, timeoutMs: 1000 }), (client) => client.close());
+    const echo = new EchoClient(later(registryTransport(new RegistryClient({ endpoint: both, timeoutMs: 1000 }), { refreshMs: 250 }), (t) => t.close()));
+    await eventually(async () => (await lookups.lookup(ECHO)).length === services, 5000, "every service registered");
+
+    let stop = false;
+    const failures: unknown[] = [];
+    const seen: number[] = [];
+    let slowest = 0;
+    let calls = 0;
+    const caller = (async () => {
+      while (!stop) await echo.say({ text: "x" }, { timeoutMs: 2000 }).then(() => calls++, (error: unknown) => failures.push(error));
+    })();
+    const looker = (async () => {
+      while (!stop) {
+        const started = Date.now();
+        await lookups.lookup(ECHO, { timeoutMs: 2500 }).then((instances) => seen.push(instances.length), (error: unknown) => failures.push(error));
+        slowest = Math.max(slowest, Date.now() - started);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    await eventually(() => calls > 50, 10_000, "calls under way");
+    a.registry.kill("SIGKILL");
+    const killedAt = Date.now();
+    // Two TTLs: every service renewed its lease through b by then, or lost it.
+    await eventually(() => Date.now() - killedAt > 2 * 3000, 10_000, "two TTLs");
+    const callsAfter = calls;
+    await eventually(() => calls > callsAfter + 50, 10_000, "calls go on");
+    stop = true;
+    await Promise.all([caller, looker]);
+
+    expect(failures).toEqual([]);
+    expect(Math.min(...seen)).toBe(services);
+    expect(slowest).toBeLessThan(2500);
+    expect(lookups.endpoint).toBe(b.endpoints.endpoint);
+  }, 60_000);
+
   test("every registry stopped and started again: every service is found again, without any re-registration", async () => {
     const root = newRoot();
     const [a, b] = [await registryOn(root), await registryOn(root)];

@@ -6,6 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
 import { RegistryClient, type RegistryEndpoints, connection, registryTransport } from "@dividere/runtime";
+import { registrationTimeoutMs } from "../runtime/src/registry/defaults.js";
 import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { eventually, runNode } from "./helpers.js";
 import { type Child, dividereBin, node, registryProcess } from "./processes.js";
@@ -186,8 +187,8 @@ describe("serve() and registryTransport() over several registries", () => {
     r1.child.kill("SIGKILL");
     const killedAt = Date.now();
     let found: string[] = [];
-    // The service's registry client waits 3000 ms (its default timeout) for the renewal under way.
-    const limit = TTL + 3000 + MARGIN_MS;
+    // The service's registry client waits a third of the lease (at least 500 ms) for the renewal under way.
+    const limit = TTL + registrationTimeoutMs(TTL)! + MARGIN_MS;
     while (Date.now() - killedAt < limit && (found = ids(await atR2.lookup(ECHO))).length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
     const movedAfter = Date.now() - killedAt;
     console.log(`the instance was registered at the second registry ${movedAfter} ms after the first was killed (ttl ${TTL} ms)`);

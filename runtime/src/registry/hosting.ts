@@ -12,7 +12,7 @@ import { RpcServer, type RpcServerOptions } from "../rpc/server.js";
 import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "./defaults.js";
 import { theRegistries } from "./failover.js";
 
 /** Options of {@link serve}; the socket options and `maxHeaderBytes` apply to the server. */
@@ -97,7 +97,7 @@ export class ServiceHost {
     this.#onError = options.onError ?? ((error) => console.error(`dividere service: ${error.message}`));
     if (options.registry !== undefined) {
       this.#ownsRegistry = !(options.registry instanceof RegistryClient);
-      this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry, protocol });
+      this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry, protocol, timeoutMs: registrationTimeoutMs(this.#ttlMs) });
       this.#stopRediscovery = this.#registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
       // A lease is renewed every third of it, which also retries a registration that failed;
       // without one (the Python protocol), only a registration that has not succeeded is retried.

@@ -13,7 +13,7 @@ import type { TypeRegistry } from "../envelope/types.js";
 import { DividereError } from "../errors.js";
 import { debug } from "../log.js";
 import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "./defaults.js";
 
 /** The service under which publishers are registered. */
 export const PUBLISHER_SERVICE = "dividere.v1.Publisher";
@@ -77,10 +77,11 @@ export class PublisherAnnouncement {
   constructor(publisher: Announceable, options: AnnounceOptions) {
     this.endpoint = advertisedEndpoint(publisher.endpoint, options.host);
     this.#ownsRegistry = !(options.registry instanceof RegistryClient);
-    this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry });
+    const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry, timeoutMs: registrationTimeoutMs(ttlMs) });
     const schemas = publisher.codec.types.names().map((name) => publisher.codec.types.require(name));
     this.#metadata = { [TOPICS_KEY]: schemas.map((schema) => schema.typeName).join(","), [SCHEMAS_KEY]: schemasOf(schemas) };
-    this.#ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.#ttlMs = ttlMs;
     this.#onError = options.onError ?? ((error) => console.error(`dividere publisher: ${error.message}`));
     this.#register();
     // A lease is renewed every third of it, which also retries a registration that failed.
