@@ -1,6 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { RegistryClient, type RegistryEndpoints, type registryProtocol, registryTransport } from "@dividere/runtime";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Etcd3 } from "etcd3";
+import { RegistryClient, type RegistryEndpoints, RegistryServer, registryProtocol, registryTransport } from "@dividere/runtime";
 import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { EtcdCluster } from "./etcd.js";
 import { eventually, runNode } from "./helpers.js";
@@ -270,6 +272,26 @@ describe.skipIf(!etcd.program)("a registry whose etcd is down or named wrong", (
     await client.register({ service: ECHO, instanceId: "i", endpoint: "tcp://127.0.0.1:9", ttlMs: 0 }, { timeoutMs: 20_000, retries: 40 });
     expect(endpointsOf(await client.lookup(ECHO))).toEqual(["tcp://127.0.0.1:9"]);
   }, 40_000);
+
+  test("records under its root that hold no instance are counted and left out; the rest is served", async () => {
+    const root = newRoot();
+    const etcdClient = new Etcd3({ hosts: cluster.members.map((member) => member.clientUrl) });
+    later(etcdClient, (client) => client.close());
+    const other = toBinary(registryProtocol.InstanceSchema, create(registryProtocol.InstanceSchema, { service: "other.Svc", instanceId: "x", endpoint: "tcp://127.0.0.1:1" }));
+    await etcdClient.put(`${root}services/${ECHO}/not-protobuf`).value("not protobuf at all");
+    const free = { bind: "tcp://127.0.0.1:0" };
+    const registry = later(new RegistryServer({ endpoint: free, publishEndpoint: free, watchEndpoint: free, store: cluster.store(root) }), (r) => r.close());
+    await registry.ready();
+    expect(registry.store).toBe(cluster.store(root));
+    expect(registry.stats.unreadableRecords).toBe(1);
+    // Written while it watches: an instance under another instance's key.
+    await etcdClient.put(`${root}services/${ECHO}/elsewhere`).value(Buffer.from(other));
+    const client = clientOf(registry.clientEndpoints);
+    await client.register({ service: ECHO, instanceId: "real", endpoint: "tcp://127.0.0.1:2", ttlMs: 0 });
+    expect(endpointsOf(await client.lookup(ECHO))).toEqual(["tcp://127.0.0.1:2"]);
+    expect(await client.lookup("other.Svc")).toEqual([]);
+    expect(registry.stats.unreadableRecords).toBe(2);
+  });
 
   test("a store that names no etcd, or no store, is refused with what to give instead", async () => {
     for (const [store, says] of [

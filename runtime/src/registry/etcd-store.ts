@@ -58,6 +58,7 @@ interface Lease {
 export class EtcdStore implements RegistryStore {
   readonly durable = true;
   readonly description: string;
+  #unreadable = 0;
   readonly #hosts: readonly string[];
   readonly #prefix: string;
   readonly #requestTimeoutMs: number;
@@ -126,6 +127,10 @@ export class EtcdStore implements RegistryStore {
       await this.#viewReaches(Number(removed.header.revision));
       return Number(removed.deleted) > 0;
     });
+  }
+
+  get unreadable(): number {
+    return this.#unreadable;
   }
 
   list(service: string): Instance[] {
@@ -234,7 +239,14 @@ export class EtcdStore implements RegistryStore {
     try {
       instance = fromBinary(InstanceSchema, kv.value);
     } catch (error) {
+      this.#unreadable++;
       debug("etcd store: %s holds no Instance (%s); left out", key, error);
+      return;
+    }
+    const named = this.#named(key);
+    if (!named || named.service !== instance.service || named.instanceId !== instance.instanceId) {
+      this.#unreadable++;
+      debug("etcd store: %s holds %s %s, not the instance its key names; left out", key, instance.service, instance.instanceId);
       return;
     }
     this.#leases.set(key, { id: kv.lease, revision: Number(kv.mod_revision) });

@@ -16,6 +16,7 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements RegistryStore {
   readonly durable = false;
   readonly description = "memory";
+  readonly unreadable = 0;
   readonly #table = new InstanceTable();
   readonly #changes = new Changes();
   readonly #sweeper: NodeJS.Timeout;

@@ -38,6 +38,8 @@ export interface RegistryServerStats extends ReactorStats {
   dropped: MessagingStats["dropped"];
   /** Connections refused at their handshake, on any of its sockets, because it held `maxConnections`. */
   refusedConnections: number;
+  /** Records in its store that hold no instance (on etcd, keys under its root written by something else), left out. */
+  unreadableRecords: number;
 }
 
 /** Options of a {@link RegistryServer}; the socket options apply to all three of its sockets, with a server's defaults (`withServerDefaults`). */
@@ -173,6 +175,7 @@ export class RegistryServer {
       refused: this.#refused,
       dropped: { ...this.#requests.stats.dropped },
       refusedConnections: this.#requests.connections.refused + this.#publisher.connections.refused + this.#watch.connections.refused,
+      unreadableRecords: this.#store.unreadable,
     };
   }
 

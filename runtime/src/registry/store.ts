@@ -17,6 +17,8 @@ export interface RegistryStore {
   readonly durable: boolean;
   /** Where the records are, for messages: `memory`, `etcd://host:port,...`. */
   readonly description: string;
+  /** Records found that hold no instance (written there by something else), left out of the view. */
+  readonly unreadable: number;
   /**
    * Resolves once the store can answer (the etcd store: once it has read its records); a store
    * that cannot reach its records rejects with `UNAVAILABLE` when `deadline` (ms since the epoch) passes.
