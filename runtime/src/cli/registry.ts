@@ -1,5 +1,6 @@
 import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT } from "../registry/defaults.js";
 import { RegistryServer } from "../registry/server.js";
+import { EtcdStore, importEtcd3 } from "../registry/etcd-store.js";
 import { type RegistryStore, storeFrom } from "../registry/store.js";
 import { type Command, UsageError, parse, untilStopped } from "./command.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
@@ -39,6 +40,8 @@ ${SECURITY_USAGE}
     } catch (error) {
       throw new UsageError(`--store: ${(error as Error).message}`);
     }
+    // Said at once, not at the first request: a registry on etcd without its client answers nothing.
+    if (store instanceof EtcdStore) await importEtcd3();
     // Listening before saying it runs: whoever reads that line may signal at once.
     const stopped = untilStopped();
     const running = new RegistryServer({

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Etcd3, IDuplexStream, IKeyValue, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse, IWatchResponse, Watcher } from "etcd3";
 import { within } from "../deadline.js";
@@ -177,7 +178,7 @@ export class EtcdStore implements RegistryStore {
           });
         }
         debug("etcd store: %s failed (%s); trying again", what, (error as Error).message);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_OPERATION_MS));
+        await sleep(RETRY_OPERATION_MS, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       }
     }
   }
@@ -196,7 +197,7 @@ export class EtcdStore implements RegistryStore {
         return;
       } catch (error) {
         debug("etcd store: cannot read %s yet: %s", this.description, error);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        await sleep(RETRY_MS, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       }
     }
   }
@@ -349,8 +350,8 @@ export class EtcdStore implements RegistryStore {
   }
 }
 
-/** etcd3 is an optional peer dependency: only a registry on etcd loads it. */
-async function importEtcd3(): Promise<typeof import("etcd3")> {
+/** etcd3 is an optional peer dependency: only a registry on etcd loads it. Rejects with what to install when it is missing. */
+export async function importEtcd3(): Promise<typeof import("etcd3")> {
   try {
     return await import("etcd3");
   } catch (error) {
