@@ -38,10 +38,10 @@ export function nextEvent<T = unknown>(
   });
 }
 
-/** Polls `condition` every few ms until it holds, failing after `timeoutMs`. */
-export async function eventually(condition: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+/** Polls `condition` (awaited, when it is asynchronous) every few ms until it holds, failing after `timeoutMs`. */
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

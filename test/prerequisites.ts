@@ -53,14 +53,22 @@ const python3 = firstThatRuns(candidates("DIVIDERE_TEST_PYTHON", ["/usr/bin/pyth
 /** A Python with pyzmq and protobuf, and protoc for its modules: the Python peer. */
 export const pyzmq: Prerequisite = {
   what: python3 ? "protoc (for the Python peer's modules)" : "a python3 with pyzmq and protobuf",
-  tests: 'test/interop-python.test.ts and test/security.test.ts "with Python peers"',
+  tests: 'test/interop-python.test.ts, test/security.test.ts "with Python peers" and test/registry-etcd.test.ts "a Python peer"',
   install: `${DEBIAN_PACKAGES} (or set DIVIDERE_TEST_PYTHON to such a python3)`,
   program: protoc.program ? python3 : undefined,
 };
 
+/** etcd, Debian 12's etcd-server 3.4: the registry's records on etcd (test/etcd.ts starts clusters of it). */
+export const etcd: Prerequisite = {
+  what: "etcd",
+  tests: "test/registry-etcd.test.ts",
+  install: "apt-get install -y etcd-server (or set DIVIDERE_TEST_ETCD to an etcd 3.4 or later)",
+  program: firstThatRuns(candidates("DIVIDERE_TEST_ETCD", ["etcd", "/usr/bin/etcd"]), ["--version"]),
+};
+
 /** The prerequisites this machine lacks. */
 export function missingPrerequisites(): Prerequisite[] {
-  return [pyzmq, protoc].filter((prerequisite) => prerequisite.program === undefined);
+  return [pyzmq, protoc, etcd].filter((prerequisite) => prerequisite.program === undefined);
 }
 
 /** The one line a run prints for what it skipped. */

@@ -103,11 +103,12 @@ export class Child {
   }
 }
 
-/** Where `dividere registry` binds, by port on 127.0.0.1; a port left out (or 0) is any free one. */
+/** Where `dividere registry` binds, by port on 127.0.0.1 (a port left out, or 0, is any free one), and its `--store`. */
 export interface RegistryPorts {
   request?: number;
   publish?: number;
   watch?: number;
+  store?: string;
 }
 
 /**
@@ -122,10 +123,11 @@ export async function registryProcess(
 ): Promise<{ registry: Child; endpoints: RegistryEndpoints }> {
   const at = (port = 0) => (port ? `tcp://127.0.0.1:${port}` : "tcp://127.0.0.1:*");
   const args = ["registry", "--endpoint", at(ports.request), "--publish", at(ports.publish), "--watch", at(ports.watch)];
+  if (ports.store) args.push("--store", ports.store);
   const registry = new Child(process.execPath, [dividereBin, ...args], env);
   own(registry);
   const { text } = (await registry.next()) as { text: string };
-  const [, endpoint, publishEndpoint, watchEndpoint] = /requests at (\S+), publishing at (\S+), watch at (\S+)$/.exec(text) ?? [];
+  const [, endpoint, publishEndpoint, watchEndpoint] = /requests at (\S+), publishing at (\S+), watch at (\S+),/.exec(text) ?? [];
   if (!endpoint || !publishEndpoint || !watchEndpoint) throw new Error(`the registry said: ${text}\n${registry.stderr}`);
   return { registry, endpoints: { endpoint, publishEndpoint, watchEndpoint } };
 }

@@ -118,6 +118,29 @@ describe("Reactor", () => {
     expect(reported.list[0]!.message).toMatch(/got no reply/);
   });
 
+  test("a request whose handler throws is reported once, as the failure it is, and the next request is served", async () => {
+    const reported = errors();
+    const responder = new messaging.Response(transports.inproc(), { types: clientMsgsTypes });
+    const reactor = new Reactor(
+      responder,
+      clientMsgsDispatch({
+        async handleMsg01(msg, ctx) {
+          if (msg.field1 === "fail") throw new Error("the store is down");
+          await ctx.reply(Msg01Schema, { field1: reverse(msg.field1) });
+        },
+      }),
+      { onError: reported.onError },
+    );
+    await using failing = new messaging.Request(connectTo(responder), { types: clientMsgsTypes });
+    await failing.send(Msg01Schema, { field1: "fail" });
+    await expect(failing.recv({ timeoutMs: 200 })).rejects.toMatchObject({ code: "TIMEOUT" });
+    await using served = new messaging.Request(connectTo(responder), { types: clientMsgsTypes });
+    await served.send(Msg01Schema, { field1: "abc" });
+    expect(await served.recv({ timeoutMs: 5000 })).toMatchObject({ field1: "cba" });
+    await reactor.close();
+    expect(reported.list.map((error) => [error.code, error.message])).toEqual([["HANDLER_FAILED", expect.stringMatching(/threw: the store is down/)]]);
+  });
+
   test("ctx.reply goes back along the route on a Router, and is refused on a Subscriber", async () => {
     const reported = errors();
     const router = new messaging.Router(transports.inproc(), { types: clientMsgsTypes });

@@ -6,7 +6,7 @@
  * least 3 runs, more (up to 7) until no target's ratio moves by more than 3 % with the last
  * run; the table says when they did not settle. Servers and publishers run in their own processes.
  *
- * `node bench/dist/main.js [SUITE...]` runs only the suites named (pubsub, rpc, codegen, memory).
+ * `node bench/dist/main.js [SUITE...]` runs only the suites named (pubsub, rpc, codegen, memory, registry).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { codegenSuite } from "./codegen.js";
 import { pubsubSuite, rpcSuite } from "./core.js";
 import { memorySuite } from "./memory.js";
+import { registrySuite } from "./registry.js";
 import { type Row, type Suite, table } from "./rows.js";
 import { SETTLED_WITHIN, checkTargets, settled } from "./targets.js";
 
@@ -25,6 +26,7 @@ const allSuites: Record<string, Suite> = {
   rpc: rpcSuite,
   codegen: codegenSuite,
   memory: memorySuite,
+  registry: registrySuite,
 };
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((name) => !(name in allSuites));

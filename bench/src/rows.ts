@@ -5,7 +5,16 @@
 import type { Rounds } from "./measure.js";
 
 /** What a row measures; each group has its own unit and its own raw zeromq.js baseline. */
-export type Group = "pub/sub" | "round trip" | "64 in flight" | "stream" | "code generation" | "memory";
+export type Group =
+  | "pub/sub"
+  | "round trip"
+  | "64 in flight"
+  | "stream"
+  | "code generation"
+  | "memory"
+  | "registry lookup"
+  | "registry registration"
+  | "registry renewal";
 
 export interface Row {
   group: Group;
@@ -63,6 +72,10 @@ export const BASELINE: Record<Group, Reference | undefined> = {
   stream: { group: "pub/sub", name: "raw zeromq.js PUB/SUB" },
   "code generation": { group: "code generation", name: "protoc-gen-es" },
   memory: undefined,
+  // The registry's rows are compared with the same request to a registry keeping its records in memory.
+  "registry lookup": { group: "registry lookup", name: "in-memory store" },
+  "registry registration": { group: "registry registration", name: "in-memory store" },
+  "registry renewal": { group: "registry renewal", name: "in-memory store" },
 };
 
 /**

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
 
   step("1. The name service and the broker, run with the dividere command");
   const registryProgram = start("registry", dividere, "registry", "--endpoint", EPHEMERAL, "--publish", EPHEMERAL, "--watch", EPHEMERAL);
-  const [, registry] = await registryProgram.waitFor(/requests at (\S+), publishing at \S+, watch at \S+$/);
+  const [, registry] = await registryProgram.waitFor(/requests at (\S+), publishing at \S+, watch at \S+,/);
   const brokerProgram = start("broker", dividere, "broker", "--frontend", EPHEMERAL, "--backend", EPHEMERAL);
   const [, frontend, backend] = await brokerProgram.waitFor(/callers at (\S+), workers at (\S+)$/);
 

@@ -12,7 +12,7 @@ import { DividereError } from "../errors.js";
 import { BrokerHeartbeatSchema, ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
 import { type Instance, InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
 import { RegistryClient, type RegistryClientOptions } from "../registry/client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint } from "../registry/defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "../registry/defaults.js";
 import { Registration } from "../registry/registration.js";
 import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, type StatusCode } from "../gen/dividere/v1/rpc_pb.js";
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
@@ -79,7 +79,8 @@ export interface BrokerOptions extends SocketOptions {
   /**
    * Register the frontend with this registry while the broker runs, so that callers find it by
    * name (`brokerTransport({ registry, brokers })`): the registry's request endpoint
-   * (`tcp://host:5000`), or a client of it (which stays yours). The entry is leased (`ttlMs`),
+   * (`tcp://host:5000`), several registries of one view in order of preference, or a client of
+   * it (which stays yours). The entry is leased (`ttlMs`),
    * renewed, registered again when the registry restarts, and taken away by `close()`.
    */
   registry?: NonNullable<RegistryClientOptions["endpoint"]> | RegistryClient;
@@ -286,8 +287,11 @@ export class Broker {
     this.#loops = [this.#serveClients(), this.#serveWorkers()];
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
     if (options.registry !== undefined) {
-      const client = options.registry instanceof RegistryClient ? options.registry : (this.#ownRegistry = new RegistryClient({ endpoint: options.registry }));
       const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+      const client =
+        options.registry instanceof RegistryClient
+          ? options.registry
+          : (this.#ownRegistry = new RegistryClient({ endpoint: options.registry, timeoutMs: registrationTimeoutMs(ttlMs) }));
       this.#registration = new Registration(client, {
         ttlMs,
         holder: "broker",

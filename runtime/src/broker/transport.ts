@@ -20,7 +20,7 @@ const HEARTBEATS: SocketOptions = { heartbeatInterval: 1000, heartbeatTimeout: 3
  * {@link registryTransport}'s.
  */
 export interface BrokerPoolOptions extends Omit<RegistryTransportOptions, "registry"> {
-  /** The registry the brokers register with: its request endpoint (`tcp://host:5000`), or a client of it (which stays yours). */
+  /** The registry the brokers register with: its request endpoint (`tcp://host:5000`), several of one view (in order of preference), or a client of it (which stays yours). */
   registry: NonNullable<RegistryClientOptions["endpoint"]> | RegistryClient;
   /** The name the brokers register under (their `registerAs`); default {@link BROKER_SERVICE}. */
   brokers?: string;

@@ -3,6 +3,7 @@ import { BROKER_BACKEND_PORT, BROKER_FRONTEND_PORT, BROKER_SERVICE, HEARTBEAT_IN
 import { DEFAULT_GRACE_MS } from "../lifecycle.js";
 import { DEFAULT_TTL_MS } from "../registry/defaults.js";
 import { type Command, UsageError, integer, parse, untilStopped } from "./command.js";
+import { SEVERAL_REGISTRIES_USAGE, registriesOf } from "./registry-option.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 
 export const broker: Command = {
@@ -23,8 +24,9 @@ options:
   --liveness N               heartbeats a worker may miss before it is dropped (default ${HEARTBEAT_LIVENESS})
   --max-queued N             calls that may wait per service for a free worker, and Python
                              requests for a free Python server (default 1000)
-  --registry ENDPOINT        register the frontend with this registry while running, so that
+  --registry ENDPOINTS       register the frontend with this registry while running, so that
                              brokerTransport({ registry }) finds this broker
+${SEVERAL_REGISTRIES_USAGE}
   --register-as NAME         the name to register under (default ${BROKER_SERVICE})
   --host HOST                the host the registry tells callers (default: the frontend's
                              address, or for a wildcard this host's first external IPv4 address)
@@ -62,7 +64,7 @@ ${SECURITY_USAGE}
       heartbeatIntervalMs: integer(values["heartbeat-interval"], "heartbeat-interval"),
       liveness: integer(values.liveness, "liveness"),
       maxQueued: integer(values["max-queued"], "max-queued"),
-      registry: values.registry,
+      registry: values.registry === undefined ? undefined : registriesOf(values.registry),
       registerAs: values["register-as"],
       host: values.host,
       ttlMs: integer(values.ttl, "ttl"),

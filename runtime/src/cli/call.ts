@@ -1,6 +1,5 @@
 import { type DescMessage, type DescMethod, type DescService, type MessageShape, type Registry, fromJsonString, toJson } from "@bufbuild/protobuf";
 import { brokerTransport } from "../broker/transport.js";
-import { REGISTRY_PORT } from "../registry/defaults.js";
 import { registryTransport } from "../registry/transport.js";
 import { RpcClient } from "../rpc/client.js";
 import { RpcError } from "../rpc/status.js";
@@ -8,6 +7,7 @@ import { type Transport, directTransport } from "../rpc/transport.js";
 import { type CallOptions, isMethodOfKind } from "../rpc/types.js";
 import { type Command, UsageError, integer, parse, printJson } from "./command.js";
 import { JsonLines } from "./json-lines.js";
+import { DEFAULT_REGISTRY, SEVERAL_REGISTRIES_USAGE, registriesOf } from "./registry-option.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { reflectedTypes } from "./reflected-types.js";
 import { TYPE_USAGE, givesTypes, loadTypes, typeOptions, unknownType } from "./types.js";
@@ -88,9 +88,6 @@ function requestOf(method: DescMethod, json: string | undefined, types: Registry
   }
 }
 
-/** The registry's endpoint the options name, or the default one. */
-const registryOf = (values: { registry?: string | undefined }) => values.registry ?? `tcp://localhost:${REGISTRY_PORT}`;
-
 /** The request argument that means "standard input". */
 const STDIN = "-";
 
@@ -115,7 +112,8 @@ and ends the stream (a half-close) at the end of input; the replies print as the
 that is not a request cancels the call and exits 2, naming the line.
 
 options:
-  --registry ENDPOINT        the registry to find TARGET in (default tcp://localhost:${REGISTRY_PORT})
+  --registry ENDPOINTS       the registry to find TARGET in (default ${DEFAULT_REGISTRY})
+${SEVERAL_REGISTRIES_USAGE}
   --broker ENDPOINT          call TARGET through this broker's frontend instead
   --timeout MS               give up after this long, for a stream the whole of it (default 5000);
                              asking for the types by reflection has as long again
@@ -148,7 +146,7 @@ ${SECURITY_USAGE}
     let types = loadTypes(values);
     // Without --proto, the server that hosts the service says what its types are (dividere's own, such as dividere.v1.Broker, are known).
     if (!givesTypes(values) && !types.getService(serviceName)) {
-      const where = byEndpoint ? { endpoint: target } : values.broker ? { endpoint: values.broker, broker: true } : { registry: registryOf(values) };
+      const where = byEndpoint ? { endpoint: target } : values.broker ? { endpoint: values.broker, broker: true } : { registry: values.registry ?? DEFAULT_REGISTRY };
       types = loadTypes(values, await reflectedTypes(where, serviceName, timeoutMs, security));
     }
     const method = findMethod(types, serviceName, shortName);
@@ -160,7 +158,7 @@ ${SECURITY_USAGE}
       ? directTransport(target, security)
       : values.broker
         ? brokerTransport(values.broker, security)
-        : registryTransport(registryOf(values), security);
+        : registryTransport(registriesOf(values.registry), security);
     const client = new RpcClient(transport);
     const options: CallOptions = { timeoutMs, headers };
     if (values.verbose) Object.assign(options, { onHeader: printMetadata("header"), onTrailer: printMetadata("trailer") });

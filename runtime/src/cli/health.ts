@@ -1,10 +1,11 @@
 import type { ServingStatus } from "../builtin/health.js";
 import { HealthClient } from "../builtin/health-client.js";
-import { REGISTRY_PORT } from "../registry/defaults.js";
+import { theRegistries } from "../registry/failover.js";
 import { RpcError } from "../rpc/status.js";
 import { directTransport } from "../rpc/transport.js";
 import { type Command, UsageError, integer, parse } from "./command.js";
 import { askEach, askRegistry, unreachable } from "./instances.js";
+import { DEFAULT_REGISTRY, SEVERAL_REGISTRIES_USAGE, registriesOf } from "./registry-option.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 
 /** The exit codes of `dividere health`, as grpc_health_probe has one per outcome (its numbers differ). */
@@ -54,7 +55,8 @@ exit codes:
   4  TARGET answered with an error: it is not a dividere server, or one without health
 
 options:
-  --registry ENDPOINT        the registry to find a service TARGET in (default tcp://localhost:${REGISTRY_PORT})
+  --registry ENDPOINTS       the registry to find a service TARGET in (default ${DEFAULT_REGISTRY})
+${SEVERAL_REGISTRIES_USAGE}
   --timeout MS               how long to wait for the answer (default 1000); with --watch, for the first
   --watch                    print the status now and each change (Watch), until the server ends the
                              watch (it closes) or Ctrl-C; exits with the code of the last status
@@ -77,7 +79,7 @@ ${SECURITY_USAGE}
       throw new UsageError(`TARGET ${target} is a service found through the registry, which is what is asked about: leave out SERVICE, or give an endpoint as TARGET`);
     }
     if (!byEndpoint && values.watch) throw new UsageError("--watch watches one server: give its endpoint as TARGET");
-    if (!byEndpoint) return checkInstances(target, values.registry ?? `tcp://localhost:${REGISTRY_PORT}`, timeoutMs);
+    if (!byEndpoint) return checkInstances(target, values.registry ?? DEFAULT_REGISTRY, timeoutMs);
     const transport = directTransport(target, curveFromEnvironment());
     const client = new HealthClient(transport);
     try {
@@ -115,7 +117,7 @@ async function checkInstances(service: string, registry: string, timeoutMs: numb
   try {
     instances = await askRegistry(registry, timeoutMs, (client) => client.lookup(service));
   } catch (error) {
-    return failed(error, `the registry at ${registry}`, timeoutMs);
+    return failed(error, theRegistries(registriesOf(registry)), timeoutMs);
   }
   if (instances.length === 0) {
     process.stderr.write(`dividere health: no instance of ${service} is registered at ${registry}\n`);

@@ -2,6 +2,7 @@ import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { RegistryClient } from "../registry/client.js";
 import { RpcError } from "../rpc/status.js";
 import { type Transport, directTransport } from "../rpc/transport.js";
+import { registriesOf } from "./registry-option.js";
 import { curveFromEnvironment } from "./security.js";
 
 /*
@@ -13,11 +14,16 @@ import { curveFromEnvironment } from "./security.js";
 /** No answer in time, or nothing to send to: the target is not reachable. */
 export const unreachable = (error: unknown): boolean => RpcError.is(error, "DEADLINE_EXCEEDED") || RpcError.is(error, "UNAVAILABLE");
 
-/** Asks the registry at `endpoint` once (no retry: the command's --timeout is the whole wait), with the environment's CURVE keys. */
-export async function askRegistry<T>(endpoint: string, timeoutMs: number, ask: (registry: RegistryClient) => Promise<T>): Promise<T> {
-  await using registry = new RegistryClient({ endpoint, timeoutMs, retries: 0, ...curveFromEnvironment() });
+/**
+ * Asks the registry once, with the environment's CURVE keys: `--registry` (comma-separated
+ * registries), each tried once, for `timeoutMs`, until one answers (a single registry is not
+ * asked again: the command's --timeout is the whole wait).
+ */
+export async function askRegistry<T>(registry: string | undefined, timeoutMs: number, ask: (registry: RegistryClient) => Promise<T>): Promise<T> {
+  const endpoint = registriesOf(registry);
+  await using client = new RegistryClient({ endpoint, timeoutMs, retries: endpoint.length - 1, ...curveFromEnvironment() });
   // Awaited here: the client closes when this returns.
-  return await ask(registry);
+  return await ask(client);
 }
 
 /** What one instance answered, or the error its call ended with. */

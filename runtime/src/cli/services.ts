@@ -1,8 +1,8 @@
 import type { ServingStatus } from "../builtin/health.js";
 import { HealthClient } from "../builtin/health-client.js";
-import { REGISTRY_PORT } from "../registry/defaults.js";
 import { type Command, integer, parse, printJson } from "./command.js";
 import { askEach, askRegistry, table, unreachable } from "./instances.js";
+import { DEFAULT_REGISTRY, SEVERAL_REGISTRIES_USAGE } from "./registry-option.js";
 import { SECURITY_USAGE } from "./security.js";
 
 /** An instance's health as `dividere services` shows it: its status, or why there is none. */
@@ -22,8 +22,10 @@ An instance that does not answer is shown, not a failure: the command exits 0 wh
 registry answered (1 when it did not, 2 on a usage error).
 
 options:
-  --registry ENDPOINT        the registry (default tcp://localhost:${REGISTRY_PORT})
-  --timeout MS               how long to wait for the registry, and for each instance (default 1000)
+  --registry ENDPOINTS       the registry (default ${DEFAULT_REGISTRY})
+${SEVERAL_REGISTRIES_USAGE}
+  --timeout MS               how long to wait for the registry (for each of several), and for
+                             each instance (default 1000)
   --json                     one JSON line per instance instead of a table:
                              {"service","instanceId","endpoint","health","metadata"[,"error"]}
   -h, --help                 this text
@@ -32,9 +34,9 @@ ${SECURITY_USAGE}
 `,
   async run(args) {
     const { values } = parse(args, { registry: { type: "string" }, timeout: { type: "string" }, json: { type: "boolean" } }, { min: 0, max: 0, names: "no arguments (only options)" });
-    const registry = values.registry ?? `tcp://localhost:${REGISTRY_PORT}`;
+    const registry = values.registry ?? DEFAULT_REGISTRY;
     const timeoutMs = integer(values.timeout, "timeout") ?? 1000;
-    const listed = await askRegistry(registry, timeoutMs, (client) => client.list({ timeoutMs }));
+    const listed = await askRegistry(registry, timeoutMs, (client) => client.list());
     if (listed.size === 0) {
       process.stderr.write(`dividere services: no service is registered at ${registry}\n`);
       return 0;

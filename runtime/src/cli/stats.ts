@@ -1,9 +1,9 @@
 import { type MethodStats, Discovery } from "../gen/dividere/v1/discovery_pb.js";
-import { REGISTRY_PORT } from "../registry/defaults.js";
 import { RpcClient } from "../rpc/client.js";
 import type { RpcError } from "../rpc/status.js";
 import { type Command, integer, parse, printJson } from "./command.js";
 import { askEach, askRegistry, table, unreachable } from "./instances.js";
+import { DEFAULT_REGISTRY, SEVERAL_REGISTRIES_USAGE } from "./registry-option.js";
 import { SECURITY_USAGE } from "./security.js";
 
 /** One method's figures gathered over the instances that answered. */
@@ -35,8 +35,10 @@ exit codes:
   2  usage error
 
 options:
-  --registry ENDPOINT        the registry (default tcp://localhost:${REGISTRY_PORT})
-  --timeout MS               how long to wait for the registry, and for each instance (default 1000)
+  --registry ENDPOINTS       the registry (default ${DEFAULT_REGISTRY})
+${SEVERAL_REGISTRIES_USAGE}
+  --timeout MS               how long to wait for the registry (for each of several), and for
+                             each instance (default 1000)
   --json                     one JSON line per instance and method, then one per method gathered
                              ({"instanceId": "all", ...}), and one per instance that did not answer
   -h, --help                 this text
@@ -50,9 +52,9 @@ ${SECURITY_USAGE}
       { min: 1, max: 1, names: "the name of a service" },
     );
     const service = positionals[0]!;
-    const registry = values.registry ?? `tcp://localhost:${REGISTRY_PORT}`;
+    const registry = values.registry ?? DEFAULT_REGISTRY;
     const timeoutMs = integer(values.timeout, "timeout") ?? 1000;
-    const instances = await askRegistry(registry, timeoutMs, (client) => client.lookup(service, { timeoutMs }));
+    const instances = await askRegistry(registry, timeoutMs, (client) => client.lookup(service));
     if (instances.length === 0) {
       process.stderr.write(`dividere stats: no instance of ${service} is registered at ${registry}\n`);
       return 1;

@@ -6,6 +6,7 @@ import { DividereError } from "../errors.js";
 import { type Command, integer, parse, printJson } from "./command.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";
 import { announcedTypes } from "./announced-types.js";
+import { SEVERAL_REGISTRIES_USAGE } from "./registry-option.js";
 import { TYPE_USAGE, givesTypes, loadTypes, typeOptions } from "./types.js";
 
 /** One received frame as a line of JSON: decoded when its type is known, its bytes otherwise. */
@@ -34,8 +35,9 @@ know comes as {"type": ..., "bytes": base64}; a frame that is no message as {"er
 options:
   --topic TYPE               only messages of this type (its full name); may repeat
 ${TYPE_USAGE}
-  --registry ENDPOINT        without --proto: the schemas the publisher registered there
-                             (announcePublisher), found by ENDPOINT as it registered it
+  --registry ENDPOINTS       without --proto: the schemas the publisher registered there
+                             (announcePublisher), found by ENDPOINT as it registered it;
+${SEVERAL_REGISTRIES_USAGE}
   --count N                  exit after N messages
   --timeout MS               exit with 1 when nothing arrives for this long
   -h, --help                 this text

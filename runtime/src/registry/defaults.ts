@@ -16,6 +16,16 @@ export const REGISTRY_WATCH_PORT = 5002;
 export const DEFAULT_TTL_MS = 3000;
 
 /**
+ * How long a leased registration waits for a registry's answer before it tries the next
+ * registry: a third of the lease (at least 500 ms, at most a client's default of 3000), so that
+ * a renewal that finds its registry dead is answered by another before the lease runs out. A
+ * registration without a lease (the Python protocol) waits the client's default.
+ */
+export function registrationTimeoutMs(ttlMs: number): number | undefined {
+  return ttlMs > 0 ? Math.min(3000, Math.max(500, Math.round(ttlMs / 3))) : undefined;
+}
+
+/**
  * Where a registry publishes, given where it answers: the same host, the next port
  * (`tcp://host:5000` → `tcp://host:5001`), as Python dividere's defaults pair them.
  */

@@ -80,29 +80,33 @@ export const dividereRequests = {
   "dividere.v1.ListRequest": "ListRequest",
 } as const;
 
-/** The server's side: the answers to each request, over the registry's table. */
-export function dividereHandlers({ table, changed, refused, endpoints }: RegistryState) {
+/** The server's side: the answers to each request, over the registry's store. */
+export function dividereHandlers({ store, ready, refused, endpoints }: RegistryState) {
   const RegisterInstance: RequestHandler<RegisterInstance> = async ({ instance }, ctx) => {
     if (!instance?.service || !instance.instanceId || !instance.endpoint) {
       refused();
       await ctx.reply(ackSchema, { ok: false });
       return;
     }
-    if (table.upsert(instance)) changed(instance.service, `registered ${instance.instanceId}`);
+    await ready();
+    await store.upsert(instance);
     await ctx.reply(ackSchema, { ok: true });
   };
   const UnregisterInstance: RequestHandler<UnregisterInstance> = async (request, ctx) => {
-    if (table.remove(request.service, request.instanceId)) changed(request.service, `unregistered ${request.instanceId}`);
+    await ready();
+    await store.remove(request.service, request.instanceId);
     await ctx.reply(ackSchema, { ok: true });
   };
   const LookupRequest: RequestHandler<LookupRequest> = async (request, ctx) => {
-    await ctx.reply(LookupReplySchema, { service: request.service, instances: table.list(request.service) });
+    await ready();
+    await ctx.reply(LookupReplySchema, { service: request.service, instances: store.list(request.service) });
   };
   const EndpointsRequest: RequestHandler<unknown> = async (_request, ctx) => {
     await ctx.reply(EndpointsReplySchema, endpoints());
   };
   const ListRequest: RequestHandler<unknown> = async (_request, ctx) => {
-    const services = table.services().sort().map((service) => ({ service, instances: table.list(service) }));
+    await ready();
+    const services = store.services().sort().map((service) => ({ service, instances: store.list(service) }));
     await ctx.reply(ListReplySchema, { services });
   };
   return { RegisterInstance, UnregisterInstance, LookupRequest, EndpointsRequest, ListRequest };

@@ -9,7 +9,7 @@ import { RpcServer, type RpcServerOptions } from "../rpc/server.js";
 import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "./defaults.js";
 import { Registration, type WaitForRegistrationOptions } from "./registration.js";
 
 export type { WaitForRegistrationOptions } from "./registration.js";
@@ -26,8 +26,12 @@ export interface ServeOptions extends RpcServerOptions {
    * endpoint) this host's first external IPv4 address.
    */
   host?: string;
-  /** Register with this registry: its request endpoint (`tcp://host:5000`), or a client of it. */
-  registry?: string | RegistryClient;
+  /**
+   * Register with this registry: its request endpoint (`tcp://host:5000`), several registries
+   * of one view in order of preference (registrations and renewals move to the next when one
+   * stops answering), or a client of it.
+   */
+  registry?: string | readonly string[] | RegistryClient;
   /**
    * `"python"` registers with a Python dividere registry (`RegisterService`, no lease). With a
    * `RegistryClient` as `registry`, the client's `protocol` is used: leave this out, or give
@@ -72,11 +76,11 @@ export class ServiceHost {
     this.#ttlMs = protocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
     this.#metadata = options.metadata ?? {};
     if (options.registry !== undefined) {
-      this.#ownsRegistry = typeof options.registry === "string";
+      this.#ownsRegistry = !(options.registry instanceof RegistryClient);
       this.#registry =
-        typeof options.registry === "string"
-          ? new RegistryClient({ endpoint: options.registry, protocol })
-          : options.registry;
+        options.registry instanceof RegistryClient
+          ? options.registry
+          : new RegistryClient({ endpoint: options.registry, protocol, timeoutMs: registrationTimeoutMs(this.#ttlMs) });
       this.#registration = new Registration(this.#registry, {
         ttlMs: this.#ttlMs,
         holder: "service",

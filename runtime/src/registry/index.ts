@@ -15,4 +15,7 @@ export {
   type RegistryServerOptions,
   type RegistryServerStats,
 } from "./server.js";
+export type { RegistryStore } from "./store.js";
+export { MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
+export { DEFAULT_ETCD_PREFIX, EtcdStore, type EtcdStoreOptions } from "./etcd-store.js";
 export { registryTransport, type RegistryTransportOptions } from "./transport.js";

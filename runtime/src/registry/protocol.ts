@@ -2,7 +2,7 @@ import type { Message, MessageInitShape } from "@bufbuild/protobuf";
 import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import type { MessageContext } from "../reactors/context.js";
 import type { registryTypes } from "./server.js";
-import type { InstanceTable } from "./table.js";
+import type { RegistryStore } from "./store.js";
 
 /*
  * What a registry protocol is made of, on both sides. A registry speaks two: Python dividere's
@@ -53,11 +53,11 @@ export interface ClientProtocol {
   endpoints(ask: Ask, endpoint: string, options: RegistryRequestOptions): Promise<Omit<RegistryEndpoints, "endpoint">>;
 }
 
-/** What a protocol's request handlers work on: the registry's one table, and its watch. */
+/** What a protocol's request handlers work on: the registry's one store (which tells the watch of every change). */
 export interface RegistryState {
-  readonly table: InstanceTable;
-  /** The service's instances changed: the watch tells. */
-  changed(service: string, why: string): void;
+  readonly store: RegistryStore;
+  /** Resolves once the store can answer; rejects (and the request goes unanswered) when it cannot in time. */
+  ready(): Promise<void>;
   /** A registration was refused (counted). */
   refused(): void;
   /** Where the registry's sockets are bound. */

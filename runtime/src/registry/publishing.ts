@@ -13,7 +13,7 @@ import { withImports } from "../builtin/reflection-service.js";
 import type { TypeRegistry } from "../envelope/types.js";
 import type { DividereError } from "../errors.js";
 import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "./defaults.js";
 import { Registration } from "./registration.js";
 
 /** The service under which publishers are registered. */
@@ -32,8 +32,8 @@ export interface Announceable {
 
 /** Options of {@link announcePublisher}. */
 export interface AnnounceOptions {
-  /** The registry: its endpoint, or a client (which stays open: it is yours). */
-  registry: string | RegistryClient;
+  /** The registry: its endpoint, several of one view (in order of preference), or a client (which stays open: it is yours). */
+  registry: string | readonly string[] | RegistryClient;
   /** The host subscribers reach it at, as `serve()`'s `host`; default the address it is bound to. */
   host?: string;
   /** The lease in ms, renewed every third of it; default 3000. */
@@ -69,10 +69,10 @@ export class PublisherAnnouncement {
 
   constructor(publisher: Announceable, options: AnnounceOptions) {
     this.endpoint = advertisedEndpoint(publisher.endpoint, options.host);
-    this.#ownsRegistry = typeof options.registry === "string";
-    this.#registry = typeof options.registry === "string" ? new RegistryClient({ endpoint: options.registry }) : options.registry;
-    const schemas = publisher.codec.types.names().map((name) => publisher.codec.types.require(name));
+    this.#ownsRegistry = !(options.registry instanceof RegistryClient);
     const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry, timeoutMs: registrationTimeoutMs(ttlMs) });
+    const schemas = publisher.codec.types.names().map((name) => publisher.codec.types.require(name));
     this.#registration = new Registration(this.#registry, {
       ttlMs,
       holder: "publisher",

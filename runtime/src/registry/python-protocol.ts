@@ -64,8 +64,8 @@ export const pythonRequests = {
   ServiceLookupReq: "ServiceLookupReq",
 } as const;
 
-/** The server's side: the answers to each request, over the registry's table. */
-export function pythonHandlers({ table, changed, refused }: RegistryState) {
+/** The server's side: the answers to each request, over the registry's store. */
+export function pythonHandlers({ store, ready, refused }: RegistryState) {
   const RegisterService: RequestHandler<RegisterService> = async (request, ctx) => {
     if (!request.serviceName) {
       refused();
@@ -79,17 +79,18 @@ export function pythonHandlers({ table, changed, refused }: RegistryState) {
       endpoint: `tcp://${request.server}:${request.port}`,
       metadata: { protocol: "python" },
     });
-    if (table.upsert(instance)) changed(request.serviceName, `registered ${instanceId}`);
+    await ready();
+    await store.upsert(instance);
     await ctx.reply(ackSchema, { ok: true });
   };
   const UnregisterService: RequestHandler<UnregisterService> = async (request, ctx) => {
-    if (table.remove(request.serviceName, `${request.server}:${request.port}`)) {
-      changed(request.serviceName, `unregistered ${request.server}:${request.port}`);
-    }
+    await ready();
+    await store.remove(request.serviceName, `${request.server}:${request.port}`);
     await ctx.reply(ackSchema, { ok: true });
   };
   const ServiceLookupReq: RequestHandler<ServiceLookupReq> = async (request, ctx) => {
-    const where = table.pick(request.serviceName);
+    await ready();
+    const where = store.pick(request.serviceName);
     // A port the Python reply cannot carry (it is a uint32; a TCP port fits in 16 bits) made the reply fail to encode.
     const reachable = where && hostAndPort(where.endpoint);
     const fits = reachable && reachable.port <= 65535 ? reachable : undefined;

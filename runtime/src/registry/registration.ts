@@ -10,6 +10,7 @@ import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { RpcError } from "../rpc/status.js";
 import type { RegistryClient } from "./client.js";
+import { theRegistries } from "./failover.js";
 
 /** How often entries without a lease (the Python protocol) are tried again while one is not registered. */
 const RETRY_MS = 1000;
@@ -96,7 +97,7 @@ export class Registration {
       expired: () =>
         new DividereError(
           "TIMEOUT",
-          `${this.#pendingNames()} not registered at ${this.#registry.endpoint} within ${options.timeoutMs} ms` +
+          `${this.#pendingNames()} not registered with ${theRegistries(this.#registry.registries)} within ${options.timeoutMs} ms` +
             (this.#lastFailure ? `: ${this.#lastFailure.message}` : "; the registry has not answered yet"),
         ),
       cancelled: (reason) => new RpcError("CANCELLED", "waiting for the registration was cancelled by its AbortSignal", { cause: reason }),
@@ -155,9 +156,8 @@ export class Registration {
     } catch (error) {
       if (this.#closing) return;
       if (!this.#lastFailure) {
-        this.#options.onError(
-          new RpcError("UNAVAILABLE", `${entry.service} cannot register at ${this.#registry.endpoint}: ${(error as Error).message}; retrying`, { cause: error }),
-        );
+        // The error names the registries tried; the client has moved on from them already.
+        this.#options.onError(new RpcError("UNAVAILABLE", `${entry.service} cannot register: ${(error as Error).message}; retrying`, { cause: error }));
       }
       this.#lastFailure = error as Error;
     }

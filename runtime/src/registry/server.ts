@@ -14,7 +14,8 @@ import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT, connectableH
 import { dividereHandlers, dividereRegistryTypes, dividereRequests } from "./dividere-protocol.js";
 import type { RegistryEndpoints, RegistryState } from "./protocol.js";
 import { pythonHandlers, pythonRegistryTypes, pythonRequests } from "./python-protocol.js";
-import { InstanceTable } from "./table.js";
+import { MemoryStore } from "./memory-store.js";
+import { type RegistryStore, storeFrom } from "./store.js";
 
 /** The messages a registry speaks: Python dividere's (MsgLib) and dividere.v1's. */
 export const registryTypes = [...pythonRegistryTypes, RediscoverReqSchema, ...dividereRegistryTypes] as const;
@@ -37,6 +38,8 @@ export interface RegistryServerStats extends ReactorStats {
   dropped: MessagingStats["dropped"];
   /** Connections refused at their handshake, on any of its sockets, because it held `maxConnections`. */
   refusedConnections: number;
+  /** Records in its store that hold no instance (on etcd, keys under its root written by something else), left out. */
+  unreadableRecords: number;
 }
 
 /** Options of a {@link RegistryServer}; the socket options apply to all three of its sockets, with a server's defaults (`withServerDefaults`). */
@@ -50,7 +53,14 @@ export interface RegistryServerOptions extends SocketOptions {
   publishEndpoint?: Endpoint;
   /** Where `dividere.v1.InstancesChanged` goes out on every change (the watch); default `tcp://*:5002`. */
   watchEndpoint?: Endpoint;
-  /** How often expired leases are swept, in ms; default 250. */
+  /**
+   * Where the records are kept: `"memory"` (the default: in this process, for one machine), an
+   * etcd cluster as `"etcd://host:2379,host2:2379"` (optionally followed by a key root,
+   * `etcd://host:2379/my/root/`), or a {@link RegistryStore} (which stays yours to close).
+   * Several registries over one etcd cluster (and root) serve one view; see docs/scale.md.
+   */
+  store?: string | RegistryStore;
+  /** How often expired leases are swept, in ms, by the memory store; default 250. */
   sweepIntervalMs?: number;
   /** For how long after start a new subscriber is sent `RediscoverReq` again, in ms; default 5000. */
   rediscoverWindowMs?: number;
@@ -72,25 +82,32 @@ export interface RegistryServerOptions extends SocketOptions {
  * ```
  */
 export class RegistryServer {
-  readonly #table = new InstanceTable();
+  readonly #store: RegistryStore;
+  readonly #ownsStore: boolean;
   readonly #publisher: Publisher<typeof rediscoveryTypes>;
   readonly #watch: Publisher<typeof watchTypes>;
   readonly #reactor: Reactor;
-  readonly #sweeper: NodeJS.Timeout;
   readonly #rediscoverUntil: number;
   #rediscoverPending: NodeJS.Timeout | undefined;
   readonly #endpoint: string;
   readonly #requests: Response<typeof registryTypes>;
   readonly #answered = Object.fromEntries(Object.values(HANDLERS).map((kind) => [kind, 0])) as Record<RegistryRequestKind, number>;
   #refused = 0;
+  readonly #stopChanges: () => void;
 
   constructor(options: RegistryServerOptions = {}) {
     const {
       endpoint = `tcp://*:${REGISTRY_PORT}`,
       publishEndpoint = `tcp://*:${REGISTRY_PUBLISH_PORT}`,
       watchEndpoint = `tcp://*:${REGISTRY_WATCH_PORT}`,
+      store = "memory",
+      sweepIntervalMs,
+      rediscoverWindowMs,
+      onError,
       ...rest
     } = options;
+    this.#ownsStore = typeof store === "string";
+    this.#store = typeof store === "string" ? storeFrom(store, { sweepIntervalMs }) : store;
     const socketOptions = withServerDefaults(rest);
     // A port that cannot be bound closes again the sockets bound before it.
     const opened: Array<{ close(): Promise<void> }> = [];
@@ -102,24 +119,24 @@ export class RegistryServer {
       requests = new Response(endpoint, { ...socketOptions, types: registryTypes, name: "registry" });
     } catch (error) {
       for (const socket of opened) void socket.close();
+      if (this.#ownsStore) void this.#store.close();
       throw error;
     }
     this.#endpoint = requests.endpoint;
     this.#requests = requests;
     this.#reactor = new Reactor(requests, createDispatch(this.#handlers(), HANDLERS), {
-      onError: options.onError ?? ((error) => console.error(`dividere registry: ${error.message}`)),
+      onError: onError ?? ((error) => console.error(`dividere registry: ${error.message}`)),
     });
-    this.#sweeper = setInterval(() => {
-      for (const service of this.#table.sweep()) this.#changed(service, "lease expired");
-    }, options.sweepIntervalMs ?? 250);
+    this.#stopChanges = this.#store.onChange((service, why) => this.#changed(service, why));
     // Services that knew the registry before it (re)started re-register when told; they are
-    // told when they subscribe, which takes them a moment after a restart.
-    this.#rediscoverUntil = Date.now() + (options.rediscoverWindowMs ?? 5000);
+    // told when they subscribe, which takes them a moment after a restart. A durable store
+    // (etcd) knows them still: nobody is asked.
+    this.#rediscoverUntil = this.#store.durable ? 0 : Date.now() + (rediscoverWindowMs ?? 5000);
     this.#publisher.events.on("subscription", ({ subscribed }) => {
       if (subscribed && Date.now() < this.#rediscoverUntil) this.#rediscover();
     });
-    this.#rediscover();
-    debug("registry answering on %s, publishing on %s, watch on %s", this.endpoint, this.publishEndpoint, this.watchEndpoint);
+    if (!this.#store.durable) this.#rediscover();
+    debug("registry answering on %s, publishing on %s, watch on %s, records in %s", this.endpoint, this.publishEndpoint, this.watchEndpoint, this.#store.description);
   }
 
   /** Where the registry answers requests (with the real port). */
@@ -158,37 +175,50 @@ export class RegistryServer {
       refused: this.#refused,
       dropped: { ...this.#requests.stats.dropped },
       refusedConnections: this.#requests.connections.refused + this.#publisher.connections.refused + this.#watch.connections.refused,
+      unreadableRecords: this.#store.unreadable,
     };
   }
 
-  /** The live instances of a service. */
+  /** Where the records are kept: `memory`, `etcd://host:port,...`. */
+  get store(): string {
+    return this.#store.description;
+  }
+
+  /** The live instances of a service, as the registry sees them now. */
   lookup(service: string): Instance[] {
-    return this.#table.list(service);
+    return this.#store.list(service);
   }
 
   /** Every service with live instances. */
   services(): string[] {
-    return this.#table.services();
+    return this.#store.services();
   }
 
-  /** Stops answering and publishing. */
+  /** Resolves once the registry's store can answer (an etcd store: once it read its records); rejects with `UNAVAILABLE` after `timeoutMs` (default 5000). */
+  ready(timeoutMs = 5000): Promise<void> {
+    return this.#store.ready(Date.now() + timeoutMs);
+  }
+
+  /** Stops answering and publishing; the records of a durable store stay where they are. */
   async close(): Promise<void> {
-    clearInterval(this.#sweeper);
+    this.#stopChanges();
     clearTimeout(this.#rediscoverPending);
     await this.#reactor.close();
     await this.#publisher.close();
     await this.#watch.close();
+    if (this.#ownsStore) await this.#store.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  /** The answers to each kind of request, for the reactor: each protocol's, over the one table. */
+  /** The answers to each kind of request, for the reactor: each protocol's, over the one store. */
   #handlers() {
     const state: RegistryState = {
-      table: this.#table,
-      changed: (service, why) => this.#changed(service, why),
+      store: this.#store,
+      // An answer the store cannot give in time is none: the client tries again, or another registry.
+      ready: () => this.#store.ready(Date.now() + STORE_WAIT_MS),
       refused: () => this.#refused++,
       endpoints: () => ({ endpoint: this.endpoint, publishEndpoint: this.publishEndpoint, watchEndpoint: this.watchEndpoint }),
     };
@@ -207,7 +237,7 @@ export class RegistryServer {
   #changed(service: string, why: string): void {
     debug("registry: %s: %s", service, why);
     this.#watch
-      .send(InstancesChangedSchema, { service, instances: this.#table.list(service) })
+      .send(InstancesChangedSchema, { service, instances: this.#store.list(service) })
       .catch((error: unknown) => debug("registry: cannot publish a change: %s", error));
   }
 
@@ -219,6 +249,9 @@ export class RegistryServer {
     }, 20);
   }
 }
+
+/** How long a request waits for a store that cannot answer yet (etcd down), in ms: less than a client waits for its answer. */
+const STORE_WAIT_MS = 2000;
 
 /** Which handler takes which request type. */
 const HANDLERS = { ...pythonRequests, ...dividereRequests } as const;

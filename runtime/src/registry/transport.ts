@@ -8,6 +8,7 @@ import type { ClientInterceptorOptions, Interceptor } from "../rpc/interceptor.j
 import type { ChannelRequest, Transport } from "../rpc/transport.js";
 import type { CallOptions } from "../rpc/types.js";
 import { RegistryClient, type RegistryClientOptions } from "./client.js";
+import { theRegistries } from "./failover.js";
 
 /** Options of {@link registryTransport}; the socket options apply to its connections to the instances. */
 export interface RegistryTransportOptions extends SocketOptions, ClientInterceptorOptions {
@@ -55,13 +56,17 @@ interface ServiceState {
  * their `retries` allow; calls in flight on an instance that unregistered (it is stopping) are
  * let finish. Without the registry (it died, it restarts), calls go on to the instances known:
  * lookups happen beside the calls, never in their way, and for a while after the registry is
- * back it can add instances but not take known ones away.
+ * back it can add instances but not take known ones away. Given several registries (or a
+ * client of several), lookups move to the next when one stops answering, the watch follows all
+ * of them, and a move to another registry is taken as a restart: for a while it can add
+ * instances but not take known ones away.
  *
  * ```ts
  * const client = new HistoryClient(registryTransport("tcp://localhost:5000"));
+ * const failingOver = new HistoryClient(registryTransport(["tcp://registry-a:5000", "tcp://registry-b:5000"]));
  * ```
  */
-export function registryTransport(registry: string | RegistryClient, options: RegistryTransportOptions = {}): Transport {
+export function registryTransport(registry: string | readonly string[] | RegistryClient, options: RegistryTransportOptions = {}): Transport {
   return new RegistryTransport(registry, options);
 }
 
@@ -79,6 +84,8 @@ export class RegistryTransport implements Transport {
   /** Channels of instances the registry no longer lists, closing once their calls end. */
   readonly #draining = new Map<Channel, NodeJS.Timeout>();
   #registryLost = false;
+  /** The registry the client used when last heard from: another one means the client moved to it. */
+  #registryInUse: string;
   /** Until when the registry (back after it was lost) may add instances but not remove them. */
   #addOnlyUntil = 0;
   #closed = false;
@@ -86,15 +93,16 @@ export class RegistryTransport implements Transport {
   readonly #lookupAs: string | undefined;
 
   /** `lookupAs`: look every call's servers up under this one name instead of the call's service. */
-  constructor(registry: string | RegistryClient, options: RegistryTransportOptions, lookupAs?: string) {
+  constructor(registry: string | readonly string[] | RegistryClient, options: RegistryTransportOptions, lookupAs?: string) {
     this.#options = options;
     this.#lookupAs = lookupAs;
     const { registry: _registry, refreshMs: _refreshMs, connectTimeoutMs: _connectTimeoutMs, defaults, interceptors, ...channelOptions } = options;
     this.defaults = defaults;
     this.interceptors = interceptors;
     this.#channelOptions = channelOptions;
-    this.#ownsClient = typeof registry === "string";
-    this.#client = typeof registry === "string" ? new RegistryClient({ ...options.registry, endpoint: registry }) : registry;
+    this.#ownsClient = !(registry instanceof RegistryClient);
+    this.#client = registry instanceof RegistryClient ? registry : new RegistryClient({ ...options.registry, endpoint: registry });
+    this.#registryInUse = this.#client.endpoint;
     if (this.#client.protocol === "dividere") {
       const stops = [
         this.#client.onChange((service, instances) => {
@@ -123,7 +131,9 @@ export class RegistryTransport implements Transport {
       state = { known: new Map(), shunned: new Map(), turn: 0, lookedAt: 0, refreshing: undefined };
       this.#services.set(service, state);
     }
-    const lookup = () => waitFor(this.#refresh(service, state), call, `${service}: the registry at ${this.#client.endpoint} did not answer its lookup (is it running?)`);
+    const { registries } = this.#client;
+    const lookup = () =>
+      waitFor(this.#refresh(service, state), call, `${service}: ${theRegistries(registries)} did not answer its lookup (${registries.length > 1 ? "are they" : "is it"} running?)`);
     if (state.known.size === 0) await lookup();
     // A registry that is slow or gone must not hold up calls to the instances known.
     else if (Date.now() - state.lookedAt > (this.#options.refreshMs ?? 2000)) this.#refresh(service, state).catch(() => undefined);
@@ -180,6 +190,7 @@ export class RegistryTransport implements Transport {
 
   #reconcile(service: string, state: ServiceState, instances: Instance[]): void {
     if (this.#closed) return;
+    this.#noticeMove();
     const live = new Set(instances.map((instance) => instance.instanceId));
     if (!this.#registryLost && Date.now() >= this.#addOnlyUntil) {
       for (const known of [...state.known.values()]) {
@@ -196,6 +207,18 @@ export class RegistryTransport implements Transport {
       state.known.set(instance.instanceId, known);
       debug("registry transport: %s at %s", service, instance.endpoint);
     }
+  }
+
+  /**
+   * A client that moved to another registry is taken as a registry that restarted: registries
+   * that keep their records in memory each know only the instances that registered with them,
+   * and the services move over at their next renewal.
+   */
+  #noticeMove(): void {
+    if (this.#client.endpoint === this.#registryInUse) return;
+    debug("registry transport: the registry client moved from %s to %s", this.#registryInUse, this.#client.endpoint);
+    this.#registryInUse = this.#client.endpoint;
+    this.#addOnlyUntil = Date.now() + RESTART_GRACE_MS;
   }
 
   /**
