@@ -53,7 +53,7 @@ const python3 = firstThatRuns(candidates("DIVIDERE_TEST_PYTHON", ["/usr/bin/pyth
 /** A Python with pyzmq and protobuf, and protoc for its modules: the Python peer. */
 export const pyzmq: Prerequisite = {
   what: python3 ? "protoc (for the Python peer's modules)" : "a python3 with pyzmq and protobuf",
-  tests: 'test/interop-python.test.ts, test/security.test.ts "with Python peers" and test/registry-etcd.test.ts "a Python peer"',
+  tests: 'test/interop-python.test.ts and test/security.test.ts "with Python peers", and test/registry-etcd.test.ts "a Python peer"',
   install: `${DEBIAN_PACKAGES} (or set DIVIDERE_TEST_PYTHON to such a python3)`,
   program: protoc.program ? python3 : undefined,
 };

@@ -144,8 +144,10 @@ export class Reactor {
     const message = routed ? (received as Routed<Message>).message : (received as Message);
     const ctx = new ReceivedContext(socket, routed ? (received as Routed<Message>).route : [], this.#abort.signal);
     const handler = this.#dispatch.handlers.get(message.$typeName);
-    let failed = false;
+    // Reported already (no handler, or it threw): that it did not reply follows, and is not said again.
+    let reported = false;
     if (!handler) {
+      reported = true;
       this.#counts.unhandled++;
       this.#report(new DividereError("UNHANDLED", `${socket.name}: no handler for ${message.$typeName}`), ctx);
     } else {
@@ -153,7 +155,7 @@ export class Reactor {
         await handler(message, ctx);
         this.#counts.handled++;
       } catch (error) {
-        failed = true;
+        reported = true;
         this.#counts.failed++;
         this.#report(
           new DividereError("HANDLER_FAILED", `${socket.name}: the handler of ${message.$typeName} threw: ${(error as Error)?.message ?? error}`, {
@@ -165,8 +167,7 @@ export class Reactor {
     }
     if (socket instanceof Response && socket.pendingReply) {
       socket.abandon();
-      // A handler that threw was reported as such: that it did not reply follows.
-      if (failed) return;
+      if (reported) return;
       this.#report(
         new DividereError("UNHANDLED", `${socket.name}: the ${message.$typeName} request got no reply; call ctx.reply() in its handler`),
         ctx,
