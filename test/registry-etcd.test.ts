@@ -2,11 +2,11 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Etcd3 } from "etcd3";
-import { RegistryClient, type RegistryEndpoints, RegistryServer, registryProtocol, registryTransport } from "@dividere/runtime";
+import { RegistryClient, type RegistryEndpoints, RegistryServer, brokerTransport, registryProtocol, registryTransport } from "@dividere/runtime";
 import { EchoClient } from "./fixtures/gen/test/services/v1/echo_dividere.js";
 import { EtcdCluster } from "./etcd.js";
 import { eventually, runNode } from "./helpers.js";
-import { type Child, dividereBin, node, registryProcess } from "./processes.js";
+import { type Child, brokerProcess, dividereBin, node, registryProcess } from "./processes.js";
 import { etcd, pyzmq } from "./prerequisites.js";
 import { findPython, generatePythonModules, pythonPeer } from "./python-peer.js";
 
@@ -203,6 +203,51 @@ describe.skipIf(!etcd.program)("the registry's records on etcd, several registri
     expect(Math.min(...seen)).toBe(services);
     expect(slowest).toBeLessThan(2500);
     expect(lookups.endpoint).toBe(b.endpoints.endpoint);
+  }, 60_000);
+
+  test("two brokers registered through different registries, found through both; one SIGKILLed under load: every call answered once", async () => {
+    const root = newRoot();
+    const [a, b] = [await registryOn(root), await registryOn(root)];
+    const both = [a.endpoints.endpoint, b.endpoints.endpoint];
+    const brokers: Child[] = [];
+    for (const [name, registry] of [["east", a], ["west", b]] as const) {
+      const { broker, backend } = await brokerProcess((child) => later(child, (c) => c.kill()), { registry: registry.endpoints.endpoint, heartbeatIntervalMs: 500, ttlMs: 2000 });
+      brokers.push(broker);
+      const worker = later(node(fixture("echo-worker.mjs"), name, backend, "500", "16"), (c) => c.kill());
+      await worker.next();
+    }
+    const transport = later(brokerTransport({ registry: both }), (t) => t.close());
+    const echo = new EchoClient(transport);
+    const servedBy = new Set<string>();
+    await eventually(async () => (servedBy.add((await echo.say({ text: "warm-up" }, { timeoutMs: 5000 })).servedBy), servedBy.size === 2), 10_000, "both brokers serving");
+
+    const total = 600;
+    const outcomes: string[] = [];
+    const answers = new Map<number, string>();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 24 }, async () => {
+        while (next < total) {
+          const i = next++;
+          if (i === 150) brokers[0]!.kill("SIGKILL");
+          await echo.say({ text: `call ${i}`, delayMs: 5 }, { timeoutMs: 20_000 }).then(
+            (reply) => {
+              if (reply.text !== `call ${i}`) outcomes.push(`call ${i} got ${reply.text}`);
+              if (answers.has(i)) outcomes.push(`call ${i} answered twice`);
+              answers.set(i, reply.servedBy);
+            },
+            (error: unknown) => outcomes.push(`call ${i} failed: ${String(error)}`),
+          );
+        }
+      }),
+    );
+    expect(outcomes).toEqual([]);
+    expect(answers.size).toBe(total);
+    // The dead broker's entry runs out of its lease at both registries.
+    for (const registry of [a, b]) {
+      const client = clientOf(registry.endpoints);
+      await eventually(async () => (await client.lookup("dividere.v1.Broker")).length === 1, 2000 + 1500, "the dead broker gone");
+    }
   }, 60_000);
 
   test("every registry stopped and started again: every service is found again, without any re-registration", async () => {
