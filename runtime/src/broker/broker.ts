@@ -11,8 +11,8 @@ import { EnvelopeCodec } from "../envelope/codec.js";
 import { DividereError } from "../errors.js";
 import { BrokerHeartbeatSchema, ServicesReplySchema, type ServiceStatus, ServiceStatusSchema, WorkerDisconnectSchema } from "../gen/dividere/v1/broker_pb.js";
 import { type Instance, InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
-import { RegistryClient, type RegistryClientOptions } from "../registry/client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "../registry/defaults.js";
+import type { RegistryClient, RegistryClientOptions } from "../registry/client.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint } from "../registry/defaults.js";
 import { Registration } from "../registry/registration.js";
 import { RpcCancelSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, type StatusCode } from "../gen/dividere/v1/rpc_pb.js";
 import { type CloseOptions, DEFAULT_GRACE_MS } from "../lifecycle.js";
@@ -247,9 +247,8 @@ export class Broker {
   #closed = false;
   /** Called when the last call ends while the broker closes. */
   #drained: (() => void) | undefined;
-  /** The frontend's entry in the registry, and the client it goes through if the broker made it. */
+  /** The frontend's entry in the registry. */
   readonly #registration: Registration | undefined;
-  readonly #ownRegistry: RegistryClient | undefined;
 
   constructor(options: BrokerOptions = {}) {
     const { frontend = `tcp://*:${BROKER_FRONTEND_PORT}`, backend = `tcp://*:${BROKER_BACKEND_PORT}`, ...socketOptions } = options;
@@ -288,11 +287,7 @@ export class Broker {
     debug("broker: clients at %s, workers at %s", this.frontendEndpoint, this.backendEndpoint);
     if (options.registry !== undefined) {
       const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
-      const client =
-        options.registry instanceof RegistryClient
-          ? options.registry
-          : (this.#ownRegistry = new RegistryClient({ endpoint: options.registry, timeoutMs: registrationTimeoutMs(ttlMs) }));
-      this.#registration = new Registration(client, {
+      this.#registration = new Registration(options.registry, {
         ttlMs,
         holder: "broker",
         onError: options.onError ?? ((error) => console.error(`dividere broker: ${error.message}`)),
@@ -426,7 +421,6 @@ export class Broker {
       await Promise.all([this.#frontend.close(), this.#backend.close()]);
       await Promise.all(this.#loops);
       await unregistered;
-      await this.#ownRegistry?.close();
       debug("broker closed: %j", this.stats);
     })();
     return this.#closing;

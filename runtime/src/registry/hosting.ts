@@ -9,7 +9,7 @@ import { RpcServer, type RpcServerOptions } from "../rpc/server.js";
 import type { ServiceImpl } from "../rpc/types.js";
 import { CLOSE_SIGNALS, type CloseOnSignalsOptions, SignalClose } from "../signals.js";
 import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "./defaults.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
 import { Registration, type WaitForRegistrationOptions } from "./registration.js";
 
 export type { WaitForRegistrationOptions } from "./registration.js";
@@ -58,8 +58,6 @@ export class ServiceHost {
   readonly server: RpcServer;
   /** Where clients reach it, as registered. */
   readonly endpoint: string;
-  readonly #registry: RegistryClient | undefined;
-  readonly #ownsRegistry: boolean;
   /** The entries of the services: kept in the registry when there is one, else only listed. */
   readonly #registration: Registration | undefined;
   readonly #instances: Instance[] = [];
@@ -76,18 +74,12 @@ export class ServiceHost {
     this.#ttlMs = protocol === "python" ? 0 : (options.ttlMs ?? DEFAULT_TTL_MS);
     this.#metadata = options.metadata ?? {};
     if (options.registry !== undefined) {
-      this.#ownsRegistry = !(options.registry instanceof RegistryClient);
-      this.#registry =
-        options.registry instanceof RegistryClient
-          ? options.registry
-          : new RegistryClient({ endpoint: options.registry, protocol, timeoutMs: registrationTimeoutMs(this.#ttlMs) });
-      this.#registration = new Registration(this.#registry, {
+      this.#registration = new Registration(options.registry, {
         ttlMs: this.#ttlMs,
+        protocol,
         holder: "service",
         onError: options.onError ?? ((error) => console.error(`dividere service: ${error.message}`)),
       });
-    } else {
-      this.#ownsRegistry = false;
     }
   }
 
@@ -173,7 +165,6 @@ export class ServiceHost {
       this.#signalClose?.release();
       await this.#registration?.close(until);
       await this.server.close({ graceMs: Math.max(0, until - Date.now()) });
-      if (this.#ownsRegistry) await this.#registry?.close();
     })().finally(() => this.#signalClose?.finished());
     return this.#closing;
   }

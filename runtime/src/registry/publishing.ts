@@ -12,8 +12,8 @@ import { InstanceSchema } from "../gen/dividere/v1/registry_pb.js";
 import { withImports } from "../builtin/reflection-service.js";
 import type { TypeRegistry } from "../envelope/types.js";
 import type { DividereError } from "../errors.js";
-import { RegistryClient } from "./client.js";
-import { DEFAULT_TTL_MS, advertisedEndpoint, registrationTimeoutMs } from "./defaults.js";
+import type { RegistryClient } from "./client.js";
+import { DEFAULT_TTL_MS, advertisedEndpoint } from "./defaults.js";
 import { Registration } from "./registration.js";
 
 /** The service under which publishers are registered. */
@@ -62,18 +62,14 @@ export function announcePublisher(publisher: Announceable, options: AnnounceOpti
 export class PublisherAnnouncement {
   /** Where subscribers reach the publisher, as registered. */
   readonly endpoint: string;
-  readonly #registry: RegistryClient;
-  readonly #ownsRegistry: boolean;
   readonly #registration: Registration;
   #closing: Promise<void> | undefined;
 
   constructor(publisher: Announceable, options: AnnounceOptions) {
     this.endpoint = advertisedEndpoint(publisher.endpoint, options.host);
-    this.#ownsRegistry = !(options.registry instanceof RegistryClient);
     const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
-    this.#registry = options.registry instanceof RegistryClient ? options.registry : new RegistryClient({ endpoint: options.registry, timeoutMs: registrationTimeoutMs(ttlMs) });
     const schemas = publisher.codec.types.names().map((name) => publisher.codec.types.require(name));
-    this.#registration = new Registration(this.#registry, {
+    this.#registration = new Registration(options.registry, {
       ttlMs,
       holder: "publisher",
       onError: options.onError ?? ((error) => console.error(`dividere publisher: ${error.message}`)),
@@ -96,10 +92,7 @@ export class PublisherAnnouncement {
 
   /** Takes the entry away from the registry (best effort, for up to a second) and stops renewing it. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      await this.#registration.close(Date.now() + 1000);
-      if (this.#ownsRegistry) await this.#registry.close();
-    })();
+    this.#closing ??= this.#registration.close(Date.now() + 1000);
     return this.#closing;
   }
 

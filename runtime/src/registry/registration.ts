@@ -9,7 +9,8 @@ import { DividereError } from "../errors.js";
 import type { Instance } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { RpcError } from "../rpc/status.js";
-import type { RegistryClient } from "./client.js";
+import { RegistryClient, type RegistryClientOptions } from "./client.js";
+import { registrationTimeoutMs } from "./defaults.js";
 import { theRegistries } from "./failover.js";
 
 /** How often entries without a lease (the Python protocol) are tried again while one is not registered. */
@@ -27,6 +28,8 @@ export interface RegistrationOptions {
   onError(error: DividereError): void;
   /** What holds the entries, for logs ("service", "publisher", "broker"). */
   holder: string;
+  /** The protocol of the client made for a registry given by its endpoints; default `"dividere"`. */
+  protocol?: "dividere" | "python";
 }
 
 /** Options of {@link Registration.waitForRegistration}. */
@@ -45,6 +48,7 @@ export interface WaitForRegistrationOptions {
  */
 export class Registration {
   readonly #registry: RegistryClient;
+  readonly #ownsRegistry: boolean;
   readonly #options: RegistrationOptions;
   readonly #entries: Instance[] = [];
   /** Entries the registry has not acknowledged yet, and who waits for that. */
@@ -59,10 +63,19 @@ export class Registration {
   readonly #sending = new Set<Instance>();
   #closing: Promise<void> | undefined;
 
-  constructor(registry: RegistryClient, options: RegistrationOptions) {
-    this.#registry = registry;
+  /**
+   * `registry`: a client, which stays its owner's; or the endpoints of one registry or several, for
+   * a client of the registration's own, closed with it, that waits a third of the lease for each
+   * answer ({@link registrationTimeoutMs}) so that a renewal finding its registry dead moves on in time.
+   */
+  constructor(registry: RegistryClient | NonNullable<RegistryClientOptions["endpoint"]>, options: RegistrationOptions) {
+    this.#ownsRegistry = !(registry instanceof RegistryClient);
+    this.#registry =
+      registry instanceof RegistryClient
+        ? registry
+        : new RegistryClient({ endpoint: registry, protocol: options.protocol, timeoutMs: registrationTimeoutMs(options.ttlMs) });
     this.#options = options;
-    this.#stopRediscovery = registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
+    this.#stopRediscovery = this.#registry.onRediscover(() => void this.#registerAll("the registry asked (RediscoverReq)"));
     // The holder's own sockets keep the process alive; its lease alone must not.
     this.#renewal = (
       options.ttlMs > 0
@@ -117,18 +130,23 @@ export class Registration {
       clearInterval(this.#renewal);
       this.#stopRediscovery();
       for (const wake of this.#waiters) wake(new DividereError("CLOSED", `the ${this.#options.holder} closed before it was registered`));
-      if (this.#lastFailure) return;
-      await Promise.all(
-        this.#entries
-          .filter((entry) => !this.#unregistered.has(entry) || this.#sending.has(entry))
-          .map((entry) =>
-            this.#registry
-              .unregister(entry.service, entry.instanceId, entry.endpoint, { retries: 0, timeoutMs: Math.max(0, until - Date.now()) })
-              .catch((error: unknown) => debug("%s: cannot unregister %s: %s", this.#options.holder, entry.service, error)),
-          ),
-      );
+      if (!this.#lastFailure) await this.#unregisterAll(until);
+      if (this.#ownsRegistry) await this.#registry.close();
     })();
     return this.#closing;
+  }
+
+  /** Takes every entry the registry may hold away, within `until`. */
+  async #unregisterAll(until: number): Promise<void> {
+    await Promise.all(
+      this.#entries
+        .filter((entry) => !this.#unregistered.has(entry) || this.#sending.has(entry))
+        .map((entry) =>
+          this.#registry
+            .unregister(entry.service, entry.instanceId, entry.endpoint, { retries: 0, timeoutMs: Math.max(0, until - Date.now()) })
+            .catch((error: unknown) => debug("%s: cannot unregister %s: %s", this.#options.holder, entry.service, error)),
+        ),
+    );
   }
 
   /** The entries not registered yet, for messages. */
