@@ -3,7 +3,8 @@
  * `LoadBalancingPattern`, after the ZeroMQ guide's Paranoid Pirate and Majordomo patterns.
  * @module
  */
-export { Broker, type BrokerOptions, type BrokerStats } from "./broker.js";
+export { Broker } from "./broker.js";
+export type { BrokerOptions, BrokerStats } from "./options.js";
 export { LazyPirateClient, type LazyPirateClientOptions } from "./lazy-pirate.js";
 export { LoadBalancingServer, type LoadBalancingServerOptions, type LoadBalancingServerStats } from "./load-balancing-server.js";
 export { PYTHON_PATTERN_NAME } from "./python-pattern.js";
