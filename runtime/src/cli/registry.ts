@@ -1,6 +1,7 @@
 import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT } from "../registry/defaults.js";
 import { RegistryServer } from "../registry/server.js";
-import { EtcdStore, importEtcd3 } from "../registry/etcd-store.js";
+import { importEtcd3 } from "../registry/etcd-client.js";
+import { EtcdStore } from "../registry/etcd-store.js";
 import { type RegistryStore, storeFrom } from "../registry/store.js";
 import { type Command, UsageError, parse, untilStopped } from "./command.js";
 import { SECURITY_USAGE, curveFromEnvironment } from "./security.js";

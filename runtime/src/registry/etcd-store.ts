@@ -8,6 +8,7 @@ import { debug } from "../log.js";
 import { RpcError } from "../rpc/status.js";
 import { Changes } from "./changes.js";
 import type { RegistryStore } from "./store.js";
+import { importEtcd3 } from "./etcd-client.js";
 import { InstanceTable } from "./table.js";
 
 /** Options of an {@link EtcdStore}. */
@@ -347,14 +348,5 @@ export class EtcdStore implements RegistryStore {
     const path = key.slice(this.#servicesPrefix().length);
     const slash = path.indexOf("/");
     return slash > 0 ? { service: path.slice(0, slash), instanceId: decodeURIComponent(path.slice(slash + 1)) } : undefined;
-  }
-}
-
-/** etcd3 is an optional peer dependency: only a registry on etcd loads it. Rejects with what to install when it is missing. */
-export async function importEtcd3(): Promise<typeof import("etcd3")> {
-  try {
-    return await import("etcd3");
-  } catch (error) {
-    throw new DividereError("INVALID_ARGUMENT", "a registry on etcd needs the etcd3 package: npm install etcd3", { cause: error });
   }
 }
