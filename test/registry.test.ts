@@ -3,6 +3,7 @@ import { type DescService, createFileRegistry, fromBinary } from "@bufbuild/prot
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, test } from "vitest";
 import {
+  MemoryStore,
   PUBLISHER_SERVICE,
   RegistryClient,
   type RegistryEndpoints,
@@ -295,6 +296,31 @@ describe("registry", () => {
     let now: string[] = [];
     while (Date.now() < deadline && (now = await found()).length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(now).toEqual(expected);
+  });
+});
+
+describe("a registry's store", () => {
+  test("a request waiting on its store holds up no other client's request", async () => {
+    // A store whose writes wait until let go, as a write waits on etcd during an election.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    class SlowWrites extends MemoryStore {
+      override async upsert(instance: Parameters<MemoryStore["upsert"]>[0]): Promise<void> {
+        if (instance.service === "slow.Service") await held;
+        return super.upsert(instance);
+      }
+    }
+    const store = later(new SlowWrites(), (s) => s.close());
+    const any = { bind: "tcp://127.0.0.1:0" };
+    const registry = later(new RegistryServer({ endpoint: any, publishEndpoint: any, watchEndpoint: any, store }), (r) => r.close());
+    const [writer, reader] = [clientOf(registry), clientOf(registry)];
+    const writing = writer.register({ service: "slow.Service", instanceId: "a", endpoint: "tcp://127.0.0.1:1" }, { timeoutMs: 10_000 });
+    await reader.register({ service: "fast.Service", instanceId: "b", endpoint: "tcp://127.0.0.1:2" });
+    expect((await reader.lookup("fast.Service")).map((instance) => instance.endpoint)).toEqual(["tcp://127.0.0.1:2"]);
+    expect(await reader.lookup("slow.Service")).toEqual([]);
+    release();
+    await writing;
+    expect((await reader.lookup("slow.Service")).map((instance) => instance.endpoint)).toEqual(["tcp://127.0.0.1:1"]);
   });
 });
 

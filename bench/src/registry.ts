@@ -15,17 +15,38 @@ import type { Row, Suite } from "./rows.js";
 const dividere = createRequire(import.meta.url).resolve("@dividere/runtime/bin/dividere.js");
 const SERVICE = "bench.v1.Looked";
 const CALLS = 400;
+/** Clients registering at once, for the throughput row. */
+const CLIENTS = 32;
 
 /** The row names of the two stores. */
 export const STORES = { memory: "in-memory store", etcd: "etcd store, 3 members" } as const;
 
-export const registrySuite: Suite = async ({ rounds }) => {
+/** Requests per second with `slots` clients each asking one after another for `durationMs`. */
+async function rate(slots: number, durationMs: number, ask: (slot: number) => Promise<unknown>): Promise<number> {
+  let done = 0;
+  const until = performance.now() + durationMs;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: slots }, async (_, slot) => {
+      while (performance.now() < until) {
+        await ask(slot);
+        done++;
+      }
+    }),
+  );
+  return (done / (performance.now() - started)) * 1000;
+}
+
+export const registrySuite: Suite = async ({ rounds, durationMs }) => {
   const cleanups: Cleanups = [];
   try {
     const etcd = await startEtcd(cleanups);
     const measurers: Measurer[] = [];
     for (const [store, name] of Object.entries(STORES)) {
-      const rows: Omit<Row, "value" | "runs">[] = (["registry lookup", "registry registration", "registry renewal"] as const).map((group) => ({ group, name, unit: "µs" }));
+      const rows: Omit<Row, "value" | "runs">[] = [
+        ...(["registry lookup", "registry registration", "registry renewal"] as const).map((group) => ({ group, name, unit: "µs" })),
+        { group: "registry registrations, 32 clients", name, unit: "regs/s" },
+      ];
       if (store === "etcd" && "failure" in etcd) {
         measurers.push(...rows.map((row) => ({ row: { ...row, note: etcd.failure }, measure: async () => NaN })));
         continue;
@@ -44,8 +65,14 @@ export const registrySuite: Suite = async ({ rounds }) => {
         () => client.register({ service: `${SERVICE}.New`, instanceId: `n${registered++}`, endpoint: "tcp://127.0.0.1:7100", ttlMs: 60_000 }),
         () => client.register({ service: SERVICE, instanceId: "i0", endpoint: "tcp://127.0.0.1:7000", ttlMs: 60_000 }),
       ];
+      const many = Array.from({ length: CLIENTS }, () => new RegistryClient({ endpoint, publishEndpoint: endpoint, watchEndpoint: endpoint }));
+      cleanups.push(() => Promise.all(many.map((one) => one.close())));
+      let next = 0;
+      const concurrent = () =>
+        rate(CLIENTS, durationMs, (slot) => many[slot]!.register({ service: `${SERVICE}.Many`, instanceId: `m${next++}`, endpoint: "tcp://127.0.0.1:7200", ttlMs: 60_000 }));
       measurers.push(
         ...[lookup, registration, renewal].map((call, index) => ({ row: rows[index]!, measure: async () => (await latency(call, CALLS, 40)).medianUs })),
+        { row: rows[3]!, measure: concurrent },
       );
     }
     return await interleaved(measurers, rounds);

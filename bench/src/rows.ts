@@ -14,7 +14,8 @@ export type Group =
   | "memory"
   | "registry lookup"
   | "registry registration"
-  | "registry renewal";
+  | "registry renewal"
+  | "registry registrations, 32 clients";
 
 export interface Row {
   group: Group;
@@ -76,6 +77,7 @@ export const BASELINE: Record<Group, Reference | undefined> = {
   "registry lookup": { group: "registry lookup", name: "in-memory store" },
   "registry registration": { group: "registry registration", name: "in-memory store" },
   "registry renewal": { group: "registry renewal", name: "in-memory store" },
+  "registry registrations, 32 clients": { group: "registry registrations, 32 clients", name: "in-memory store" },
 };
 
 /**

@@ -6,7 +6,7 @@ import * as routing from "../connection/routing.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
 import type { MessageOf, SchemaOf, Types } from "../envelope/types.js";
 import { DividereError } from "../errors.js";
-import { type MessagingOptions, ReceivingSocket, singleFrame } from "./socket.js";
+import { type MessagingOptions, ReceivingSocket, requestRoute, singleFrame } from "./socket.js";
 
 /** Options of a {@link Request}. */
 export interface RequestOptions<T extends Types> extends MessagingOptions<T> {
@@ -131,16 +131,9 @@ export class Response<const T extends Types> extends ReceivingSocket<T, MessageO
   }
 
   protected accept(frames: Buffer[]): MessageOf<T> {
-    // A request reads [identity, ...more routing, empty delimiter, envelope], as REP expects it.
-    const delimiter = frames.findIndex((frame, index) => index > 0 && frame.length === 0);
-    if (delimiter < 0 || delimiter !== frames.length - 2) {
-      throw new DividereError(
-        "NOT_AN_ENVELOPE",
-        `expected a request as routing frames, an empty delimiter and one envelope frame, got ${frames.length - 1} frames`,
-      );
-    }
+    const route = requestRoute(frames);
     const message = this.decode(frames[frames.length - 1]!);
-    this.#arrived.push(frames.slice(0, delimiter + 1));
+    this.#arrived.push(route);
     return message;
   }
 }

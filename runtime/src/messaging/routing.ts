@@ -4,7 +4,7 @@ import type { RoutingOptions } from "../connection/options.js";
 import * as routing from "../connection/routing.js";
 import { EnvelopeCodec } from "../envelope/codec.js";
 import type { MessageOf, SchemaOf, Types } from "../envelope/types.js";
-import { type MessagingOptions, ReceivingSocket, type Route, type Routed, splitRoute } from "./socket.js";
+import { type MessagingOptions, ReceivingSocket, type Route, type Routed, requestRoute, splitRoute } from "./socket.js";
 
 /** Options of a {@link Dealer}: the messaging options, and the `routingId` a Router sees for it. */
 export interface DealerOptions<T extends Types> extends MessagingOptions<T>, Pick<RoutingOptions, "routingId"> {}
@@ -13,7 +13,14 @@ export interface DealerOptions<T extends Types> extends MessagingOptions<T>, Pic
  * Options of a {@link Router}: the messaging options, plus `routingId`, `mandatory` and
  * `handover` as the byte-level {@link routing.RouterOptions} has them.
  */
-export interface RouterOptions<T extends Types> extends MessagingOptions<T>, Pick<routing.RouterOptions, "routingId" | "mandatory" | "handover"> {}
+export interface RouterOptions<T extends Types> extends MessagingOptions<T>, Pick<routing.RouterOptions, "routingId" | "mandatory" | "handover"> {
+  /**
+   * Take only requests as REQ sockets frame them (routing frames, an empty delimiter, one
+   * envelope), and drop anything else as `NOT_AN_ENVELOPE`, as a {@link Response} does: a
+   * Router that answers REQ clients several at a time. Default false.
+   */
+  requestsOnly?: boolean;
+}
 
 /**
  * Sends and receives protobuf messages without request/reply alternation, as Python
@@ -60,8 +67,11 @@ export class Dealer<const T extends Types> extends ReceivingSocket<T, Routed<Mes
  * ```
  */
 export class Router<const T extends Types> extends ReceivingSocket<T, Routed<MessageOf<T>>> {
+  readonly #requestsOnly: boolean;
+
   constructor(endpoint: Endpoint, options: RouterOptions<T>) {
     super(new EnvelopeCodec(options.types), new routing.Router(endpoint, options), options);
+    this.#requestsOnly = options.requestsOnly ?? false;
   }
 
   /** Sends a message to the peer `route` starts with. */
@@ -73,6 +83,7 @@ export class Router<const T extends Types> extends ReceivingSocket<T, Routed<Mes
   }
 
   protected accept(frames: Buffer[]): Routed<MessageOf<T>> {
+    if (this.#requestsOnly) requestRoute(frames);
     const { route, envelope } = splitRoute(frames);
     return { route, message: this.decode(envelope) };
   }

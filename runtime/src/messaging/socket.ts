@@ -256,6 +256,18 @@ export function splitRoute(frames: Buffer[]): { route: Buffer[]; envelope: Buffe
   return { route: frames.slice(0, -1), envelope };
 }
 
+/**
+ * The route of a request as REP expects it, [identity, ...more routing, empty delimiter,
+ * envelope]: everything before the envelope; throws `NOT_AN_ENVELOPE` for any other framing.
+ */
+export function requestRoute(frames: Buffer[]): Buffer[] {
+  const delimiter = frames.findIndex((frame, index) => index > 0 && frame.length === 0);
+  if (delimiter < 0 || delimiter !== frames.length - 2) {
+    throw new DividereError("NOT_AN_ENVELOPE", `expected a request as routing frames, an empty delimiter and one envelope frame, got ${frames.length - 1} frames`);
+  }
+  return frames.slice(0, delimiter + 1);
+}
+
 /** The frame of a message that must have exactly one; throws `NOT_AN_ENVELOPE` otherwise. */
 export function singleFrame(frames: Buffer[]): Buffer {
   const [frame] = frames;

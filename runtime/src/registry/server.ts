@@ -5,7 +5,7 @@ import { RediscoverReqSchema } from "../gen/dividere/MsgLib_pb.js";
 import { type Instance, InstancesChangedSchema } from "../gen/dividere/v1/registry_pb.js";
 import { debug } from "../log.js";
 import { Publisher } from "../messaging/pubsub.js";
-import { Response } from "../messaging/reqrep.js";
+import { Router } from "../messaging/routing.js";
 import type { MessageContext } from "../reactors/context.js";
 import { createDispatch } from "../reactors/dispatch.js";
 import { Reactor, type ReactorStats } from "../reactors/reactor.js";
@@ -74,7 +74,9 @@ export interface RegistryServerOptions extends SocketOptions {
  * request/reply port, `RediscoverReq` published at start) and, beyond it, dividere.v1's: several
  * instances per service, leases that expire when an instance stops renewing them, lookups that
  * return every live instance, and `InstancesChanged` published on every change on a port of its
- * own (the watch), so that the publish port carries only what Python services decode.
+ * own (the watch), so that the publish port carries only what Python services decode. Its
+ * records are in its `store`: its memory by default, or an etcd cluster that several
+ * registries share (docs/scale.md).
  *
  * ```ts
  * await using registry = new RegistryServer({ endpoint: "tcp://*:5000", publishEndpoint: "tcp://*:5001", watchEndpoint: "tcp://*:5002" });
@@ -90,7 +92,7 @@ export class RegistryServer {
   readonly #rediscoverUntil: number;
   #rediscoverPending: NodeJS.Timeout | undefined;
   readonly #endpoint: string;
-  readonly #requests: Response<typeof registryTypes>;
+  readonly #requests: Router<typeof registryTypes>;
   readonly #answered = Object.fromEntries(Object.values(HANDLERS).map((kind) => [kind, 0])) as Record<RegistryRequestKind, number>;
   #refused = 0;
   readonly #stopChanges: () => void;
@@ -112,11 +114,13 @@ export class RegistryServer {
     // A port that cannot be bound closes again the sockets bound before it.
     const opened: Array<{ close(): Promise<void> }> = [];
     const open = <S extends { close(): Promise<void> }>(socket: S): S => (opened.push(socket), socket);
-    let requests: Response<typeof registryTypes>;
+    let requests: Router<typeof registryTypes>;
     try {
       this.#publisher = open(new Publisher(publishEndpoint, { ...socketOptions, types: rediscoveryTypes, name: "registry publish" }));
       this.#watch = open(new Publisher(watchEndpoint, { ...socketOptions, types: watchTypes, name: "registry watch" }));
-      requests = new Response(endpoint, { ...socketOptions, types: registryTypes, name: "registry" });
+      // A Router, not a REP: requests from different clients are answered as each is ready
+      // (one waiting on etcd holds up no other); each client's REQ sends one at a time anyway.
+      requests = new Router(endpoint, { ...socketOptions, types: registryTypes, name: "registry", requestsOnly: true });
     } catch (error) {
       for (const socket of opened) void socket.close();
       if (this.#ownsStore) void this.#store.close();
@@ -125,6 +129,7 @@ export class RegistryServer {
     this.#endpoint = requests.endpoint;
     this.#requests = requests;
     this.#reactor = new Reactor(requests, createDispatch(this.#handlers(), HANDLERS), {
+      concurrency: CONCURRENT_REQUESTS,
       onError: onError ?? ((error) => console.error(`dividere registry: ${error.message}`)),
     });
     this.#stopChanges = this.#store.onChange((service, why) => this.#changed(service, why));
@@ -249,6 +254,9 @@ export class RegistryServer {
     }, 20);
   }
 }
+
+/** Requests handled at once: those waiting on the store (etcd) let others be answered meanwhile. */
+const CONCURRENT_REQUESTS = 64;
 
 /** How long a request waits for a store that cannot answer yet (etcd down), in ms: less than a client waits for its answer. */
 const STORE_WAIT_MS = 2000;
