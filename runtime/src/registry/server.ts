@@ -14,7 +14,6 @@ import { REGISTRY_PORT, REGISTRY_PUBLISH_PORT, REGISTRY_WATCH_PORT, connectableH
 import { dividereHandlers, dividereRegistryTypes, dividereRequests } from "./dividere-protocol.js";
 import type { RegistryEndpoints, RegistryState } from "./protocol.js";
 import { pythonHandlers, pythonRegistryTypes, pythonRequests } from "./python-protocol.js";
-import { MemoryStore } from "./memory-store.js";
 import { type RegistryStore, storeFrom } from "./store.js";
 
 /** The messages a registry speaks: Python dividere's (MsgLib) and dividere.v1's. */
