@@ -40,13 +40,6 @@ interface Renewals {
   waiting: Map<string, Set<(outcome: boolean | Error) => void>>;
 }
 
-interface Lease {
-  /** etcd's lease id ("0": none). */
-  id: string;
-  /** The revision of the key's last change. */
-  revision: number;
-}
-
 /**
  * The registry's records on etcd: each instance a key under `prefix` (its value the `Instance`,
  * binary), each lease an etcd lease of the instance's TTL in whole seconds (at least 2, etcd's
@@ -65,8 +58,8 @@ export class EtcdStore implements RegistryStore {
   readonly #prefix: string;
   readonly #requestTimeoutMs: number;
   readonly #view = new InstanceTable();
-  /** The etcd lease of each instance in the view, by key. */
-  readonly #leases = new Map<string, Lease>();
+  /** The etcd lease id of each instance in the view ("0": none), by key. */
+  readonly #leases = new Map<string, string>();
   readonly #changes = new Changes();
   /** The last revision the view holds. */
   #revision = 0;
@@ -99,14 +92,14 @@ export class EtcdStore implements RegistryStore {
   upsert(instance: Instance): Promise<void> {
     return this.#retrying(`registering ${instance.service} ${instance.instanceId}`, async (client) => {
       const key = this.#key(instance.service, instance.instanceId);
-      const known = this.#leases.get(key);
-      const same = known !== undefined && this.#view.list(instance.service).some((seen) => equals(InstanceSchema, seen, instance));
+      const lease = this.#leases.get(key);
+      const same = lease !== undefined && this.#view.list(instance.service).some((seen) => equals(InstanceSchema, seen, instance));
       const value = Buffer.from(toBinary(InstanceSchema, instance));
       let revision: number;
       if (instance.ttlMs <= 0) {
-        if (same && known.id === "0") return;
+        if (same && lease === "0") return;
         revision = Number((await client.kv.put({ key: Buffer.from(key), value })).header.revision);
-      } else if (same && known.id !== "0" && (await this.#keepAlive(client, known.id))) {
+      } else if (same && lease !== "0" && (await this.#keepAlive(client, lease))) {
         return; // a renewal: the lease lives on, nothing else changed
       } else {
         // New, changed (a new TTL too), or its lease ran out: a lease of its own, for it alone.
@@ -251,7 +244,7 @@ export class EtcdStore implements RegistryStore {
       debug("etcd store: %s holds %s %s, not the instance its key names; left out", key, instance.service, instance.instanceId);
       return;
     }
-    this.#leases.set(key, { id: kv.lease, revision: Number(kv.mod_revision) });
+    this.#leases.set(key, kv.lease);
     if (this.#view.upsert(instance)) changed.add(instance.service);
   }
 
